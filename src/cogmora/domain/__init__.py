@@ -1,0 +1,1 @@
+"""Pure, synchronous business rules: no asyncio, sockets, files or databases."""

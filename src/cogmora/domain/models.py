@@ -1,0 +1,422 @@
+"""The documents of SPEC section 3 as typed values, and their Firestore-shaped dict form.
+
+Stores keep the dict form (decimal strings, ISO times, `status` nested in `details` as in
+the seed); everything above the store works with these dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cogmora.domain.enums import (
+    CloseReason,
+    LedgerKind,
+    Market,
+    PositionStatus,
+    Side,
+    Source,
+    TriggerOp,
+    TriggerStatus,
+)
+from cogmora.domain.money import to_str
+from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
+
+Doc = dict[str, Any]
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else to_str(value)
+
+
+def _opt_dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# ---------------------------------------------------------------- paths
+
+
+def user_path(uid: str) -> str:
+    return f"users/{uid}"
+
+
+def position_path(uid: str, pid: str) -> str:
+    return f"users/{uid}/openPositions/{pid}"
+
+
+def trigger_path(uid: str, tid: str) -> str:
+    return f"users/{uid}/tradeTriggers/{tid}"
+
+
+def history_path(uid: str, pid: str) -> str:
+    return f"users/{uid}/positionHistory/{pid}"
+
+
+def ledger_path(uid: str, lid: str) -> str:
+    return f"users/{uid}/ledger/{lid}"
+
+
+def price_path(symbol: str) -> str:
+    return f"prices/{symbol}"
+
+
+# ---------------------------------------------------------------- users and ledger
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uid: str
+    balance: Decimal
+    created_at: datetime
+    currency: str = "USDT"
+    ledger_seq: int = 0
+
+    def to_doc(self) -> Doc:
+        return {
+            "uid": self.uid,
+            "balance": to_str(self.balance),
+            "currency": self.currency,
+            "createdAt": to_iso(self.created_at),
+            "ledgerSeq": self.ledger_seq,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> User:
+        return cls(
+            uid=doc["uid"],
+            balance=Decimal(doc["balance"]),
+            created_at=from_iso(doc["createdAt"]),
+            currency=doc.get("currency", "USDT"),
+            ledger_seq=int(doc.get("ledgerSeq", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One balance change. `seq` orders a user's entries; `balanceAfter` makes each auditable."""
+
+    id: str
+    uid: str
+    seq: int
+    kind: LedgerKind
+    amount: Decimal
+    balance_after: Decimal
+    at: datetime
+    position_id: str | None = None
+    note: str | None = None
+
+    def to_doc(self) -> Doc:
+        return {
+            "uid": self.uid,
+            "seq": self.seq,
+            "kind": self.kind.value,
+            "amount": to_str(self.amount),
+            "balanceAfter": to_str(self.balance_after),
+            "at": to_iso(self.at),
+            "positionId": self.position_id,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_doc(cls, lid: str, doc: Doc) -> LedgerEntry:
+        return cls(
+            id=lid,
+            uid=doc["uid"],
+            seq=int(doc["seq"]),
+            kind=LedgerKind(doc["kind"]),
+            amount=Decimal(doc["amount"]),
+            balance_after=Decimal(doc["balanceAfter"]),
+            at=from_iso(doc["at"]),
+            position_id=doc.get("positionId"),
+            note=doc.get("note"),
+        )
+
+
+# ---------------------------------------------------------------- positions
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDetails:
+    status: PositionStatus = PositionStatus.OPEN
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    liquidation_price: Decimal | None = None
+    close_reason: CloseReason | None = None
+    close_price: Decimal | None = None
+    close_requested_at: datetime | None = None
+
+    def to_doc(self) -> Doc:
+        return {
+            "status": self.status.value,
+            "stopLoss": _dec(self.stop_loss),
+            "takeProfit": _dec(self.take_profit),
+            "liquidationPrice": _dec(self.liquidation_price),
+            "closeReason": None if self.close_reason is None else self.close_reason.value,
+            "closePrice": _dec(self.close_price),
+            "closeRequestedAt": opt_iso(self.close_requested_at),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> PositionDetails:
+        reason = doc.get("closeReason")
+        return cls(
+            status=PositionStatus(doc["status"]),
+            stop_loss=_opt_dec(doc.get("stopLoss")),
+            take_profit=_opt_dec(doc.get("takeProfit")),
+            liquidation_price=_opt_dec(doc.get("liquidationPrice")),
+            close_reason=None if reason is None else CloseReason(reason),
+            close_price=_opt_dec(doc.get("closePrice")),
+            close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What a closed position carries beyond the open one (and its history document)."""
+
+    closed_at: datetime
+    fee_close: Decimal
+    realized_pnl: Decimal
+    payout: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    id: str
+    uid: str
+    symbol: str
+    market: Market
+    side: Side
+    qty: Decimal
+    entry_price: Decimal
+    leverage: Decimal
+    margin: Decimal
+    fee_open: Decimal
+    opened_at: datetime
+    source: Source
+    details: PositionDetails = field(default_factory=PositionDetails)
+    settlement: Settlement | None = None
+    trigger_id: str | None = None
+
+    @property
+    def path(self) -> str:
+        return position_path(self.uid, self.id)
+
+    @property
+    def status(self) -> PositionStatus:
+        return self.details.status
+
+    def with_details(self, **changes: Any) -> Position:
+        return replace(self, details=replace(self.details, **changes))
+
+    def to_doc(self) -> Doc:
+        doc: Doc = {
+            "uid": self.uid,
+            "symbol": self.symbol,
+            "market": self.market.value,
+            "side": self.side.value,
+            "qty": to_str(self.qty),
+            "entryPrice": to_str(self.entry_price),
+            "leverage": to_str(self.leverage),
+            "margin": to_str(self.margin),
+            "feeOpen": to_str(self.fee_open),
+            "openedAt": to_iso(self.opened_at),
+            "source": self.source.value,
+            "triggerId": self.trigger_id,
+            "details": self.details.to_doc(),
+        }
+        if self.settlement is not None:
+            doc["closePrice"] = doc["details"]["closePrice"]
+            doc["closeReason"] = doc["details"]["closeReason"]
+            doc["closedAt"] = to_iso(self.settlement.closed_at)
+            doc["feeClose"] = to_str(self.settlement.fee_close)
+            doc["realizedPnl"] = to_str(self.settlement.realized_pnl)
+            doc["payout"] = to_str(self.settlement.payout)
+        return doc
+
+    @classmethod
+    def from_doc(cls, pid: str, doc: Doc) -> Position:
+        settlement = None
+        if doc.get("closedAt") is not None:
+            settlement = Settlement(
+                closed_at=from_iso(doc["closedAt"]),
+                fee_close=Decimal(doc["feeClose"]),
+                realized_pnl=Decimal(doc["realizedPnl"]),
+                payout=Decimal(doc.get("payout", "0")),
+            )
+        return cls(
+            id=pid,
+            uid=doc["uid"],
+            symbol=doc["symbol"],
+            market=Market(doc["market"]),
+            side=Side(doc["side"]),
+            qty=Decimal(doc["qty"]),
+            entry_price=Decimal(doc["entryPrice"]),
+            leverage=Decimal(doc["leverage"]),
+            margin=Decimal(doc["margin"]),
+            fee_open=Decimal(doc["feeOpen"]),
+            opened_at=from_iso(doc["openedAt"]),
+            source=Source(doc["source"]),
+            details=PositionDetails.from_doc(doc["details"]),
+            settlement=settlement,
+            trigger_id=doc.get("triggerId"),
+        )
+
+
+# ---------------------------------------------------------------- triggers
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerCondition:
+    op: TriggerOp
+    price: Decimal
+
+    def crossed_by(self, price: Decimal) -> bool:
+        """`above P` fires on `price >= P`, `below P` on `price <= P` (SPEC section 5)."""
+        return price >= self.price if self.op is TriggerOp.ABOVE else price <= self.price
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerAction:
+    side: Side
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    leverage: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+    def to_doc(self) -> Doc:
+        return {
+            "side": self.side.value,
+            "qty": _dec(self.qty),
+            "notional": _dec(self.notional),
+            "leverage": _dec(self.leverage),
+            "stopLoss": _dec(self.stop_loss),
+            "takeProfit": _dec(self.take_profit),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> TriggerAction:
+        return cls(
+            side=Side(doc["side"]),
+            qty=_opt_dec(doc.get("qty")),
+            notional=_opt_dec(doc.get("notional")),
+            leverage=_opt_dec(doc.get("leverage")),
+            stop_loss=_opt_dec(doc.get("stopLoss")),
+            take_profit=_opt_dec(doc.get("takeProfit")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerDetails:
+    status: TriggerStatus = TriggerStatus.ACTIVE
+    fired_at: datetime | None = None
+    fired_price: Decimal | None = None
+    position_id: str | None = None
+    error: str | None = None
+
+    def to_doc(self) -> Doc:
+        return {
+            "status": self.status.value,
+            "firedAt": opt_iso(self.fired_at),
+            "firedPrice": _dec(self.fired_price),
+            "positionId": self.position_id,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> TriggerDetails:
+        return cls(
+            status=TriggerStatus(doc["status"]),
+            fired_at=opt_from_iso(doc.get("firedAt")),
+            fired_price=_opt_dec(doc.get("firedPrice")),
+            position_id=doc.get("positionId"),
+            error=doc.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    id: str
+    uid: str
+    symbol: str
+    market: Market
+    condition: TriggerCondition
+    action: TriggerAction
+    created_at: datetime
+    expires_at: datetime | None = None
+    details: TriggerDetails = field(default_factory=TriggerDetails)
+    source: Source = Source.API
+
+    @property
+    def path(self) -> str:
+        return trigger_path(self.uid, self.id)
+
+    @property
+    def status(self) -> TriggerStatus:
+        return self.details.status
+
+    def with_details(self, **changes: Any) -> Trigger:
+        return replace(self, details=replace(self.details, **changes))
+
+    def to_doc(self) -> Doc:
+        return {
+            "uid": self.uid,
+            "symbol": self.symbol,
+            "market": self.market.value,
+            "condition": {"op": self.condition.op.value, "price": to_str(self.condition.price)},
+            "action": self.action.to_doc(),
+            "expiresAt": opt_iso(self.expires_at),
+            "createdAt": to_iso(self.created_at),
+            "source": self.source.value,
+            "details": self.details.to_doc(),
+        }
+
+    @classmethod
+    def from_doc(cls, tid: str, doc: Doc) -> Trigger:
+        return cls(
+            id=tid,
+            uid=doc["uid"],
+            symbol=doc["symbol"],
+            market=Market(doc["market"]),
+            condition=TriggerCondition(
+                TriggerOp(doc["condition"]["op"]), Decimal(doc["condition"]["price"])
+            ),
+            action=TriggerAction.from_doc(doc["action"]),
+            created_at=from_iso(doc["createdAt"]),
+            expires_at=opt_from_iso(doc.get("expiresAt")),
+            details=TriggerDetails.from_doc(doc["details"]),
+            source=Source(doc.get("source", "api")),
+        )
+
+
+# ---------------------------------------------------------------- prices
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """The latest trade price the system knows for a symbol, and when it was seen."""
+
+    symbol: str
+    price: Decimal
+    at: datetime
+    mark_price: Decimal | None = None
+
+    def to_doc(self) -> Doc:
+        return {
+            "symbol": self.symbol,
+            "price": to_str(self.price),
+            "at": to_iso(self.at),
+            "markPrice": _dec(self.mark_price),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> PriceQuote:
+        return cls(
+            symbol=doc["symbol"],
+            price=Decimal(doc["price"]),
+            at=from_iso(doc["at"]),
+            mark_price=_opt_dec(doc.get("markPrice")),
+        )

@@ -1,0 +1,67 @@
+"""Exact decimal arithmetic for money, prices and quantities.
+
+Floats never hold money here: a float cannot represent 0.1, and a ledger that drifts by one
+satoshi per trade stops summing to the balance. Values are `Decimal` in code and decimal
+strings in storage and JSON. They are quantized to 8 places, half-even, only when stored,
+so intermediate maths keeps full precision.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+
+from cogmora.errors import ValidationError
+
+PLACES = 8
+QUANTUM = Decimal(1).scaleb(-PLACES)
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+# 40 significant digits: 1e12 USDT balances with 8 places and room to spare, and a
+# context of our own so nobody's `getcontext().prec = 6` elsewhere can touch our maths.
+MONEY_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+
+
+def quantize(value: Decimal) -> Decimal:
+    """Round to the stored precision (8 places, half-even)."""
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_EVEN, context=MONEY_CONTEXT)
+
+
+def quantize_down(value: Decimal) -> Decimal:
+    """Round toward zero: for a quantity bought with a fixed notional, never buy more than paid for."""
+    return value.quantize(QUANTUM, rounding=ROUND_DOWN, context=MONEY_CONTEXT)
+
+
+def to_str(value: Decimal) -> str:
+    """The storage form: quantized, fixed-point, no exponent."""
+    return format(quantize(value), "f")
+
+
+def parse(value: object, field: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
+    """Turn a JSON value into a finite Decimal, naming `field` when it is not one.
+
+    Strings and integers are accepted; floats are refused because they have already lost
+    the exact value the user typed.
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(field, f"{field} must be a decimal number")
+    if isinstance(value, float):
+        raise ValidationError(field, f"{field} must be a decimal string, not a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | str):
+        try:
+            result = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(field, f"{field} must be a decimal number") from None
+    else:
+        raise ValidationError(field, f"{field} must be a decimal number")
+    if not result.is_finite():
+        raise ValidationError(field, f"{field} must be a finite number")
+    if positive and result <= 0:
+        raise ValidationError(field, f"{field} must be greater than 0")
+    if not allow_zero and result == 0:
+        raise ValidationError(field, f"{field} must not be 0")
+    if result != 0 and result.adjusted() > 15:
+        raise ValidationError(field, f"{field} is too large")
+    return result

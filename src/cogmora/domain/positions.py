@@ -1,0 +1,206 @@
+"""Opening and closing maths for spot and linear futures positions (SPEC section 4).
+
+Every formula lives here once; the API, the trigger engine, the agent and settlement all
+call these functions. Results are quantized because they are what gets stored, and the
+ledger only sums to the balance if every stored amount is the amount that moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cogmora.domain.enums import CloseReason, LedgerKind, Market, Side
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.money import ONE, ZERO, quantize, quantize_down
+from cogmora.errors import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFill:
+    """What an open costs. `margin` is the capital locked: qty*e/L for futures, qty*e for spot."""
+
+    qty: Decimal
+    entry_price: Decimal
+    leverage: Decimal
+    margin: Decimal
+    fee_open: Decimal
+    liquidation_price: Decimal | None
+
+    @property
+    def debit(self) -> Decimal:
+        return self.margin + self.fee_open
+
+    def ledger(self) -> list[tuple[LedgerKind, Decimal]]:
+        return [(LedgerKind.OPEN, -self.margin), (LedgerKind.FEE, -self.fee_open)]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFill:
+    """What a close pays. `payout` is what the balance gains; `fee_close` what was charged."""
+
+    close_price: Decimal
+    reason: CloseReason
+    payout: Decimal
+    fee_close: Decimal
+    realized_pnl: Decimal
+    ledger: tuple[tuple[LedgerKind, Decimal], ...]
+
+
+def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -> Decimal:
+    """Exactly one of qty and notional; a notional buys at most what it pays for."""
+    if (qty is None) == (notional is None):
+        raise ValidationError("qty", "exactly one of qty and notional must be given")
+    if qty is not None:
+        if qty <= 0:
+            raise ValidationError("qty", "qty must be greater than 0")
+        return qty
+    assert notional is not None
+    if notional <= 0:
+        raise ValidationError("notional", "notional must be greater than 0")
+    resolved = quantize_down(notional / price)
+    if resolved <= 0:
+        raise ValidationError("notional", f"notional is too small to buy any quantity at {price}")
+    return resolved
+
+
+def check_leverage(market: Market, leverage: Decimal | None, fees: FeeSchedule) -> Decimal:
+    """Spot is unlevered; futures take a whole leverage from 1 to the configured maximum."""
+    if market is Market.SPOT:
+        if leverage is not None and leverage != ONE:
+            raise ValidationError("leverage", "leverage must be 1 for spot")
+        return ONE
+    if leverage is None:
+        return ONE
+    if leverage != leverage.to_integral_value() or not ONE <= leverage <= fees.max_leverage:
+        raise ValidationError(
+            "leverage", f"leverage must be a whole number from 1 to {fees.max_leverage}"
+        )
+    return Decimal(int(leverage))
+
+
+def check_side(market: Market, side: Side) -> None:
+    if market is Market.SPOT and side is Side.SHORT:
+        raise ValidationError("side", "side must be long for spot")
+
+
+def liquidation_price(side: Side, entry: Decimal, leverage: Decimal, mmr: Decimal) -> Decimal:
+    """Long `e*(1 - 1/L + m)`, short `e*(1 + 1/L - m)`."""
+    if side is Side.LONG:
+        return quantize(entry * (ONE - ONE / leverage + mmr))
+    return quantize(entry * (ONE + ONE / leverage - mmr))
+
+
+def open_fill(
+    market: Market,
+    side: Side,
+    qty: Decimal,
+    price: Decimal,
+    leverage: Decimal,
+    fees: FeeSchedule,
+) -> OpenFill:
+    check_side(market, side)
+    notional = qty * price
+    margin = quantize(notional / leverage)
+    fee_open = quantize(notional * fees.taker(market))
+    liq = (
+        liquidation_price(side, price, leverage, fees.maintenance_margin_rate)
+        if market is Market.FUTURES
+        else None
+    )
+    return OpenFill(qty, price, leverage, margin, fee_open, liq)
+
+
+def gross_pnl(side: Side, qty: Decimal, entry: Decimal, price: Decimal) -> Decimal:
+    """Price move times quantity, before fees: `qty*(x-e)` long, `qty*(e-x)` short."""
+    return qty * (price - entry) if side is Side.LONG else qty * (entry - price)
+
+
+def close_fill(
+    market: Market,
+    side: Side,
+    qty: Decimal,
+    entry: Decimal,
+    margin: Decimal,
+    fee_open: Decimal,
+    close_price: Decimal,
+    reason: CloseReason,
+    fees: FeeSchedule,
+) -> CloseFill:
+    """Settle at `close_price`. A liquidation pays nothing; otherwise the payout is floored at 0.
+
+    The credit and the fee are booked separately so that the ledger shows the fee; when a
+    loss has eaten the margin the fee is charged only up to what is left, which keeps
+    `payout = max(0, margin + g - feeClose)` and never takes more than the margin.
+    """
+    if reason is CloseReason.LIQUIDATION:
+        return CloseFill(
+            close_price,
+            reason,
+            ZERO,
+            ZERO,
+            -margin - fee_open,
+            ((LedgerKind.LIQUIDATION, ZERO),),
+        )
+    if market is Market.SPOT:
+        credit = quantize(qty * close_price)
+    else:
+        credit = max(ZERO, quantize(margin + gross_pnl(side, qty, entry, close_price)))
+    fee_close = min(credit, quantize(qty * close_price * fees.taker(market)))
+    payout = credit - fee_close
+    return CloseFill(
+        close_price,
+        reason,
+        payout,
+        fee_close,
+        payout - margin - fee_open,
+        ((LedgerKind.CLOSE, credit), (LedgerKind.FEE, -fee_close)),
+    )
+
+
+def mark_value(
+    market: Market, side: Side, qty: Decimal, entry: Decimal, margin: Decimal, price: Decimal
+) -> Decimal:
+    """What the position is worth to the account at `price`, before closing fees."""
+    if market is Market.SPOT:
+        return qty * price
+    return max(ZERO, margin + gross_pnl(side, qty, entry, price))
+
+
+def validate_levels(
+    side: Side,
+    reference: Decimal,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    liquidation: Decimal | None,
+    reference_name: str = "entry price",
+) -> None:
+    """SL/TP must sit on the losing/winning side of the reference and inside liquidation.
+
+    A stop loss beyond the liquidation price could never fire, so a user who set one would
+    believe they were protected when they were not: that is refused, not silently kept.
+    """
+    side_name = "a long" if side is Side.LONG else "a short"
+    below, above = ("below", "above") if side is Side.LONG else ("above", "below")
+    for name, level in (("stopLoss", stop_loss), ("takeProfit", take_profit)):
+        if level is not None and level <= 0:
+            raise ValidationError(name, f"{name} must be greater than 0")
+    if stop_loss is not None:
+        beyond = stop_loss >= reference if side is Side.LONG else stop_loss <= reference
+        if beyond:
+            raise ValidationError(
+                "stopLoss", f"stopLoss must be {below} the {reference_name} for {side_name}"
+            )
+        if liquidation is not None:
+            past_liq = stop_loss <= liquidation if side is Side.LONG else stop_loss >= liquidation
+            if past_liq:
+                raise ValidationError(
+                    "stopLoss",
+                    f"stopLoss must be {above} the liquidation price {liquidation} for {side_name}",
+                )
+    if take_profit is not None:
+        beyond = take_profit <= reference if side is Side.LONG else take_profit >= reference
+        if beyond:
+            raise ValidationError(
+                "takeProfit", f"takeProfit must be {above} the {reference_name} for {side_name}"
+            )
