@@ -28,7 +28,7 @@ def quantize(value: Decimal) -> Decimal:
 
 
 def quantize_down(value: Decimal) -> Decimal:
-    """Round toward zero: for a quantity bought with a fixed notional, never buy more than paid for."""
+    """Round toward zero: a quantity bought for a fixed notional never costs more than it."""
     return value.quantize(QUANTUM, rounding=ROUND_DOWN, context=MONEY_CONTEXT)
 
 

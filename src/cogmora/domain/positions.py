@@ -32,7 +32,12 @@ class OpenFill:
         return self.margin + self.fee_open
 
     def ledger(self) -> list[tuple[LedgerKind, Decimal]]:
-        return [(LedgerKind.OPEN, -self.margin), (LedgerKind.FEE, -self.fee_open)]
+        return open_ledger(self.margin, self.fee_open)
+
+
+def open_ledger(margin: Decimal, fee_open: Decimal) -> list[tuple[LedgerKind, Decimal]]:
+    """An open books its margin and its fee as two entries, so fees are visible in the ledger."""
+    return [(LedgerKind.OPEN, -margin), (LedgerKind.FEE, -fee_open)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,106 @@
+"""Turning an order (from the API, a trigger or the agent) into a validated position.
+
+One function, so an order placed by hand, by a trigger and by the agent obeys exactly the
+same rules and fills by exactly the same maths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from cogmora.domain.enums import Market, Side, Source
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.models import Position, PositionDetails, TriggerAction
+from cogmora.domain.positions import (
+    check_leverage,
+    check_side,
+    liquidation_price,
+    open_fill,
+    resolve_qty,
+    validate_levels,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRequest:
+    symbol: str
+    market: Market
+    side: Side
+    qty: Decimal | None = None
+    notional: Decimal | None = None
+    leverage: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    source: Source = Source.API
+    trigger_id: str | None = None
+
+    @classmethod
+    def from_action(
+        cls, symbol: str, market: Market, action: TriggerAction, source: Source, trigger_id: str
+    ) -> OpenRequest:
+        return cls(
+            symbol,
+            market,
+            action.side,
+            action.qty,
+            action.notional,
+            action.leverage,
+            action.stop_loss,
+            action.take_profit,
+            source,
+            trigger_id,
+        )
+
+
+def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: str) -> None:
+    """Validate an order against a price it is expected to fill near (a trigger's level),
+    so a trigger that could never open is refused when it is placed, not when it fires."""
+    check_side(request.market, request.side)
+    leverage = check_leverage(request.market, request.leverage, fees)
+    resolve_qty(request.qty, request.notional, reference)
+    liq = (
+        liquidation_price(request.side, reference, leverage, fees.maintenance_margin_rate)
+        if request.market is Market.FUTURES
+        else None
+    )
+    validate_levels(request.side, reference, request.stop_loss, request.take_profit, liq, name)
+
+
+def build_position(
+    request: OpenRequest,
+    uid: str,
+    position_id: str,
+    price: Decimal,
+    fees: FeeSchedule,
+    now: datetime,
+) -> Position:
+    """The position `request` opens at `price`; raises ValidationError naming the field."""
+    check_side(request.market, request.side)
+    leverage = check_leverage(request.market, request.leverage, fees)
+    qty = resolve_qty(request.qty, request.notional, price)
+    fill = open_fill(request.market, request.side, qty, price, leverage, fees)
+    validate_levels(
+        request.side, price, request.stop_loss, request.take_profit, fill.liquidation_price
+    )
+    return Position(
+        id=position_id,
+        uid=uid,
+        symbol=request.symbol,
+        market=request.market,
+        side=request.side,
+        qty=fill.qty,
+        entry_price=price,
+        leverage=fill.leverage,
+        margin=fill.margin,
+        fee_open=fill.fee_open,
+        opened_at=now,
+        source=request.source,
+        details=PositionDetails(
+            stop_loss=request.stop_loss,
+            take_profit=request.take_profit,
+            liquidation_price=fill.liquidation_price,
+        ),
+        trigger_id=request.trigger_id,
+    )

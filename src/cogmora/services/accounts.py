@@ -1,0 +1,90 @@
+"""Users, bearer tokens and deposits.
+
+Tokens are random and stored only as SHA-256 hashes (`tokens/{hash}`): a leaked database
+does not leak credentials, and lookup stays one indexed read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from decimal import Decimal
+
+from cogmora.domain.enums import LedgerKind
+from cogmora.domain.models import User, user_path
+from cogmora.errors import Conflict, NotFound, ValidationError
+from cogmora.services.clock import Clock
+from cogmora.services.ledger import AccountBook
+from cogmora.store.port import Store, Tx
+
+UID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_uid(uid: str) -> None:
+    if not UID_PATTERN.match(uid):
+        raise ValidationError("uid", "uid must be 1 to 64 characters of letters, digits, . _ -")
+
+
+class Accounts:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def create_user(self, uid: str, balance: Decimal) -> tuple[User, str]:
+        check_uid(uid)
+        if balance < 0:
+            raise ValidationError("balance", "balance must not be negative")
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now()
+
+        def body(tx: Tx) -> User:
+            if tx.get(user_path(uid)) is not None:
+                raise Conflict(f"user {uid} already exists")
+            book = AccountBook([User(uid, Decimal(0), now)])
+            if balance > 0:
+                book.post(uid, [(LedgerKind.DEPOSIT, balance)], now, note="initial balance")
+            tx.create(user_path(uid), book.user(uid).to_doc())
+            tx.create(f"tokens/{hash_token(token)}", {"uid": uid})
+            for path, doc in book.writes():
+                if path != user_path(uid):
+                    tx.create(path, doc)
+            return book.user(uid)
+
+        return await self._store.transact(body), token
+
+    async def deposit(self, uid: str, amount: Decimal) -> User:
+        if amount <= 0:
+            raise ValidationError("amount", "amount must be greater than 0")
+        now = self._clock.now()
+
+        def body(tx: Tx) -> User:
+            book = AccountBook.from_docs([tx.get(user_path(uid))])
+            book.post(uid, [(LedgerKind.DEPOSIT, amount)], now, note="deposit")
+            for path, doc in book.writes():
+                tx.set(path, doc)
+            return book.user(uid)
+
+        return await self._store.transact(body)
+
+    async def get_user(self, uid: str) -> User:
+        def body(tx: Tx) -> User:
+            doc = tx.get(user_path(uid))
+            if doc is None:
+                raise NotFound(f"user {uid} not found")
+            return User.from_doc(doc)
+
+        return await self._store.read(body)
+
+    async def uid_for_token(self, token: str) -> str | None:
+        path = f"tokens/{hash_token(token)}"
+
+        def body(tx: Tx) -> str | None:
+            doc = tx.get(path)
+            return None if doc is None else str(doc["uid"])
+
+        return await self._store.read(body)

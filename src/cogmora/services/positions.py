@@ -1,0 +1,221 @@
+"""Opening, amending and closing positions for a user: the API's and the agent's path.
+
+A close here only marks the position `closing` at the latest fresh price (compare-and-set
+from `open`); the close handler settles it. The worker closes through the same state
+machine, so a manual close racing a stop loss has exactly one winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cogmora.domain.enums import CloseReason, Market, PositionStatus
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.ids import new_id
+from cogmora.domain.models import Doc, Position, User, position_path, user_path
+from cogmora.domain.money import ZERO
+from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.positions import gross_pnl, mark_value, open_ledger, validate_levels
+from cogmora.errors import Conflict, NotFound
+from cogmora.services import idempotency
+from cogmora.services.clock import Clock
+from cogmora.services.idempotency import IdempotencyKey
+from cogmora.services.ledger import AccountBook
+from cogmora.services.prices import PriceSource, fresh_price
+from cogmora.services.symbols import SymbolCatalog
+from cogmora.store import queries as q
+from cogmora.store.port import Store, Tx
+
+ACTIVE = (PositionStatus.OPEN, PositionStatus.CLOSING)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    uid: str
+    balance: Decimal
+    equity: Decimal
+    margin_used: Decimal
+    unrealized_pnl: Decimal
+
+
+def position_doc(position: Position) -> Doc:
+    """The API's form: the stored document plus its id."""
+    return {"id": position.id, **position.to_doc()}
+
+
+def book_open(tx: Tx, book: AccountBook, position: Position) -> None:
+    """The writes half of every open: debit margin and fee, create the position.
+
+    Raises InsufficientBalance before anything is written, so a refused open moves nothing.
+    """
+    book.require(position.uid, position.margin + position.fee_open)
+    book.post(
+        position.uid,
+        open_ledger(position.margin, position.fee_open),
+        position.opened_at,
+        position.id,
+    )
+    tx.create(position.path, position.to_doc())
+
+
+def mark_closing(position: Position, reason: CloseReason, price: Decimal, clock: Clock) -> Position:
+    return position.with_details(
+        status=PositionStatus.CLOSING,
+        close_reason=reason,
+        close_price=price,
+        close_requested_at=clock.now(),
+    )
+
+
+def _load(tx: Tx, uid: str, pid: str) -> Position:
+    doc = tx.get(position_path(uid, pid))
+    if doc is None:
+        raise NotFound(f"position {pid} not found")
+    return Position.from_doc(pid, doc)
+
+
+class Positions:
+    def __init__(
+        self,
+        store: Store,
+        prices: PriceSource,
+        catalog: SymbolCatalog,
+        fees: FeeSchedule,
+        clock: Clock,
+        max_price_age: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._prices = prices
+        self._catalog = catalog
+        self._fees = fees
+        self._clock = clock
+        self._max_age = max_price_age
+
+    async def open(self, uid: str, request: OpenRequest, key: IdempotencyKey | None = None) -> Doc:
+        """Open at the latest fresh price; returns the position's API document."""
+        if key is not None:
+            first = await self._store.read(lambda tx: idempotency.replay(tx, key))
+            if first is not None:
+                return first
+        self._catalog.check(request.market, request.symbol)
+        now = self._clock.now()
+        quote = await fresh_price(self._prices, request.symbol, request.market, now, self._max_age)
+        position = build_position(request, uid, new_id(), quote.price, self._fees, now)
+
+        def body(tx: Tx) -> Doc:
+            first = idempotency.replay(tx, key)
+            if first is not None:
+                return first
+            book = AccountBook.from_docs([tx.get(user_path(uid))])
+            book_open(tx, book, position)
+            for path, doc in book.writes():
+                tx.set(path, doc)
+            answer = position_doc(position)
+            idempotency.record(tx, key, answer, now)
+            return answer
+
+        return await self._store.transact(body)
+
+    async def request_close(
+        self,
+        uid: str,
+        pid: str,
+        reason: CloseReason = CloseReason.MANUAL,
+        key: IdempotencyKey | None = None,
+    ) -> Doc:
+        """Mark `closing` at the latest fresh price; 409 if it is not open any more."""
+        if key is not None:
+            first = await self._store.read(lambda tx: idempotency.replay(tx, key))
+            if first is not None:
+                return first
+        current = await self.get(uid, pid)
+        if current.status is not PositionStatus.OPEN:
+            raise Conflict(f"position {pid} is {current.status.value}, not open")
+        now = self._clock.now()
+        quote = await fresh_price(self._prices, current.symbol, current.market, now, self._max_age)
+
+        def body(tx: Tx) -> Doc:
+            first = idempotency.replay(tx, key)
+            if first is not None:
+                return first
+            position = _load(tx, uid, pid)
+            if position.status is not PositionStatus.OPEN:
+                raise Conflict(f"position {pid} is {position.status.value}, not open")
+            closing = mark_closing(position, reason, quote.price, self._clock)
+            tx.set(closing.path, closing.to_doc())
+            answer = position_doc(closing)
+            idempotency.record(tx, key, answer, now)
+            return answer
+
+        return await self._store.transact(body)
+
+    async def amend(self, uid: str, pid: str, changes: dict[str, Any]) -> Doc:
+        """Change SL/TP (None clears) on an open position, checked against the current price.
+
+        The reference is the latest price, not the entry: a trader trailing a stop above
+        the entry on a winning long is doing the right thing; one placing it above the
+        current price would be closed by the very next tick.
+        """
+        current = await self.get(uid, pid)
+        quote = await self._prices.latest(current.symbol, current.market)
+        now = self._clock.now()
+        fresh = quote is not None and (now - quote.at).total_seconds() <= self._max_age
+
+        def body(tx: Tx) -> Doc:
+            position = _load(tx, uid, pid)
+            if position.status is not PositionStatus.OPEN:
+                raise Conflict(f"position {pid} is {position.status.value}, not open")
+            details = position.details
+            stop_loss = changes.get("stopLoss", details.stop_loss)
+            take_profit = changes.get("takeProfit", details.take_profit)
+            if fresh and quote is not None:
+                reference, name = quote.price, "current price"
+            else:
+                reference, name = position.entry_price, "entry price"
+            validate_levels(
+                position.side, reference, stop_loss, take_profit, details.liquidation_price, name
+            )
+            amended = position.with_details(stop_loss=stop_loss, take_profit=take_profit)
+            tx.set(amended.path, amended.to_doc())
+            return position_doc(amended)
+
+        return await self._store.transact(body)
+
+    async def get(self, uid: str, pid: str) -> Position:
+        return await self._store.read(lambda tx: _load(tx, uid, pid))
+
+    async def list(self, uid: str, status: PositionStatus | None = None) -> list[Position]:
+        query = q.Query("openPositions", parent=user_path(uid))
+        if status is not None:
+            query = query.where("details.status", "==", status.value)
+        query = query.order_by("openedAt", "desc")
+        rows = await self._store.read(lambda tx: tx.query(query))
+        return [Position.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
+
+    async def account(self, uid: str) -> AccountView:
+        def body(tx: Tx) -> tuple[User, list[Position]]:
+            doc = tx.get(user_path(uid))
+            if doc is None:
+                raise NotFound(f"user {uid} not found")
+            out = []
+            for status in ACTIVE:
+                query = (
+                    q.Query("openPositions", parent=user_path(uid))
+                    .where("details.status", "==", status.value)
+                    .order_by("openedAt", "desc")
+                )
+                out += [Position.from_doc(p.rsplit("/", 1)[1], d) for p, d in tx.query(query)]
+            return User.from_doc(doc), out
+
+        user, positions = await self._store.read(body)
+        equity, margin, upnl = user.balance, ZERO, ZERO
+        for p in positions:
+            quote = await self._prices.latest(p.symbol, p.market)
+            price = p.details.close_price or (quote.price if quote else p.entry_price)
+            equity += mark_value(p.market, p.side, p.qty, p.entry_price, p.margin, price)
+            upnl += gross_pnl(p.side, p.qty, p.entry_price, price)
+            if p.market is Market.FUTURES:
+                margin += p.margin
+        return AccountView(uid, user.balance, equity, margin, upnl)

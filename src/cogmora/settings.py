@@ -1,0 +1,123 @@
+"""The one typed, frozen settings object, read from COGMORA_* variables (SPEC section 8).
+
+A bad value stops start-up with a message naming the variable: a trading system that
+silently fell back to a default fee or store would be wrong in a way nobody notices.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlparse
+
+from cogmora.domain.fees import FeeSchedule
+from cogmora.errors import ConfigError
+
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres", "firestore")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    store_url: str = "sqlite:///./cogmora.db"
+    kucoin_spot_url: str = "https://api.kucoin.com"
+    kucoin_futures_url: str = "https://api-futures.kucoin.com"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_daily_calls: int = 96
+    price_max_age_seconds: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Flags override the environment; unset (None) flags leave a value alone."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip()
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes:
+        raise ConfigError(name, f"must be a URL starting with one of {schemes}, got {value!r}")
+    if parsed.scheme in ("http", "https") and not parsed.netloc:
+        raise ConfigError(name, f"has no host: {value!r}")
+    return value.rstrip("/")
+
+
+def _rate(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ConfigError(name, f"must be a decimal rate such as 0.001, got {raw!r}") from None
+    if not value.is_finite() or not 0 <= value < 1:
+        raise ConfigError(name, f"must be a rate from 0 up to 1, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    base = Settings()
+    store_url = env.get("COGMORA_STORE", base.store_url).strip()
+    if urlparse(store_url).scheme not in STORE_SCHEMES:
+        raise ConfigError(
+            "COGMORA_STORE",
+            f"must start with sqlite:///, postgresql:// or firestore://, got {store_url!r}",
+        )
+    llm_url = env.get("COGMORA_LLM_URL") or None
+    if llm_url is not None:
+        llm_url = _url(env, "COGMORA_LLM_URL", llm_url, ("http", "https"))
+    log_level = env.get("COGMORA_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            "COGMORA_LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR: {log_level}"
+        )
+    log_format = env.get("COGMORA_LOG_FORMAT", "json").lower()
+    if log_format not in ("json", "console"):
+        raise ConfigError("COGMORA_LOG_FORMAT", f"must be json or console, got {log_format!r}")
+    host = env.get("COGMORA_API_HOST", base.api_host).strip()
+    if not host:
+        raise ConfigError("COGMORA_API_HOST", "must not be empty")
+    return Settings(
+        store_url=store_url,
+        kucoin_spot_url=_url(
+            env, "COGMORA_KUCOIN_SPOT_URL", base.kucoin_spot_url, ("http", "https")
+        ),
+        kucoin_futures_url=_url(
+            env, "COGMORA_KUCOIN_FUTURES_URL", base.kucoin_futures_url, ("http", "https")
+        ),
+        api_host=host,
+        api_port=_int(env, "COGMORA_API_PORT", base.api_port, 0, 65535),
+        fees=FeeSchedule(
+            spot_taker=_rate(env, "COGMORA_FEE_SPOT", base.fees.spot_taker),
+            futures_taker=_rate(env, "COGMORA_FEE_FUTURES", base.fees.futures_taker),
+            maintenance_margin_rate=_rate(env, "COGMORA_MMR", base.fees.maintenance_margin_rate),
+        ),
+        llm_url=llm_url,
+        llm_model=env.get("COGMORA_LLM_MODEL") or None,
+        llm_api_key=env.get("COGMORA_LLM_API_KEY") or None,
+        llm_daily_calls=_int(env, "COGMORA_LLM_DAILY_CALLS", base.llm_daily_calls, 0, 100_000),
+        log_level=log_level,
+        log_json=log_format == "json",
+    )

@@ -1,0 +1,1 @@
+"""Persistence: one document-transaction port, three backends (SQLite, PostgreSQL, Firestore)."""

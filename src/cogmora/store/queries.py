@@ -1,0 +1,258 @@
+"""THE registry of queries: every query the system runs is declared here, once.
+
+The seed lost days to Firestore's `FAILED_PRECONDITION`: a collection-group query ran in
+production without the composite index it needed. Here every backend refuses a query
+whose shape is not declared below (raising `FailedPrecondition` naming the index it would
+need), the SQL indexes are created from these declarations, and
+`deploy/firestore.indexes.json` is generated from them, so code, SQL and Firestore cannot
+disagree without a test or `cogmora indexes check` failing first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from cogmora.errors import FailedPrecondition
+
+Direction = Literal["asc", "desc"]
+Scope = Literal["collection", "collection_group"]
+EQUALITY = "=="
+RANGE_OPS = frozenset({"<", "<=", ">", ">="})
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A query as code builds it, Firestore style: group, optional parent, filters, order, limit.
+
+    `parent=None` is a collection-group query over all users (the worker's); a parent such
+    as `users/u1` restricts it to one user's collection.
+    """
+
+    group: str
+    parent: str | None = None
+    filters: tuple[Filter, ...] = ()
+    order: tuple[tuple[str, Direction], ...] = ()
+    limit: int | None = None
+
+    def where(self, field_path: str, op: str, value: Any) -> Query:
+        if op != EQUALITY and op not in RANGE_OPS:
+            raise ValueError(f"unsupported operator {op!r}")
+        return replace(self, filters=(*self.filters, Filter(field_path, op, value)))
+
+    def order_by(self, field_path: str, direction: Direction = "asc") -> Query:
+        return replace(self, order=(*self.order, (field_path, direction)))
+
+    def limited(self, n: int) -> Query:
+        return replace(self, limit=n)
+
+    @property
+    def scope(self) -> Scope:
+        return "collection_group" if self.parent is None else "collection"
+
+    @property
+    def equals(self) -> frozenset[str]:
+        return frozenset(f.field for f in self.filters if f.op == EQUALITY)
+
+    @property
+    def range_field(self) -> str | None:
+        fields = {f.field for f in self.filters if f.op in RANGE_OPS}
+        if len(fields) > 1:
+            raise FailedPrecondition(f"range filters on more than one field: {sorted(fields)}")
+        return next(iter(fields), None)
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    """A declared query shape, and the index that serves it."""
+
+    name: str
+    group: str
+    scope: Scope
+    equals: tuple[str, ...] = ()
+    range: str | None = None
+    order: tuple[tuple[str, Direction], ...] = ()
+    purpose: str = field(default="", compare=False)
+
+    def matches(self, query: Query) -> bool:
+        return (
+            query.group == self.group
+            and query.scope == self.scope
+            and query.equals == frozenset(self.equals)
+            and query.range_field == self.range
+            and query.order == self.order
+        )
+
+    def index_fields(self) -> tuple[tuple[str, Direction], ...]:
+        """Equality fields first, then the range field, then ordering: the order every
+        index (SQL B-tree or Firestore composite) must have to serve the query."""
+        fields: list[tuple[str, Direction]] = [(f, "asc") for f in self.equals]
+        ordered = dict(self.order)
+        if self.range is not None:
+            fields.append((self.range, ordered.pop(self.range, "asc")))
+        fields.extend((f, d) for f, d in self.order if f in ordered)
+        return tuple(fields)
+
+    def filtered_fields(self) -> tuple[str, ...]:
+        return tuple(f for f, _ in self.index_fields())
+
+
+def _cg(name: str, group: str, purpose: str, **kw: Any) -> QuerySpec:
+    return QuerySpec(name, group, "collection_group", purpose=purpose, **kw)
+
+
+def _col(name: str, group: str, purpose: str, **kw: Any) -> QuerySpec:
+    return QuerySpec(name, group, "collection", purpose=purpose, **kw)
+
+
+OPEN_POSITIONS_BY_SYMBOL = _cg(
+    "open_positions_by_symbol",
+    "openPositions",
+    "the seed's worker query, one symbol",
+    equals=("symbol", "details.status"),
+)
+POSITIONS_BY_STATUS = _cg(
+    "positions_by_status",
+    "openPositions",
+    "load every open position at start; find closing ones to settle",
+    equals=("details.status",),
+)
+ACTIVE_TRIGGERS_BY_SYMBOL = _cg(
+    "active_triggers_by_symbol",
+    "tradeTriggers",
+    "the seed's trigger query, one symbol",
+    equals=("symbol", "details.status"),
+)
+TRIGGERS_BY_STATUS = _cg(
+    "triggers_by_status",
+    "tradeTriggers",
+    "load every active trigger at start",
+    equals=("details.status",),
+)
+EXPIRING_TRIGGERS = _cg(
+    "expiring_triggers",
+    "tradeTriggers",
+    "active triggers whose expiresAt has passed",
+    equals=("details.status",),
+    range="expiresAt",
+    order=(("expiresAt", "asc"),),
+)
+DUE_AGENTS = _cg(
+    "due_agents",
+    "agent",
+    "enabled agent configs whose nextRunAt has come",
+    equals=("enabled",),
+    range="nextRunAt",
+    order=(("nextRunAt", "asc"),),
+)
+ALL_WATCHLISTS = _cg("all_watchlists", "watchlist", "every watched symbol of every user")
+USER_POSITIONS = _col(
+    "user_positions",
+    "openPositions",
+    "a user's positions, newest first",
+    order=(("openedAt", "desc"),),
+)
+USER_POSITIONS_BY_STATUS = _col(
+    "user_positions_by_status",
+    "openPositions",
+    "a user's positions in one status",
+    equals=("details.status",),
+    order=(("openedAt", "desc"),),
+)
+USER_TRIGGERS = _col(
+    "user_triggers",
+    "tradeTriggers",
+    "a user's triggers, newest first",
+    order=(("createdAt", "desc"),),
+)
+USER_TRIGGERS_BY_STATUS = _col(
+    "user_triggers_by_status",
+    "tradeTriggers",
+    "a user's triggers in one status",
+    equals=("details.status",),
+    order=(("createdAt", "desc"),),
+)
+USER_HISTORY = _col(
+    "user_history",
+    "positionHistory",
+    "closed positions, newest first",
+    order=(("closedAt", "desc"),),
+)
+USER_HISTORY_SINCE = _col(
+    "user_history_since",
+    "positionHistory",
+    "closed since a time (the agent's daily loss)",
+    range="closedAt",
+    order=(("closedAt", "asc"),),
+)
+USER_LEDGER = _col(
+    "user_ledger", "ledger", "a user's ledger in booking order", order=(("seq", "asc"),)
+)
+USER_WATCHLIST = _col("user_watchlist", "watchlist", "a user's watchlist")
+USER_DECISIONS = _col(
+    "user_decisions",
+    "agentDecisions",
+    "the agent's decisions, newest first",
+    order=(("createdAt", "desc"),),
+)
+
+REGISTRY: tuple[QuerySpec, ...] = (
+    OPEN_POSITIONS_BY_SYMBOL,
+    POSITIONS_BY_STATUS,
+    ACTIVE_TRIGGERS_BY_SYMBOL,
+    TRIGGERS_BY_STATUS,
+    EXPIRING_TRIGGERS,
+    DUE_AGENTS,
+    ALL_WATCHLISTS,
+    USER_POSITIONS,
+    USER_POSITIONS_BY_STATUS,
+    USER_TRIGGERS,
+    USER_TRIGGERS_BY_STATUS,
+    USER_HISTORY,
+    USER_HISTORY_SINCE,
+    USER_LEDGER,
+    USER_WATCHLIST,
+    USER_DECISIONS,
+)
+
+
+def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...]) -> str:
+    cols = ", ".join(f"{f} {d.upper()}ENDING" for f, d in fields) or "(none)"
+    return f"{group} [{scope.upper()}]: {cols}"
+
+
+def require(query: Query, registry: tuple[QuerySpec, ...] = REGISTRY) -> QuerySpec:
+    """The declared spec serving `query`, or the seed's production error, caught early."""
+    for spec in registry:
+        if spec.matches(query):
+            return spec
+    wanted = QuerySpec(
+        "undeclared",
+        query.group,
+        query.scope,
+        equals=tuple(sorted(query.equals)),
+        range=query.range_field,
+        order=query.order,
+    )
+    raise FailedPrecondition(
+        "FAILED_PRECONDITION: the query requires an index that is not declared in "
+        f"cogmora.store.queries: {_describe(query.group, query.scope, wanted.index_fields())}"
+    )
+
+
+def filtered_fields_by_group(
+    registry: tuple[QuerySpec, ...] = REGISTRY,
+) -> dict[str, tuple[str, ...]]:
+    """Fields each collection group's queries filter or order on: SQL's typed columns."""
+    out: dict[str, list[str]] = {}
+    for spec in registry:
+        cols = out.setdefault(spec.group, [])
+        cols.extend(f for f in spec.filtered_fields() if f not in cols)
+    return {g: tuple(c) for g, c in out.items()}

@@ -1,0 +1,132 @@
+"""What the SQL backends share: typed columns and indexes derived from the query registry,
+and the translation of a registered Query into SQL.
+
+Documents live whole in a JSON column; every field a registered query filters or orders
+on is also copied into a typed column at write time, so the database can index it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cogmora.store.queries import REGISTRY, Query, QuerySpec, filtered_fields_by_group, require
+
+_FIELDS_BY_GROUP = filtered_fields_by_group(REGISTRY)
+
+
+def column(field_path: str) -> str:
+    return "f_" + field_path.replace(".", "_")
+
+
+def fields_for(group: str) -> tuple[str, ...]:
+    return _FIELDS_BY_GROUP.get(group, ())
+
+
+def extract(doc: dict[str, Any], field_path: str) -> Any:
+    value: Any = doc
+    for part in field_path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return None
+    return value
+
+
+def sql_value(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    placeholder: str  # "?" for sqlite, "%s" for psycopg
+    doc_type: str  # column type of the JSON document
+    any_type: str  # column type of a typed field column
+
+    def create_table(self, group: str) -> str:
+        cols = "".join(f", {column(f)} {self.any_type}" for f in fields_for(group))
+        return (
+            f'CREATE TABLE IF NOT EXISTS "{group}" (path TEXT PRIMARY KEY, parent TEXT NOT NULL, '
+            f"id TEXT NOT NULL, doc {self.doc_type} NOT NULL{cols})"
+        )
+
+    def create_indexes(self, group: str, registry: Iterable[QuerySpec] = REGISTRY) -> list[str]:
+        out = []
+        for spec in registry:
+            if spec.group != group:
+                continue
+            cols = [f"{column(f)}{' DESC' if d == 'desc' else ''}" for f, d in spec.index_fields()]
+            if spec.scope == "collection":
+                cols.insert(0, "parent")
+            if cols:
+                out.append(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{spec.name}" ON "{group}" ({", ".join(cols)})'
+                )
+        return out
+
+    def upsert(self, group: str) -> str:
+        fields = fields_for(group)
+        names = ["path", "parent", "id", "doc", *(column(f) for f in fields)]
+        marks = ", ".join([self.placeholder] * len(names))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in names[1:])
+        return (
+            f'INSERT INTO "{group}" ({", ".join(names)}) VALUES ({marks}) '
+            f"ON CONFLICT (path) DO UPDATE SET {updates}"
+        )
+
+    def insert(self, group: str) -> str:
+        fields = fields_for(group)
+        names = ["path", "parent", "id", "doc", *(column(f) for f in fields)]
+        marks = ", ".join([self.placeholder] * len(names))
+        return f'INSERT INTO "{group}" ({", ".join(names)}) VALUES ({marks})'
+
+    def select(self, query: Query) -> tuple[str, list[Any]]:
+        require(query)
+        where: list[str] = []
+        params: list[Any] = []
+        if query.parent is not None:
+            where.append(f"parent = {self.placeholder}")
+            params.append(query.parent)
+        for flt in query.filters:
+            where.append(
+                f"{column(flt.field)} {'=' if flt.op == '==' else flt.op} {self.placeholder}"
+            )
+            params.append(sql_value(flt.value))
+        sql = f'SELECT path, doc FROM "{query.group}"'
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        if query.order:
+            sql += " ORDER BY " + ", ".join(
+                f"{column(f)} {'DESC' if d == 'desc' else 'ASC'}" for f, d in query.order
+            )
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        return sql, params
+
+
+def row_values(
+    path: str, parent: str, doc_id: str, doc_text: Any, group: str, doc: dict[str, Any]
+) -> tuple[Any, ...]:
+    return (path, parent, doc_id, doc_text, *(extract(doc, f) for f in fields_for(group)))
+
+
+# Groups whose tables exist from the start; others are created on their first write.
+KNOWN_GROUPS: tuple[str, ...] = (
+    "users",
+    "openPositions",
+    "tradeTriggers",
+    "positionHistory",
+    "ledger",
+    "watchlist",
+    "agent",
+    "agentDecisions",
+    "prices",
+    "tokens",
+    "idempotency",
+    "schedules",
+    "llmBudget",
+)
