@@ -12,10 +12,11 @@ import secrets
 from decimal import Decimal
 
 from cogmora.domain.enums import LedgerKind
-from cogmora.domain.models import User, user_path
+from cogmora.domain.models import LedgerEntry, User, user_path
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
+from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -79,6 +80,11 @@ class Accounts:
             return User.from_doc(doc)
 
         return await self._store.read(body)
+
+    async def ledger(self, uid: str) -> list[LedgerEntry]:
+        query = q.Query("ledger", parent=user_path(uid)).order_by("seq", "asc")
+        rows = await self._store.read(lambda tx: tx.query(query))
+        return [LedgerEntry.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 
     async def uid_for_token(self, token: str) -> str | None:
         path = f"tokens/{hash_token(token)}"

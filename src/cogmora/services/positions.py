@@ -186,13 +186,18 @@ class Positions:
     async def get(self, uid: str, pid: str) -> Position:
         return await self._store.read(lambda tx: _load(tx, uid, pid))
 
-    async def list(self, uid: str, status: PositionStatus | None = None) -> list[Position]:
+    async def list_for_user(self, uid: str, status: PositionStatus | None = None) -> list[Position]:
         query = q.Query("openPositions", parent=user_path(uid))
         if status is not None:
             query = query.where("details.status", "==", status.value)
         query = query.order_by("openedAt", "desc")
         rows = await self._store.read(lambda tx: tx.query(query))
         return [Position.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
+
+    async def history(self, uid: str, limit: int = 500) -> list[Doc]:
+        query = q.Query("positionHistory", parent=user_path(uid)).order_by("closedAt", "desc")
+        rows = await self._store.read(lambda tx: tx.query(query.limited(limit)))
+        return [{"id": path.rsplit("/", 1)[1], **doc} for path, doc in rows]
 
     async def account(self, uid: str) -> AccountView:
         def body(tx: Tx) -> tuple[User, list[Position]]:

@@ -1,0 +1,1 @@
+"""The HTTP API (SPEC section 6): FastAPI at the edge, services underneath."""

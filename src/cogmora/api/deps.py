@@ -1,0 +1,31 @@
+"""What the API needs from the rest of the system, wired once by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from cogmora.services.accounts import Accounts
+from cogmora.services.clock import Clock
+from cogmora.services.positions import Positions
+from cogmora.services.prices import PriceSource
+from cogmora.services.symbols import SymbolCatalog
+from cogmora.services.triggers import Triggers
+from cogmora.store.port import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    store: Store
+    accounts: Accounts
+    positions: Positions
+    triggers: Triggers
+    prices: PriceSource
+    catalog: SymbolCatalog
+    clock: Clock
+    registry: CollectorRegistry
+    health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
+    extras: dict[str, Any] = field(default_factory=dict)  # jobs' services (watchlist, agent)

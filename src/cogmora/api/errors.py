@@ -1,0 +1,62 @@
+"""One error shape for every 4xx/5xx: `{"detail": message, "field": name-or-null}`.
+
+Pydantic's list of error objects is folded into one sentence that names the field, so a
+client (or a trader reading a log) sees `qty: must be a decimal number`, not a stack of
+`loc` arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from cogmora.errors import CogmoraError, Rejected, Temporary, ValidationError
+
+log = structlog.get_logger("cogmora.api")
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _error(status: int, detail: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "field": field}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = _field(tuple(first.get("loc", ())))
+        message = str(first.get("msg", "is invalid"))
+        if first.get("type") == "missing":
+            message = "is required"
+        elif first.get("type") == "extra_forbidden":
+            message = "is not a known field"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        return _error(422, f"{field}: {message}", field)
+
+    @app.exception_handler(CogmoraError)
+    async def cogmora_error(_: Request, exc: CogmoraError) -> JSONResponse:
+        if isinstance(exc, Rejected):
+            field = exc.field if isinstance(exc, ValidationError) else None
+            return _error(exc.status_code, str(exc), field)
+        if isinstance(exc, Temporary):
+            log.warning("temporary failure", error=str(exc))
+            return _error(503, f"temporarily unavailable: {exc}")
+        log.error("internal error", error=str(exc))
+        return _error(500, "internal error")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response

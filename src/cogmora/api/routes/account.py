@@ -1,0 +1,96 @@
+"""Account summary, history, ledger, prices and the user's event stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from cogmora.api.auth import Deps, Uid
+from cogmora.domain.enums import Market
+from cogmora.domain.money import to_str
+from cogmora.domain.timeutil import to_iso
+from cogmora.errors import NotFound, ValidationError
+
+router = APIRouter(tags=["account"])
+USER_GROUPS = frozenset(
+    {
+        "users",
+        "openPositions",
+        "tradeTriggers",
+        "positionHistory",
+        "ledger",
+        "watchlist",
+        "agent",
+        "agentDecisions",
+    }
+)
+
+
+@router.get("/v1/account", summary="Balance, equity, margin used and unrealized P&L")
+async def account(uid: Uid, deps: Deps) -> dict[str, Any]:
+    view = await deps.positions.account(uid)
+    return {
+        "uid": view.uid,
+        "balance": to_str(view.balance),
+        "equity": to_str(view.equity),
+        "marginUsed": to_str(view.margin_used),
+        "unrealizedPnl": to_str(view.unrealized_pnl),
+    }
+
+
+@router.get("/v1/history", summary="Closed positions, newest first")
+async def history(uid: Uid, deps: Deps) -> list[dict[str, Any]]:
+    return await deps.positions.history(uid)
+
+
+@router.get("/v1/ledger", summary="Every balance change, in booking order")
+async def ledger(uid: Uid, deps: Deps) -> list[dict[str, Any]]:
+    return [{"id": e.id, **e.to_doc()} for e in await deps.accounts.ledger(uid)]
+
+
+@router.get("/v1/prices/{symbol}", summary="The latest known trade price of a symbol")
+async def price(symbol: str, uid: Uid, deps: Deps) -> dict[str, Any]:
+    market = deps.catalog.market_of(symbol)
+    if market is None:
+        raise ValidationError("symbol", f"symbol {symbol} is not a known symbol on KuCoin")
+    quote = await deps.prices.latest(symbol, Market(market))
+    if quote is None:
+        raise NotFound(f"no price known yet for {symbol}")
+    return {"symbol": symbol, "price": to_str(quote.price), "at": to_iso(quote.at)}
+
+
+@router.get(
+    "/v1/events",
+    summary="Server-sent events: every change to your documents, as it commits",
+    response_class=StreamingResponse,
+)
+async def events(request: Request, uid: Uid, deps: Deps) -> StreamingResponse:
+    store = deps.store
+    start = await store.head()
+
+    async def stream() -> AsyncIterator[bytes]:
+        after = start
+        yield b": connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                changes = await store.changes(after, uid=uid, groups=USER_GROUPS, wait=15.0)
+            except asyncio.CancelledError:
+                return
+            if not changes:
+                yield b": keep-alive\n\n"
+                continue
+            for c in changes:
+                after = c.seq
+                payload = {"seq": c.seq, "collection": c.group, "path": c.path, "doc": c.doc}
+                yield (
+                    f"id: {c.seq}\nevent: {c.group}\ndata: ".encode()
+                    + msgspec.json.encode(payload)
+                    + b"\n\n"
+                )
+
+    return StreamingResponse(stream(), media_type="text/event-stream")

@@ -1,0 +1,80 @@
+"""Wiring: one place builds every object from the settings and hands them their collaborators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from cogmora.api.deps import ApiDeps
+from cogmora.services.accounts import Accounts
+from cogmora.services.clock import Clock, SystemClock
+from cogmora.services.positions import Positions
+from cogmora.services.prices import ChainedPrices, LivePrices, PriceSource, StorePrices
+from cogmora.services.settlement import Settler
+from cogmora.services.symbols import SymbolCatalog
+from cogmora.services.triggers import Triggers
+from cogmora.settings import Settings
+from cogmora.store.port import Store
+from cogmora.supervisor import Supervisor
+
+
+@dataclass(slots=True)
+class System:
+    settings: Settings
+    store: Store
+    clock: Clock
+    registry: CollectorRegistry
+    supervisor: Supervisor
+    live: LivePrices
+    prices: PriceSource
+    catalog: SymbolCatalog
+    accounts: Accounts
+    positions: Positions
+    triggers: Triggers
+    settler: Settler
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def api_deps(self) -> ApiDeps:
+        return ApiDeps(
+            store=self.store,
+            accounts=self.accounts,
+            positions=self.positions,
+            triggers=self.triggers,
+            prices=self.prices,
+            catalog=self.catalog,
+            clock=self.clock,
+            registry=self.registry,
+            health=self.supervisor.health,
+            extras=self.extras,
+        )
+
+
+def build_system(
+    settings: Settings,
+    store: Store,
+    *,
+    catalog: SymbolCatalog | None = None,
+    clock: Clock | None = None,
+    extra_prices: tuple[PriceSource, ...] = (),
+) -> System:
+    clock = clock or SystemClock()
+    catalog = catalog or SymbolCatalog()
+    live = LivePrices()
+    prices = ChainedPrices(live, StorePrices(store), *extra_prices)
+    fees = settings.fees
+    return System(
+        settings=settings,
+        store=store,
+        clock=clock,
+        registry=CollectorRegistry(),
+        supervisor=Supervisor(),
+        live=live,
+        prices=prices,
+        catalog=catalog,
+        accounts=Accounts(store, clock),
+        positions=Positions(store, prices, catalog, fees, clock, settings.price_max_age_seconds),
+        triggers=Triggers(store, catalog, fees, clock),
+        settler=Settler(store, fees, clock),
+    )

@@ -1,0 +1,104 @@
+"""The long-running commands: api, run, worker, jobs (and the demo, which runs them all)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import structlog
+import typer
+
+from cogmora.cli.compose import System, build_system
+from cogmora.cli.serve import api_server
+from cogmora.cli.stores import open_store
+from cogmora.jobs.close_handler import run_close_handler
+from cogmora.settings import Settings
+
+log = structlog.get_logger("cogmora")
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="API host (COGMORA_API_HOST).")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="API port (COGMORA_API_PORT).")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (COGMORA_STORE).")]
+
+COMPONENTS = ("worker", "close-handler", "scheduler", "api")
+
+
+async def wait_for_stop(system: System) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    fatal = system.supervisor.fatal
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+    if fatal is not None:
+        waiters.append(fatal)
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if fatal is not None and fatal.done():
+        raise fatal.result()
+
+
+async def start_components(system: System, components: tuple[str, ...]) -> None:
+    settings = system.settings
+    sup = system.supervisor
+    if "close-handler" in components:
+        sup.start("close-handler", lambda: run_close_handler(system.store, system.settler))
+    if "worker" in components:
+        from cogmora.engine.runtime import start_worker
+
+        await start_worker(system)
+    if "scheduler" in components:
+        from cogmora.jobs.runtime import start_jobs
+
+        await start_jobs(system)
+    if "api" in components:
+        server = api_server(system, settings.api_host, settings.api_port)
+        sup.start("api", server.serve)
+
+
+async def serve(settings: Settings, components: tuple[str, ...]) -> None:
+    store = open_store(settings.store_url)
+    await store.start()
+    system = build_system(settings, store)
+    try:
+        await start_components(system, components)
+        log.info("started", components=list(components), store=store.name)
+        await wait_for_stop(system)
+    finally:
+        await system.supervisor.stop()
+        await store.close()
+        log.info("stopped")
+
+
+def register(
+    app: typer.Typer,
+    settings_or_exit: Callable[..., Settings],
+    run_async: Callable[[Callable[[], Awaitable[Any]]], Any],
+) -> None:
+    @app.command("api")
+    def api(host: HostOpt = None, port: PortOpt = None, store: StoreOpt = None) -> None:
+        """Serve the HTTP API (OpenAPI docs at /docs) against a shared store."""
+        settings = settings_or_exit(api_host=host, api_port=port, store_url=store)
+        run_async(lambda: serve(settings, ("api",)))
+
+    @app.command("run")
+    def run(host: HostOpt = None, port: PortOpt = None, store: StoreOpt = None) -> None:
+        """Run everything in one process: worker, close handler, scheduler and API."""
+        settings = settings_or_exit(api_host=host, api_port=port, store_url=store)
+        run_async(lambda: serve(settings, COMPONENTS))
+
+    @app.command("worker")
+    def worker(store: StoreOpt = None) -> None:
+        """Run the real-time worker (KuCoin feeds -> trigger book) and the close handler.
+
+        Several replicas may run against one PostgreSQL store: every write is a
+        compare-and-set, so exactly one replica wins each crossing."""
+        settings = settings_or_exit(store_url=store)
+        run_async(lambda: serve(settings, ("worker", "close-handler")))
+
+    @app.command("jobs")
+    def jobs(store: StoreOpt = None) -> None:
+        """Run the scheduler: due agent runs and the watchlist scraper, once per slot."""
+        settings = settings_or_exit(store_url=store)
+        run_async(lambda: serve(settings, ("scheduler", "close-handler")))
