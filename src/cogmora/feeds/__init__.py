@@ -1,0 +1,1 @@
+"""Market-data feeds: KuCoin's websocket and REST clients, recordings and their replay."""

@@ -1,0 +1,112 @@
+"""HTTP twins of the simulator's control methods, under /control/ on both hosts.
+
+Out-of-process tests (the CLI's end-to-end suite, a worker started as a subprocess) script
+the exchange through these; in-process code calls the KucoinSimulator methods directly.
+
+    GET  /control/state
+    POST /control/price        {"symbol": "BTC-USDT", "price": "65000"}
+    POST /control/mark         {"symbol": "XBTUSDTM", "price": "65000"}
+    POST /control/burst        {"symbol": "BTC-USDT", "prices": ["1", "2"]}
+    POST /control/drop         {"market": "spot"}          (market optional: both)
+    POST /control/stall        {"on": true, "market": ...}
+    POST /control/malformed    {"payload": "...", "market": ...}
+    POST /control/tick-rate    {"rate": 5}
+    POST /control/expire-tokens {"market": ...}
+    POST /control/rate-limit   {"count": 3, "resetMs": 500, "market": ...}
+    POST /control/firehose     {"n": 100000, "market": "spot", "symbols": [...]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from cogmora.domain.enums import Market
+
+if TYPE_CHECKING:
+    from cogmora.simulator.server import KucoinSimulator
+
+Action = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def _market(body: dict[str, Any]) -> Market | None:
+    raw = body.get("market")
+    return None if raw is None else Market(raw)
+
+
+def _route(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        body: dict[str, Any] = {}
+        if request.can_read_body:
+            try:
+                parsed = await request.json()
+            except ValueError:
+                return web.json_response({"error": "body must be JSON"}, status=400)
+            if not isinstance(parsed, dict):
+                return web.json_response({"error": "body must be an object"}, status=400)
+            body = parsed
+        try:
+            result = await action(body)
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"ok": True, "result": result})
+
+    return handle
+
+
+def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
+    async def state(_: dict[str, Any]) -> Any:
+        return sim.state()
+
+    async def price(b: dict[str, Any]) -> Any:
+        return await sim.set_price(str(b["symbol"]), str(b["price"]))
+
+    async def mark(b: dict[str, Any]) -> Any:
+        return await sim.set_mark_price(str(b["symbol"]), str(b["price"]))
+
+    async def burst(b: dict[str, Any]) -> Any:
+        return await sim.publish_burst(str(b["symbol"]), [str(p) for p in b["prices"]])
+
+    async def drop(b: dict[str, Any]) -> Any:
+        return await sim.drop_connections(_market(b))
+
+    async def stall(b: dict[str, Any]) -> Any:
+        sim.stall_pongs(bool(b.get("on", True)), _market(b))
+        return None
+
+    async def malformed(b: dict[str, Any]) -> Any:
+        payload = b.get("payload", '{"type":"message","topic":')
+        return await sim.send_malformed(str(payload), _market(b))
+
+    async def tick_rate(b: dict[str, Any]) -> Any:
+        sim.set_tick_rate(float(b["rate"]))
+        return None
+
+    async def expire(b: dict[str, Any]) -> Any:
+        return sim.expire_tokens(_market(b))
+
+    async def rate_limit(b: dict[str, Any]) -> Any:
+        sim.force_rate_limit(int(b.get("count", 1)), int(b.get("resetMs", 1000)), _market(b))
+        return None
+
+    async def firehose(b: dict[str, Any]) -> Any:
+        market = _market(b) or Market.SPOT
+        symbols = b.get("symbols")
+        return await sim.firehose(int(b["n"]), market, symbols)
+
+    app.router.add_get("/control/state", _route(state))
+    for path, action in {
+        "price": price,
+        "mark": mark,
+        "burst": burst,
+        "drop": drop,
+        "stall": stall,
+        "malformed": malformed,
+        "tick-rate": tick_rate,
+        "expire-tokens": expire,
+        "rate-limit": rate_limit,
+        "firehose": firehose,
+    }.items():
+        app.router.add_post(f"/control/{path}", _route(action))

@@ -1,0 +1,211 @@
+"""The REST side of a simulated host, in KuCoin's envelope with its rate-limit headers.
+
+Every reply is `{"code":"200000","data":...}` or `{"code":"<6 digits>","msg":...}`, with the
+`gw-ratelimit-*` headers, and a request over the weighted budget answers HTTP 429 with
+code 429000, so the REST client's back-off is exercised against the real shapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from cogmora.domain.enums import Market
+from cogmora.simulator import frames
+from cogmora.simulator.market import candle_seconds, now_ms
+from cogmora.simulator.state import Host
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Decimals go out as JSON numbers where KuCoin sends numbers; strings are already strings.
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class RestError(Exception):
+    def __init__(self, code: str, msg: str, status: int = 400) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+def _reply(
+    status: int, body: dict[str, Any], limit: int, remaining: int, reset: int
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=_encoder.encode(body),
+        content_type="application/json",
+        headers={
+            "gw-ratelimit-limit": str(limit),
+            "gw-ratelimit-remaining": str(remaining),
+            "gw-ratelimit-reset": str(reset),
+        },
+    )
+
+
+def endpoint(host: Host, weight: int, fn: Callable[[web.Request], Any]) -> Handler:
+    """Wrap `fn` (which returns the `data` payload) in the envelope, the limiter and errors."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        allowed, remaining, reset = host.limiter.take(weight, now_ms())
+        limit = host.limiter.limit
+        if not allowed:
+            body = {"code": "429000", "msg": "Too Many Requests"}
+            return _reply(429, body, limit, remaining, reset)
+        try:
+            data = fn(request)
+        except RestError as exc:
+            return _reply(exc.status, {"code": exc.code, "msg": exc.msg}, limit, remaining, reset)
+        return _reply(200, {"code": "200000", "data": data}, limit, remaining, reset)
+
+    return handle
+
+
+def _symbol(request: web.Request) -> str:
+    symbol = request.query.get("symbol") or request.match_info.get("symbol")
+    if not symbol:
+        raise RestError("400100", "symbol is required")
+    return symbol
+
+
+def _int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise RestError("400100", f"{name} must be an integer") from None
+
+
+def add_common_routes(app: web.Application, host: Host) -> None:
+    def bullet(_: web.Request) -> dict[str, Any]:
+        return {
+            "token": host.tokens.issue(),
+            "instanceServers": [
+                {
+                    "endpoint": host.ws_url,
+                    "encrypt": False,
+                    "protocol": "websocket",
+                    "pingInterval": host.config.ping_interval_ms,
+                    "pingTimeout": host.config.ping_timeout_ms,
+                }
+            ],
+        }
+
+    app.router.add_post("/api/v1/bullet-public", endpoint(host, 10, bullet))
+    app.router.add_get("/api/v1/timestamp", endpoint(host, 1, lambda _: now_ms()))
+
+
+def add_spot_routes(app: web.Application, host: Host) -> None:
+    insts = host.instruments
+
+    def all_tickers(_: web.Request) -> dict[str, Any]:
+        items = [frames.rest_all_ticker_item(i) for i in insts.values()]
+        return {"time": now_ms(), "ticker": items}
+
+    def stats(request: web.Request) -> dict[str, Any]:
+        symbol = _symbol(request)
+        return frames.rest_stats(insts.get(symbol), symbol, now_ms())
+
+    def level1(request: web.Request) -> dict[str, Any] | None:
+        inst = insts.get(_symbol(request))
+        return None if inst is None else frames.rest_level1(inst)
+
+    def candles(request: web.Request) -> list[list[str]]:
+        inst = insts.get(_symbol(request))
+        kind = request.query.get("type", "")
+        width = candle_seconds(kind)
+        if width is None:
+            raise RestError("400100", f"type {kind!r} is invalid")
+        if inst is None:
+            return []
+        end = _int(request, "endAt", 0) or int(time.time())
+        start = _int(request, "startAt", 0) or end - width * 100
+        if start > end:
+            return []
+        rows = inst.candles(start, end, width)
+        # KuCoin: strings [time, open, close, high, low, volume, turnover], newest first.
+        return [
+            [str(c.start_s), *(frames.s(v) for v in (c.open, c.close, c.high, c.low)),
+             frames.s(c.volume), frames.s(c.turnover)]
+            for c in reversed(rows)
+        ]
+
+    def symbols(_: web.Request) -> list[dict[str, Any]]:
+        return [frames.rest_symbol(i) for i in insts.values()]
+
+    app.router.add_get("/api/v1/market/allTickers", endpoint(host, 15, all_tickers))
+    app.router.add_get("/api/v1/market/stats", endpoint(host, 15, stats))
+    app.router.add_get("/api/v1/market/orderbook/level1", endpoint(host, 2, level1))
+    app.router.add_get("/api/v1/market/candles", endpoint(host, 3, candles))
+    app.router.add_get("/api/v2/symbols", endpoint(host, 4, symbols))
+    app.router.add_get("/api/v1/symbols", endpoint(host, 4, symbols))
+
+
+def add_futures_routes(app: web.Application, host: Host) -> None:
+    insts = host.instruments
+
+    def contracts(_: web.Request) -> list[dict[str, Any]]:
+        return [frames.rest_contract(i) for i in insts.values()]
+
+    def contract(request: web.Request) -> dict[str, Any] | None:
+        inst = insts.get(_symbol(request))
+        return None if inst is None else frames.rest_contract(inst)
+
+    def ticker(request: web.Request) -> dict[str, Any] | None:
+        inst = insts.get(_symbol(request))
+        return None if inst is None else frames.rest_futures_ticker(inst)
+
+    def all_tickers(_: web.Request) -> list[dict[str, Any]]:
+        return [frames.rest_futures_ticker(i) for i in insts.values()]
+
+    def mark_price(request: web.Request) -> dict[str, Any] | None:
+        inst = insts.get(_symbol(request))
+        if inst is None:
+            return None
+        return {
+            "symbol": inst.symbol,
+            "granularity": 1000,
+            "timePoint": now_ms(),
+            "value": inst.mark,
+            "indexPrice": inst.mark,
+        }
+
+    def klines(request: web.Request) -> list[list[Any]]:
+        inst = insts.get(_symbol(request))
+        minutes = _int(request, "granularity", 0)
+        if minutes not in (1, 5, 15, 30, 60, 120, 240, 480, 720, 1440, 10080):
+            raise RestError("400100", f"granularity {minutes} is invalid")
+        if inst is None:
+            return []
+        width = minutes * 60
+        end = (_int(request, "to", 0) // 1000) or int(time.time())
+        start = (_int(request, "from", 0) // 1000) or end - width * 100
+        if start > end:
+            return []
+        # Futures: numbers [time ms, open, high, low, close, volume, turnover], oldest first.
+        return [
+            [c.start_s * 1000, c.open, c.high, c.low, c.close, c.volume, c.turnover]
+            for c in inst.candles(start, end, width, limit=500)
+        ]
+
+    app.router.add_get("/api/v1/contracts/active", endpoint(host, 3, contracts))
+    app.router.add_get("/api/v1/contracts/{symbol}", endpoint(host, 3, contract))
+    app.router.add_get("/api/v1/ticker", endpoint(host, 2, ticker))
+    app.router.add_get("/api/v1/allTickers", endpoint(host, 5, all_tickers))
+    app.router.add_get("/api/v1/mark-price/{symbol}/current", endpoint(host, 3, mark_price))
+    app.router.add_get("/api/v1/kline/query", endpoint(host, 3, klines))
+
+
+def add_routes(app: web.Application, host: Host) -> None:
+    add_common_routes(app, host)
+    if host.market is Market.SPOT:
+        add_spot_routes(app, host)
+    else:
+        add_futures_routes(app, host)
