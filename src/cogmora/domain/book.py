@@ -1,0 +1,538 @@
+"""The per-symbol trigger book: which resting levels a tick crosses, in O(log n + k).
+
+The worker holds every open position's SL / TP / liquidation level and every active
+trigger's level here and asks, for each tick, which of them the price reaches (SPEC
+section 5; the rules themselves are in `crossing`). Almost every tick crosses nothing, so
+that answer must be a dict lookup and two comparisons; a tick that does cross must cost
+O(log n + k) whatever rests on the symbol, including a storm of 100,000 positions at one
+level.
+
+How, and why:
+
+- Each symbol has four *ladders*: levels that fire at or below the price (long SL, short
+  TP, `below` triggers), levels that fire at or above it (long TP, short SL, `above`
+  triggers), and the liquidation levels of each direction apart, so a mark tick looks at
+  those only. A key is in a ladder at most once.
+- A ladder is a sorted Python list of distinct levels stored so that the levels a tick
+  crosses are always a *suffix*: at-or-below levels as `+L` ascending, at-or-above levels
+  as `-L` ascending. A cross is one bisect and one `del vals[i:]`, never a prefix delete.
+- Levels are integers in units of 1e-8 (exact for stored 8-place decimals, three times
+  smaller than a Decimal and faster to compare). A tick price with more places is rounded
+  toward the side that keeps each comparison exact: `p <= L` iff `ceil(p*1e8) <= L`, and
+  `p >= L` iff `floor(p*1e8) >= L`. The same int object is shared by the key's record,
+  the ladder list and the bucket dict, so a level costs one int.
+- The keys at one level share a bucket: the key itself (a str, the common case, no
+  container) or an insertion-ordered dict of keys when several share the level.
+- Removing a key deletes it from its buckets in O(1) and leaves its level in the list as
+  a tombstone; tombstones at the top are popped at once (the top is always live, which
+  keeps the fast path exact) and the list is compacted when they outnumber live levels,
+  so removal is amortized O(1) and a storm is drained in O(k).
+- Per symbol the edges are kept as Decimals (highest at-or-below level, lowest at-or-above
+  level), so the no-hit path compares the tick's Decimal without converting it.
+
+Symbol notifications: the book calls `on_symbols_changed(gained, lost)` at most once per
+operation, after the book is consistent, with the symbols that gained their first level
+and those that lost their last, so the engine can batch feed (un)subscriptions. An upsert
+that moves levels within one symbol notifies nothing.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+
+from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
+from cogmora.domain.enums import Side, TriggerOp
+from cogmora.domain.ticks import PriceKind
+from cogmora.errors import ValidationError
+
+__all__ = ["Hit", "PositionLevels", "Reason", "TriggerBook", "TriggerLevel"]
+
+_PLACES = 8
+# Unbounded precision: scaling by 10**8 must never round, whatever the input.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_NEG_INF = Decimal("-Infinity")
+_POS_INF = Decimal("Infinity")
+_MARK = PriceKind.MARK
+
+# Ladders of a symbol; even ones fire at or below the price and store +L, odd ones -L.
+_LOW, _HIGH, _LOW_LIQ, _HIGH_LIQ = 0, 1, 2, 3
+_LIQUIDATION_LADDERS = (_LOW_LIQ, _HIGH_LIQ)
+_ALL_LADDERS = (_LOW_LIQ, _HIGH_LIQ, _LOW, _HIGH)  # liquidation first: it is the worst reason
+
+# What a record is: two sides of a position or two ops of a trigger.
+_LONG, _SHORT, _ABOVE, _BELOW = 0, 1, 2, 3
+_SIDE_CODES = {Side.LONG: _LONG, Side.SHORT: _SHORT}
+_OP_CODES = {TriggerOp.ABOVE: _ABOVE, TriggerOp.BELOW: _BELOW}
+
+# (symbol, code, level a, level b, level c): positions hold (SL, TP, liquidation), triggers
+# (price, None, None); each level is stored signed as in its ladder.
+_Record = tuple[str, int, int | None, int | None, int | None]
+_Bucket = str | dict[str, None]
+
+
+def _ladder(direction_: Direction, liquidation: bool = False) -> int:
+    return (_LOW if direction_ is Direction.AT_OR_BELOW else _HIGH) + (2 if liquidation else 0)
+
+
+def _layouts() -> tuple[tuple[int | None, int | None, int | None], ...]:
+    """For each record code, the ladder of each of its three levels (from the crossing rules)."""
+    rows: list[tuple[int | None, int | None, int | None]] = []
+    for side in (Side.LONG, Side.SHORT):
+        rows.append(
+            (
+                _ladder(direction(side, Reason.STOP_LOSS)),
+                _ladder(direction(side, Reason.TAKE_PROFIT)),
+                _ladder(direction(side, Reason.LIQUIDATION), liquidation=True),
+            )
+        )
+    for op in (TriggerOp.ABOVE, TriggerOp.BELOW):
+        rows.append((_ladder(trigger_direction(op)), None, None))
+    return tuple(rows)
+
+
+_LAYOUT = _layouts()
+_SLOT_REASONS = (Reason.STOP_LOSS, Reason.TAKE_PROFIT, Reason.LIQUIDATION)
+
+
+def _reasons() -> tuple[tuple[Reason, ...], ...]:
+    """`_REASONS[ladder][code]`: why a key of that code sitting in that ladder fires."""
+    table = [[Reason.TRIGGER] * 4 for _ in range(4)]
+    for code, layout in enumerate(_LAYOUT):
+        for slot, ladder in enumerate(layout):
+            if ladder is not None and code in (_LONG, _SHORT):
+                table[ladder][code] = _SLOT_REASONS[slot]
+    return tuple(tuple(row) for row in table)
+
+
+_REASONS = _reasons()
+
+
+def _scaled(value: Decimal, name: str) -> int:
+    """`value * 10**8` as an int; a level with more than 8 places cannot be held exactly."""
+    if not value.is_finite():
+        raise ValidationError(name, f"{name} must be a finite number")
+    scaled = value.scaleb(_PLACES, _EXACT)
+    whole = int(scaled)
+    if whole != scaled:
+        raise ValidationError(name, f"{name} must have at most {_PLACES} decimal places")
+    return whole
+
+
+def _signed(value: Decimal | None, ladder: int | None, name: str) -> int | None:
+    if value is None or ladder is None:
+        return None
+    whole = _scaled(value, name)
+    return -whole if ladder & 1 else whole
+
+
+def _unsigned(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(abs(value)).scaleb(-_PLACES, _EXACT)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """An entry a tick crossed and removed; `reason` is the worst of the levels it crossed."""
+
+    key: str
+    reason: Reason
+    _record: _Record | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLevels:
+    symbol: str
+    side: Side
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    liquidation: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerLevel:
+    symbol: str
+    op: TriggerOp
+    price: Decimal
+
+
+class _Ladder:
+    """The levels of one symbol that fire in one direction; crossed levels are a suffix."""
+
+    __slots__ = ("buckets", "dirty", "edge", "sign", "vals")
+
+    def __init__(self, sign: int) -> None:
+        self.vals: list[int] = []  # ascending, distinct; may hold tombstones below the top
+        self.buckets: dict[int, _Bucket] = {}
+        self.sign = sign
+        self.dirty = False  # vals unsorted during a bulk load
+        self.edge = _NEG_INF if sign > 0 else _POS_INF
+
+    def _set_edge(self) -> None:
+        if self.vals:
+            self.edge = Decimal(self.sign * self.vals[-1]).scaleb(-_PLACES, _EXACT)
+        else:
+            self.edge = _NEG_INF if self.sign > 0 else _POS_INF
+
+    def _fix_top(self) -> None:
+        vals, buckets = self.vals, self.buckets
+        while vals and vals[-1] not in buckets:
+            vals.pop()
+        self._set_edge()
+
+    def add(self, v: int, key: str) -> bool:
+        """Add `key` at `v`; True when the edge moved."""
+        buckets = self.buckets
+        bucket = buckets.get(v)
+        if bucket is not None:
+            if isinstance(bucket, str):
+                buckets[v] = {bucket: None, key: None}
+            else:
+                bucket[key] = None
+            return False
+        buckets[v] = key
+        if self.dirty:
+            return False
+        vals = self.vals
+        if not vals or v > vals[-1]:
+            vals.append(v)
+            self._set_edge()
+            return True
+        i = bisect_left(vals, v)
+        if vals[i] != v:  # otherwise v was a tombstone and is live again
+            vals.insert(i, v)
+        return False
+
+    def discard(self, v: int, key: str) -> bool:
+        """Remove `key` from `v` if it is there; True when the edge moved."""
+        buckets = self.buckets
+        bucket = buckets.get(v)
+        if bucket is None:
+            return False
+        if isinstance(bucket, str):
+            if bucket != key:
+                return False
+        else:
+            if key not in bucket:
+                return False
+            del bucket[key]
+            if len(bucket) > 1:
+                return False
+            if bucket:
+                buckets[v] = next(iter(bucket))  # back to the compact form
+                return False
+        del buckets[v]
+        if self.dirty:
+            return False
+        vals = self.vals
+        if vals[-1] == v:
+            self._fix_top()
+            return True
+        if len(vals) > 2 * len(buckets) + 16:
+            self.vals = [x for x in vals if x in buckets]
+        return False
+
+    def take(self, q: int) -> list[_Bucket]:
+        """Remove and return the buckets at levels >= q, nearest to the price first."""
+        vals = self.vals
+        i = bisect_left(vals, q)
+        crossed = vals[i:]
+        del vals[i:]
+        pop = self.buckets.pop
+        taken = []
+        for v in reversed(crossed):
+            bucket = pop(v, None)
+            if bucket is not None:
+                taken.append(bucket)
+        self._fix_top()
+        return taken
+
+    def rebuild(self) -> None:
+        self.vals = sorted(self.buckets)
+        self.dirty = False
+        self._set_edge()
+
+
+class _Symbol:
+    __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = 0  # live levels
+        self.announced = False  # the engine was told this symbol has levels
+        self.ladders = (_Ladder(1), _Ladder(-1), _Ladder(1), _Ladder(-1))
+        self.lo = self.lo_liq = _NEG_INF  # a price above lo crosses no at-or-below level
+        self.hi = self.hi_liq = _POS_INF  # a price below hi crosses no at-or-above level
+
+    def refresh(self) -> None:
+        low, high, low_liq, high_liq = self.ladders
+        self.lo_liq = low_liq.edge
+        self.hi_liq = high_liq.edge
+        self.lo = max(low.edge, self.lo_liq)
+        self.hi = min(high.edge, self.hi_liq)
+
+
+SymbolsChanged = Callable[[frozenset[str], frozenset[str]], None]
+
+
+class TriggerBook:
+    """Resting levels of open positions and active triggers, keyed by globally unique id."""
+
+    def __init__(self, on_symbols_changed: SymbolsChanged | None = None) -> None:
+        self._symbols: dict[str, _Symbol] = {}
+        self._keys: dict[str, _Record] = {}
+        self._levels = 0
+        self._on_symbols_changed = on_symbols_changed
+
+    # ------------------------------------------------------------------ ticks
+
+    def cross(self, symbol: str, price: Decimal, kind: PriceKind = PriceKind.TRADE) -> list[Hit]:
+        """Remove and return every entry `price` reaches; mark prices reach liquidations only.
+
+        Liquidations come first in the list; the rest of the order is deterministic but
+        not part of the contract.
+        """
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            return []
+        if kind is _MARK:
+            if sym.lo_liq < price < sym.hi_liq:
+                return []
+        elif sym.lo < price < sym.hi:
+            return []
+        return self._cross(sym, price, kind)
+
+    def would_cross(self, symbol: str, price: Decimal, kind: PriceKind = PriceKind.TRADE) -> bool:
+        sym = self._symbols.get(symbol)
+        if sym is None:
+            return False
+        if kind is _MARK:
+            return not sym.lo_liq < price < sym.hi_liq
+        return not sym.lo < price < sym.hi
+
+    def _cross(self, sym: _Symbol, price: Decimal, kind: PriceKind) -> list[Hit]:
+        scaled = price.scaleb(_PLACES, _EXACT)
+        floor = ceil = int(scaled)  # int() truncates toward zero
+        if floor != scaled:
+            if scaled > 0:
+                ceil += 1
+            else:
+                floor -= 1
+        keys = self._keys
+        found: dict[str, Reason] = {}
+        for index in _LIQUIDATION_LADDERS if kind is _MARK else _ALL_LADDERS:
+            ladder = sym.ladders[index]
+            q = ceil if ladder.sign > 0 else -floor
+            if not ladder.vals or ladder.vals[-1] < q:
+                continue
+            reasons = _REASONS[index]
+            for bucket in ladder.take(q):
+                for key in (bucket,) if type(bucket) is str else bucket:
+                    reason = reasons[keys[key][1]]
+                    previous = found.get(key)
+                    if previous is None or reason < previous:
+                        found[key] = reason
+        hits = []
+        for key, reason in found.items():
+            record = keys.pop(key)
+            self._unplace(key, record)
+            hits.append(Hit(key, reason, record))
+        sym.refresh()
+        self._settle((sym.name,))
+        return hits
+
+    # ------------------------------------------------------------------ entries
+
+    def set_position(
+        self,
+        key: str,
+        symbol: str,
+        side: Side,
+        stop_loss: Decimal | None,
+        take_profit: Decimal | None,
+        liquidation: Decimal | None,
+    ) -> None:
+        """Upsert: the key's previous levels go; a position with no level leaves the book."""
+        self._upsert(key, _position_record(symbol, side, stop_loss, take_profit, liquidation))
+
+    def set_trigger(self, key: str, symbol: str, op: TriggerOp, price: Decimal) -> None:
+        """Upsert a trigger's level."""
+        self._upsert(key, _trigger_record(symbol, op, price))
+
+    def remove(self, key: str) -> bool:
+        record = self._keys.pop(key, None)
+        if record is None:
+            return False
+        self._unplace(key, record)
+        self._settle((record[0],))
+        return True
+
+    def restore(self, hit: Hit) -> bool:
+        """Put back what `hit` removed (its write lost a race), unless the key was set since."""
+        record = hit._record
+        if record is None or hit.key in self._keys:
+            return False
+        self._keys[hit.key] = record
+        self._place(hit.key, record, None)
+        self._settle((record[0],))
+        return True
+
+    def load_positions(
+        self,
+        rows: Iterable[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]],
+    ) -> int:
+        """Upsert many positions (key, symbol, side, SL, TP, liq), sorting each ladder once.
+
+        A row with a bad level raises ValidationError; the rows before it stay loaded.
+        """
+        return self._load((row[0], _position_record(*row[1:])) for row in rows)
+
+    def load_triggers(self, rows: Iterable[tuple[str, str, TriggerOp, Decimal]]) -> int:
+        """Upsert many triggers (key, symbol, op, price), sorting each ladder once."""
+        return self._load((row[0], _trigger_record(*row[1:])) for row in rows)
+
+    # ------------------------------------------------------------------ inspection
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def levels_count(self) -> int:
+        return self._levels
+
+    def symbols(self) -> set[str]:
+        return set(self._symbols)
+
+    def levels_for(self, key: str) -> PositionLevels | TriggerLevel | None:
+        record = self._keys.get(key)
+        if record is None:
+            return None
+        symbol, code, a, b, c = record
+        if code in (_ABOVE, _BELOW):
+            price = _unsigned(a)
+            assert price is not None
+            return TriggerLevel(
+                symbol, TriggerOp.ABOVE if code == _ABOVE else TriggerOp.BELOW, price
+            )
+        side = Side.LONG if code == _LONG else Side.SHORT
+        return PositionLevels(symbol, side, _unsigned(a), _unsigned(b), _unsigned(c))
+
+    # ------------------------------------------------------------------ internals
+
+    def _upsert(self, key: str, record: _Record) -> None:
+        touched = [record[0]]
+        old = self._keys.pop(key, None)
+        if old is not None:
+            self._unplace(key, old)
+            touched.append(old[0])
+        if record[2] is not None or record[3] is not None or record[4] is not None:
+            self._keys[key] = record
+            self._place(key, record, None)
+        self._settle(touched)
+
+    def _load(self, items: Iterable[tuple[str, _Record]]) -> int:
+        dirty: set[_Ladder] = set()
+        touched: set[str] = set()
+        loaded = 0
+        try:
+            for key, record in items:
+                old = self._keys.pop(key, None)
+                if old is not None:
+                    self._unplace(key, old)
+                    touched.add(old[0])
+                if record[2] is not None or record[3] is not None or record[4] is not None:
+                    self._keys[key] = record
+                    self._place(key, record, dirty)
+                    touched.add(record[0])
+                loaded += 1
+        finally:
+            for ladder in dirty:
+                ladder.rebuild()
+            for name in touched:
+                sym = self._symbols.get(name)
+                if sym is not None:
+                    sym.refresh()
+            self._settle(touched)
+        return loaded
+
+    def _place(self, key: str, record: _Record, dirty: set[_Ladder] | None) -> None:
+        """Put the record's levels in their ladders; `dirty` defers sorting to a bulk load."""
+        sym = self._symbols.get(record[0])
+        if sym is None:
+            sym = self._symbols[record[0]] = _Symbol(record[0])
+        ladders = sym.ladders
+        moved = False
+        placed = 0
+        for index, v in zip(_LAYOUT[record[1]], record[2:], strict=True):
+            if v is None or index is None:
+                continue
+            ladder = ladders[index]
+            if dirty is not None and not ladder.dirty:
+                ladder.dirty = True
+                dirty.add(ladder)
+            moved |= ladder.add(v, key)
+            placed += 1
+        if moved:
+            sym.refresh()
+        sym.count += placed
+        self._levels += placed
+
+    def _unplace(self, key: str, record: _Record) -> None:
+        """Take the record's levels out of their ladders (those a cross took are gone already)."""
+        sym = self._symbols[record[0]]
+        ladders = sym.ladders
+        moved = False
+        removed = 0
+        for index, v in zip(_LAYOUT[record[1]], record[2:], strict=True):
+            if v is None or index is None:
+                continue
+            moved |= ladders[index].discard(v, key)
+            removed += 1
+        if moved:
+            sym.refresh()
+        sym.count -= removed
+        self._levels -= removed
+
+    def _settle(self, names: Iterable[str]) -> None:
+        """Drop emptied symbols and tell the engine which symbols came and went."""
+        gained: list[str] = []
+        lost: list[str] = []
+        for name in names:
+            sym = self._symbols.get(name)
+            if sym is None:
+                continue
+            if sym.count == 0:
+                del self._symbols[name]
+                if sym.announced:
+                    lost.append(name)
+            elif not sym.announced:
+                sym.announced = True
+                gained.append(name)
+        if (gained or lost) and self._on_symbols_changed is not None:
+            self._on_symbols_changed(frozenset(gained), frozenset(lost))
+
+
+def _position_record(
+    symbol: str,
+    side: Side,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+    liquidation: Decimal | None,
+) -> _Record:
+    code = _SIDE_CODES[side]
+    sl_ladder, tp_ladder, liq_ladder = _LAYOUT[code]
+    return (
+        symbol,
+        code,
+        _signed(stop_loss, sl_ladder, "stopLoss"),
+        _signed(take_profit, tp_ladder, "takeProfit"),
+        _signed(liquidation, liq_ladder, "liquidationPrice"),
+    )
+
+
+def _trigger_record(symbol: str, op: TriggerOp, price: Decimal) -> _Record:
+    code = _OP_CODES[op]
+    return (symbol, code, _signed(price, _LAYOUT[code][0], "price"), None, None)
