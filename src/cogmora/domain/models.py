@@ -273,10 +273,6 @@ class TriggerCondition:
     op: TriggerOp
     price: Decimal
 
-    def crossed_by(self, price: Decimal) -> bool:
-        """`above P` fires on `price >= P`, `below P` on `price <= P` (SPEC section 5)."""
-        return price >= self.price if self.op is TriggerOp.ABOVE else price <= self.price
-
 
 @dataclass(frozen=True, slots=True)
 class TriggerAction:

@@ -36,9 +36,14 @@ class PositionHit:
 
 @dataclass(frozen=True, slots=True)
 class TriggerHit:
+    """A trigger to fire at `price`. `position_id` is chosen by the caller, so the worker can
+    put the new position's levels in its book before the commit and let a later tick of the
+    same burst close it (a PositionHit naming that id, in the same call)."""
+
     uid: str
     trigger_id: str
     price: Decimal
+    position_id: str = field(default_factory=new_id)
 
 
 @dataclass(slots=True)
@@ -66,18 +71,14 @@ def apply_crossings(
 
     # Every read is done; from here on each decision is written as it is made, and the
     # in-memory book debits each open at once so two fires by one user see each other.
+    born_here: list[PositionHit] = []
     for hit, doc in zip(position_hits, pos_docs, strict=True):
-        if doc is None or doc["details"]["status"] != PositionStatus.OPEN.value:
+        if doc is None:
+            born_here.append(hit)  # perhaps opened by a trigger below, in this transaction
+        elif doc["details"]["status"] != PositionStatus.OPEN.value:
             out.lost.append(hit.position_id)
-            continue
-        closing = Position.from_doc(hit.position_id, doc).with_details(
-            status=PositionStatus.CLOSING,
-            close_reason=hit.reason,
-            close_price=hit.price,
-            close_requested_at=now,
-        )
-        tx.set(closing.path, closing.to_doc())
-        out.closing.append(closing)
+        else:
+            _close(tx, Position.from_doc(hit.position_id, doc), hit, now, out)
 
     for thit, doc in zip(trigger_hits, trig_docs, strict=True):
         if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
@@ -93,7 +94,9 @@ def apply_crossings(
             trigger.symbol, trigger.market, trigger.action, trigger.source, trigger.id
         )
         try:
-            position = build_position(request, trigger.uid, new_id(), thit.price, fees, now)
+            position = build_position(
+                request, trigger.uid, thit.position_id, thit.price, fees, now
+            )
             book.require(position.uid, position.margin + position.fee_open)
         except Rejected as exc:
             failed = trigger.with_details(
@@ -113,6 +116,24 @@ def apply_crossings(
         out.opened.append(position)
         out.fired.append(fired)
 
+    opened = {p.id: p for p in out.opened}
+    for hit in born_here:
+        if hit.position_id in opened:
+            _close(tx, opened[hit.position_id], hit, now, out)
+        else:
+            out.lost.append(hit.position_id)
+
     for path, doc in book.writes():
         tx.set(path, doc)
     return out
+
+
+def _close(tx: Tx, position: Position, hit: PositionHit, now: datetime, out: BurstOutcome) -> None:
+    closing = position.with_details(
+        status=PositionStatus.CLOSING,
+        close_reason=hit.reason,
+        close_price=hit.price,
+        close_requested_at=now,
+    )
+    tx.set(closing.path, closing.to_doc())
+    out.closing.append(closing)

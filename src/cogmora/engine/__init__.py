@@ -1,0 +1,1 @@
+"""The real-time worker's core: ticks -> trigger book -> compare-and-set writes."""

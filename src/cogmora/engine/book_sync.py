@@ -1,0 +1,111 @@
+"""Keeping the trigger book in step with the store's documents.
+
+The same translation serves the start-up load (registered queries) and the change feed,
+so a document means the same levels whichever way it reaches the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cogmora.domain.book import TriggerBook
+from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
+from cogmora.domain.models import Doc, Position, Trigger
+from cogmora.store import queries as q
+from cogmora.store.port import Change, Tx
+
+WATCHED_GROUPS = frozenset({"openPositions", "tradeTriggers"})
+OPEN_POSITIONS = q.Query("openPositions").where("details.status", "==", PositionStatus.OPEN.value)
+ACTIVE_TRIGGERS = q.Query("tradeTriggers").where("details.status", "==", TriggerStatus.ACTIVE.value)
+
+
+@dataclass(slots=True)
+class BookIndex:
+    """What the book itself does not keep: who owns each key, what each trigger will do."""
+
+    book: TriggerBook
+    owners: dict[str, str] = field(default_factory=dict)  # position/trigger id -> uid
+    triggers: dict[str, Trigger] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)  # symbol -> market
+
+    def put_position(self, position: Position) -> None:
+        d = position.details
+        self.book.set_position(
+            position.id,
+            position.symbol,
+            position.side,
+            d.stop_loss,
+            d.take_profit,
+            d.liquidation_price,
+        )
+        if position.id in self.book:
+            self.owners[position.id] = position.uid
+            self.markets[position.symbol] = position.market
+
+    def put_trigger(self, trigger: Trigger) -> None:
+        self.book.set_trigger(
+            trigger.id, trigger.symbol, trigger.condition.op, trigger.condition.price
+        )
+        self.owners[trigger.id] = trigger.uid
+        self.triggers[trigger.id] = trigger
+        self.markets[trigger.symbol] = trigger.market
+
+    def forget(self, key: str) -> None:
+        self.book.remove(key)
+        self.owners.pop(key, None)
+        self.triggers.pop(key, None)
+
+    def apply(self, change: Change) -> None:
+        key = change.path.rsplit("/", 1)[1]
+        doc = change.doc
+        if change.group == "openPositions":
+            if doc is None or doc["details"]["status"] != PositionStatus.OPEN.value:
+                self.forget(key)
+            else:
+                self.put_position(Position.from_doc(key, doc))
+        elif change.group == "tradeTriggers":
+            if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
+                self.forget(key)
+            else:
+                self.put_trigger(Trigger.from_doc(key, doc))
+
+
+def load_all(tx: Tx) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]]]:
+    """Every open position and active trigger, through the registered queries."""
+    return tx.query(OPEN_POSITIONS), tx.query(ACTIVE_TRIGGERS)
+
+
+def fill(
+    index: BookIndex,
+    positions: list[tuple[str, Doc]],
+    triggers: list[tuple[str, Doc]],
+    on_error: Callable[[str, Exception], None],
+) -> None:
+    """Bulk-load documents into the book (one sort per ladder, not one insert per level)."""
+    rows = []
+    for path, doc in positions:
+        try:
+            p = Position.from_doc(path.rsplit("/", 1)[1], doc)
+        except (KeyError, ValueError) as exc:
+            on_error(path, exc)
+            continue
+        d = p.details
+        if d.stop_loss is None and d.take_profit is None and d.liquidation_price is None:
+            continue
+        rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))
+        index.owners[p.id] = p.uid
+        index.markets[p.symbol] = p.market
+    index.book.load_positions(rows)
+    trows = []
+    for path, doc in triggers:
+        try:
+            t = Trigger.from_doc(path.rsplit("/", 1)[1], doc)
+        except (KeyError, ValueError) as exc:
+            on_error(path, exc)
+            continue
+        trows.append((t.id, t.symbol, t.condition.op, t.condition.price))
+        index.owners[t.id] = t.uid
+        index.triggers[t.id] = t
+        index.markets[t.symbol] = t.market
+    index.book.load_triggers(trows)

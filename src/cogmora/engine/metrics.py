@@ -1,0 +1,61 @@
+"""The engine's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_FAST = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+
+class EngineMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ticks = Counter(
+            "cogmora_engine_ticks_total",
+            "Ticks evaluated against the book",
+            ["market"],
+            registry=registry,
+        )
+        self.hits = Counter(
+            "cogmora_engine_hits_total", "Levels crossed, by reason", ["reason"], registry=registry
+        )
+        self.commits = Counter(
+            "cogmora_engine_commits_total", "Burst transactions committed", registry=registry
+        )
+        self.commit_errors = Counter(
+            "cogmora_engine_commit_errors_total",
+            "Burst transactions that failed",
+            ["kind"],
+            registry=registry,
+        )
+        self.lost = Counter(
+            "cogmora_engine_lost_races_total",
+            "Crossings whose compare-and-set found the document already moved on",
+            registry=registry,
+        )
+        self.fires = Counter(
+            "cogmora_engine_trigger_fires_total",
+            "Trigger fires by result",
+            ["result"],
+            registry=registry,
+        )
+        self.commit_seconds = Histogram(
+            "cogmora_engine_commit_seconds",
+            "Burst transaction duration",
+            buckets=_FAST,
+            registry=registry,
+        )
+        self.tick_to_commit = Histogram(
+            "cogmora_engine_tick_to_commit_seconds",
+            "From a crossing tick's arrival to its closing/triggered commit",
+            buckets=_FAST,
+            registry=registry,
+        )
+        self.levels = Gauge(
+            "cogmora_engine_book_levels", "Resting levels in the book", registry=registry
+        )
+        self.keys = Gauge(
+            "cogmora_engine_book_entries", "Positions and triggers in the book", registry=registry
+        )
+        self.changes = Counter(
+            "cogmora_engine_changes_total", "Store changes applied to the book", registry=registry
+        )
