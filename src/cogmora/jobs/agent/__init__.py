@@ -1,0 +1,1 @@
+"""The scheduled trading agent: context, providers (builtin, llm), call budget, one run."""
