@@ -1,0 +1,1 @@
+"""KuCoin's public market data: REST client, websocket feed, wire schemas, hot decoder."""
