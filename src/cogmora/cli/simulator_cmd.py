@@ -1,0 +1,110 @@
+"""`cogmora simulator`: the KuCoin-protocol simulator as a standalone process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cogmora.domain.enums import Market
+from cogmora.simulator import DEFAULT_FUTURES, DEFAULT_SPOT, KucoinSimulator, SimulatorConfig
+
+_UNKNOWN_START_PRICE = "100"
+
+
+def universe(symbols: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Spot and futures starting prices: the defaults, or only the listed symbols (a symbol
+    the defaults do not know starts at 100)."""
+    if not symbols:
+        return dict(DEFAULT_SPOT), dict(DEFAULT_FUTURES)
+    spot: dict[str, str] = {}
+    futures: dict[str, str] = {}
+    for raw in symbols.split(","):
+        sym = raw.strip().upper()
+        if not sym:
+            continue
+        if "-" in sym:
+            spot[sym] = DEFAULT_SPOT.get(sym, _UNKNOWN_START_PRICE)
+        else:
+            futures[sym] = DEFAULT_FUTURES.get(sym, _UNKNOWN_START_PRICE)
+    return spot, futures
+
+
+def simulator(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    spot_port: Annotated[
+        int, typer.Option(help="Port of the spot host (REST, and the websocket at /).")
+    ] = 8181,
+    futures_port: Annotated[int, typer.Option(help="Port of the futures host.")] = 8182,
+    seed: Annotated[int, typer.Option(help="Seed of the random walk: same seed, same prices.")] = 0,
+    tick_rate: Annotated[
+        float,
+        typer.Option(help="Random-walk ticks per second per subscribed symbol (0: scripted only)."),
+    ] = 10.0,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated symbols to serve, e.g. BTC-USDT,ETH-USDT,XBTUSDTM "
+            "(default: ~20 spot pairs and 10 USDT-margined contracts)."
+        ),
+    ] = None,
+    record_file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Replay this recorded-ticks file (from `cogmora record`) in a loop "
+            "instead of the random walk.",
+        ),
+    ] = None,
+) -> None:
+    """Run a KuCoin-protocol exchange on loopback until Ctrl-C.
+
+    It speaks KuCoin's public REST API (bullet-public tokens, allTickers, stats, level-1,
+    candles, symbols; futures contracts, ticker, klines) and its classic websocket protocol
+    (welcome, ping/pong, subscribe/ack, /market/ticker, /contractMarket/execution,
+    /contract/instrument), one host for spot and one for futures. Point Cogmora at it with
+
+        COGMORA_KUCOIN_SPOT_URL=http://127.0.0.1:8181
+        COGMORA_KUCOIN_FUTURES_URL=http://127.0.0.1:8182
+
+    Script prices and faults over HTTP on either host: GET /control/state, POST
+    /control/price {"symbol": "BTC-USDT", "price": "60000"}, /control/burst, /control/drop,
+    /control/stall {"on": true}, /control/malformed, /control/tick-rate {"rate": 5},
+    /control/expire-tokens, /control/rate-limit {"count": 3}, /control/firehose {"n": 100000}.
+    """
+    spot, futures = universe(symbols)
+    config = SimulatorConfig(
+        host=host,
+        spot_port=spot_port,
+        futures_port=futures_port,
+        seed=seed,
+        tick_rate=tick_rate,
+        spot=spot,
+        futures=futures,
+        record_file=record_file,
+    )
+
+    async def serve() -> None:
+        async with KucoinSimulator(config) as sim:
+            typer.echo(
+                json.dumps(
+                    {
+                        "spot_url": sim.spot_url,
+                        "futures_url": sim.futures_url,
+                        "spot_symbols": len(sim.symbols(Market.SPOT)),
+                        "futures_symbols": len(sim.symbols(Market.FUTURES)),
+                    }
+                )
+            )
+            typer.echo(f"COGMORA_KUCOIN_SPOT_URL={sim.spot_url}")
+            typer.echo(f"COGMORA_KUCOIN_FUTURES_URL={sim.futures_url}")
+            typer.echo("KuCoin simulator running; Ctrl-C to stop.")
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
