@@ -96,6 +96,7 @@ class Host:
     pings_answered: int = 0
     frames_sent: int = 0
     topic_cap: int | None = None
+    request_sizes: list[int] = field(default_factory=list)  # topics per subscribe request
     prefixes: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod

@@ -65,6 +65,7 @@ async def _handle(host: Host, session: Session, message: dict[str, Any]) -> None
     try:
         _, topics = parse_topic(host, message.get("topic"), subscribing=subscribing)
         if subscribing:
+            host.request_sizes.append(len(topics))
             new = [t for t in topics if t not in session.topics]
             cap = host.topic_cap
             if cap is not None and len(session.topics) + len(new) > cap:
