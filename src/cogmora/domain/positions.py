@@ -59,6 +59,9 @@ def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -
     if qty is not None:
         if qty <= 0:
             raise ValidationError("qty", "qty must be greater than 0")
+        if quantize_down(qty) != qty:
+            # Stored qty is quantized: the close would pay for a different qty than was charged.
+            raise ValidationError("qty", "qty must have at most 8 decimal places")
         return qty
     assert notional is not None
     if notional <= 0:
