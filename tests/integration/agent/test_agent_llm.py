@@ -185,7 +185,13 @@ async def test_a_fenced_json_reply_is_read(
 
 @pytest.mark.parametrize(
     "content",
-    ['{"rationale": "x", "actions": [', "I think you should buy bitcoin.", "", "null"],
+    [
+        '{"rationale": "x", "actions": [',
+        "I think you should buy bitcoin.",
+        "",
+        "null",
+        "[" * 50_000 + "]" * 50_000,
+    ],
 )
 async def test_malformed_output_gives_an_error_and_no_actions(
     fake_llm: FakeOpenAI, http_client: httpx.AsyncClient, content: str

@@ -115,6 +115,8 @@ def test_a_trigger_action_exposes_the_stored_condition_and_action() -> None:
         ({"notional": 2.5}, "actions[3].notional", "decimal string"),
         ({"notional": "-5"}, "actions[3].notional", "greater than 0"),
         ({"notional": "abc"}, "actions[3].notional", "decimal number"),
+        ({"notional": "0.000000001"}, "actions[3].notional", "at most 8 decimal places"),
+        ({"notional": "NaN"}, "actions[3].notional", "finite"),
         ({"leverage": "2.5"}, "actions[3].leverage", "whole number"),
         ({"leverage": "500"}, "actions[3].leverage", "whole number"),
         ({"side": "sideways"}, "actions[3].side", "'long', 'short'"),

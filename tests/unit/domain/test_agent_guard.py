@@ -204,3 +204,9 @@ def test_refusals_keep_the_order_and_identity_of_actions() -> None:
     accepted, refused = check_actions([a, b, c], LIMITS, FACTS)
     assert accepted == [b]
     assert [act for act, _ in refused] == [a, c]
+
+
+def test_something_that_is_not_an_action_is_refused() -> None:
+    """A provider bug that smuggles in another object is refused, not applied."""
+    _, refused = check_actions(["open everything"], LIMITS, FACTS)  # type: ignore[list-item]
+    assert refused == [("open everything", "not an action: str")]

@@ -5,10 +5,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cogmora.domain.agent import (
     ClosePositionAction,
     OpenPositionAction,
+    action_from_doc,
     action_list_schema,
     check_reply,
     response_format,
@@ -163,3 +166,73 @@ def test_changing_a_returned_schema_does_not_change_the_next_one() -> None:
     first = action_list_schema()
     first["properties"]["actions"]["items"]["anyOf"][0]["properties"]["qty"]["type"] = "x"
     assert action_list_schema() != first
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+FIELD_VALUES = (
+    st.none()
+    | st.text(max_size=12)
+    | st.integers()
+    | st.sampled_from(
+        [
+            "BTC-USDT",
+            "XBTUSDTM",
+            "spot",
+            "futures",
+            "long",
+            "short",
+            "above",
+            "1",
+            "0",
+            "-1",
+            "0.5",
+            "1e999",
+            "NaN",
+            "2024-01-01T00:00:00Z",
+            "open_position",
+            "place_trigger",
+            "hold",
+        ]
+    )
+)
+NEAR_ACTIONS = st.dictionaries(
+    st.sampled_from(
+        [
+            "type",
+            "symbol",
+            "market",
+            "side",
+            "qty",
+            "notional",
+            "leverage",
+            "stopLoss",
+            "takeProfit",
+            "op",
+            "price",
+            "expiresAt",
+            "positionId",
+            "triggerId",
+            "rationale",
+        ]
+    ),
+    FIELD_VALUES,
+)
+
+
+@settings(max_examples=300)
+@given(reply=JSON | st.fixed_dictionaries({"rationale": JSON, "actions": st.lists(NEAR_ACTIONS)}))
+def test_any_reply_is_checked_without_raising(reply: object) -> None:
+    """Arbitrary JSON never raises; actions come back only when there is no error."""
+    checked = check_reply(reply)
+    if checked.error is None:
+        assert isinstance(reply, dict)
+        assert len(checked.actions) == len(reply["actions"])
+        for action in checked.actions:
+            assert action_from_doc(action.to_doc()) == action
+    else:
+        assert checked.actions == ()
+        json.dumps([r.to_doc() for r in checked.refused])

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from cogmora.domain.money import parse
+from cogmora.domain.money import PLACES, parse, quantize
 from cogmora.domain.timeutil import from_iso
 from cogmora.errors import ValidationError
 
@@ -71,7 +71,11 @@ def opt_decimal(doc: Mapping[str, Any], name: str, prefix: str) -> Decimal | Non
 def _decimal(value: object, field: str) -> Decimal:
     if not isinstance(value, str):
         raise ValidationError(field, f'{field} must be a decimal string such as "1.5"')
-    return parse(value, field, positive=True)
+    result = parse(value, field, positive=True)
+    # Stored values have 8 places; a finer one would be silently changed by storage.
+    if result != quantize(result):
+        raise ValidationError(field, f"{field} must have at most {PLACES} decimal places")
+    return result
 
 
 def enum(doc: Mapping[str, Any], name: str, prefix: str, kind: type[E]) -> E:
@@ -94,7 +98,7 @@ def opt_time(doc: Mapping[str, Any], name: str, prefix: str) -> datetime | None:
         raise ValidationError(field, f"{field} must be an ISO-8601 time string")
     try:
         return from_iso(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValidationError(field, f"{field} must be an ISO-8601 time string") from None
 
 

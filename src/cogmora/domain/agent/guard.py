@@ -88,10 +88,12 @@ def check_actions(
                 "active",
                 "cancelled",
             )
-        else:
+        elif isinstance(action, OpenPositionAction | PlaceTriggerAction):
             reason = _check_opening(action, limits, facts, slots_used)
             if reason is None:
                 slots_used += 1
+        else:  # a provider bug, not a user's mistake; refused all the same
+            reason = f"not an action: {type(action).__name__}"
         if reason is None:
             accepted.append(action)
         else:

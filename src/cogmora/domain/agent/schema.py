@@ -145,17 +145,20 @@ def check_reply(reply: object) -> CheckedReply:
 def _raw(item: object) -> dict[str, Any]:
     """What the model sent, kept for the log even when it is not an object."""
     if isinstance(item, Mapping):
-        return {str(k): _loggable(v) for k, v in item.items()}
+        return {str(k)[:100]: _loggable(v, 1) for k, v in list(item.items())[:30]}
     return {"invalid": repr(item)[:200]}
 
 
-def _loggable(value: object) -> Any:
+def _loggable(value: object, depth: int) -> Any:
+    """A bounded copy: a hostile reply must not make the log entry huge or deep."""
     if isinstance(value, str):
         return value[:500]
     if value is None or isinstance(value, bool | int):
         return value
+    if depth >= 4:
+        return repr(value)[:200]
     if isinstance(value, list):
-        return [_loggable(v) for v in value[:20]]
+        return [_loggable(v, depth + 1) for v in value[:20]]
     if isinstance(value, Mapping):
-        return {str(k): _loggable(v) for k, v in list(value.items())[:20]}
-    return str(value)
+        return {str(k)[:100]: _loggable(v, depth + 1) for k, v in list(value.items())[:20]}
+    return str(value)[:200]

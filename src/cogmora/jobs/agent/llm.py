@@ -221,6 +221,8 @@ class LlmProvider:
             return _Failure("timeout", f"timed out after {settings.timeout_seconds:g}s", True)
         except httpx.TransportError as exc:
             return _Failure("transport_error", f"transport error: {_describe(exc)}", True)
+        except httpx.HTTPError as exc:  # undecodable body, redirect loop: retrying won't help
+            return _Failure("bad_response", f"bad response: {_describe(exc)}", False)
         status = response.status_code
         if status == 200:
             try:
@@ -258,6 +260,8 @@ class LlmProvider:
             data = json.loads(_unfence(content), parse_float=Decimal)
         except json.JSONDecodeError as exc:
             return ProviderResult(usage=usage, error=f"the reply is not valid JSON: {exc}")
+        except RecursionError:
+            return ProviderResult(usage=usage, error="the reply is nested too deeply")
         checked = check_reply(data)
         return ProviderResult(
             actions=checked.actions,

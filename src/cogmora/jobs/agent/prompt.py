@@ -29,7 +29,8 @@ Action types (every key must be present; use null for an unused optional value):
 - hold: symbol (or null), rationale.
 
 Rules:
-- Every number is a decimal STRING such as "0.015" or "250", never a JSON number.
+- Every number is a decimal STRING such as "0.015" or "250", never a JSON number, with
+  at most 8 decimal places.
 - Trade only the listed symbols. Spot is long only, with leverage null or "1". Futures
   leverage is a whole number within limits.maxLeverage.
 - The notional of any open (qty x price) must not exceed limits.maxPositionNotional; open
