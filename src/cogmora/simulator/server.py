@@ -88,9 +88,11 @@ class KucoinSimulator:
                 return await websocket_handler(host, request)
 
             app.router.add_get("/", ws_route)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            runner = web.AppRunner(
+                app, handle_signals=False, access_log=None, shutdown_timeout=0.5
+            )
             await runner.setup()
-            site = web.TCPSite(runner, self.config.host, ports[market], shutdown_timeout=0.5)
+            site = web.TCPSite(runner, self.config.host, ports[market])
             await site.start()
             self._runners.append(runner)
             port = _bound_port(site)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -57,7 +58,7 @@ def test_candles_end_at_the_current_price_oldest_first() -> None:
     rows = inst.candles(0, 6000, 60, limit=10)
     assert [c.start_s for c in rows] == list(range(5460, 6001, 60))
     assert rows[-1].close == inst.price
-    assert all(a.close == b.open for a, b in zip(rows, rows[1:], strict=False))
+    assert all(a.close == b.open for a, b in itertools.pairwise(rows))
     assert all(c.low <= min(c.open, c.close) and c.high >= max(c.open, c.close) for c in rows)
 
 
