@@ -180,6 +180,16 @@ async def test_a_fenced_json_reply_is_read(
     assert result.rationale == "ok"
 
 
+async def test_a_reply_without_usage_counts_the_call_but_no_tokens(
+    fake_llm: FakeOpenAI, http_client: httpx.AsyncClient
+) -> None:
+    """Servers that omit `usage` still have their calls counted."""
+    fake_llm.reply({"rationale": "ok", "actions": []}, usage=None)
+    result = await provider(fake_llm, http_client).decide(make_context())
+    assert result.error is None
+    assert result.usage == Usage(0, 0, 1)
+
+
 # ---------------------------------------------------------------- bad output
 
 

@@ -240,10 +240,13 @@ class LlmProvider:
 
     def _read(self, completion: _Completion, usage: Usage) -> ProviderResult:
         if completion.usage is not None:
-            usage += Usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+            # A server's count is trusted only as far as it can be: never below zero.
+            prompt = max(0, completion.usage.prompt_tokens)
+            produced = max(0, completion.usage.completion_tokens)
+            usage += Usage(prompt, produced)
             if self._metrics is not None:
-                self._metrics.tokens.labels("prompt").inc(completion.usage.prompt_tokens)
-                self._metrics.tokens.labels("completion").inc(completion.usage.completion_tokens)
+                self._metrics.tokens.labels("prompt").inc(prompt)
+                self._metrics.tokens.labels("completion").inc(produced)
         if not completion.choices:
             return ProviderResult(usage=usage, error="the completion has no choices")
         choice = completion.choices[0]
