@@ -17,7 +17,7 @@ from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, User, position_path, user_path
 from cogmora.domain.money import ZERO
 from cogmora.domain.orders import OpenRequest, build_position
-from cogmora.domain.positions import gross_pnl, mark_value, open_ledger, validate_levels
+from cogmora.domain.positions import mark_value, open_ledger, validate_levels
 from cogmora.errors import Conflict, NotFound
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
@@ -219,8 +219,10 @@ class Positions:
         for p in positions:
             quote = await self._prices.latest(p.symbol, p.market)
             price = p.details.close_price or (quote.price if quote else p.entry_price)
-            equity += mark_value(p.market, p.side, p.qty, p.entry_price, p.margin, price)
-            upnl += gross_pnl(p.side, p.qty, p.entry_price, price)
+            value = mark_value(p.market, p.side, p.qty, p.entry_price, p.margin, price)
+            equity += value
+            # isolated margin: a position can lose its margin and no more, as equity says
+            upnl += value - p.margin
             if p.market is Market.FUTURES:
                 margin += p.margin
         return AccountView(uid, user.balance, equity, margin, upnl)
