@@ -48,7 +48,7 @@ from cogmora.domain.enums import Side, TriggerOp
 from cogmora.domain.ticks import PriceKind
 from cogmora.errors import ValidationError
 
-__all__ = ["Hit", "PositionLevels", "Reason", "TriggerBook", "TriggerLevel"]
+__all__ = ["Hit", "PositionLevels", "Reason", "SymbolsChanged", "TriggerBook", "TriggerLevel"]
 
 _PLACES = 8
 # Unbounded precision: scaling by 10**8 must never round, whatever the input.
