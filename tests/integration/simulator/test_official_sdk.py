@@ -43,7 +43,7 @@ def sdk_client(sim: KucoinSimulator) -> Any:
         .set_spot_endpoint(sim.spot_url)
         .set_futures_endpoint(sim.futures_url)
         .set_transport_option(TransportOptionBuilder().build())
-        .set_websocket_client_option(WebSocketClientOptionBuilder().build())
+        .set_websocket_client_option(WebSocketClientOptionBuilder().with_reconnect(False).build())
         .build()
     )
     return DefaultClient(option)
@@ -72,13 +72,10 @@ async def test_official_sdk_receives_spot_tickers(sim: KucoinSimulator) -> None:
         return ws
 
     ws = await asyncio.to_thread(run)
-    # The SDK's stop() waits up to 10 s for its reader thread's select() to notice its own
-    # close; a server-side close wakes it at once, so stop it and then drop the connection.
-    stopper = threading.Thread(target=ws.stop, daemon=True)
-    stopper.start()
-    await asyncio.sleep(0.2)
+    # The SDK's stop() can wait 10 s for its reader thread's select() to notice a close it
+    # made itself; a server-side close ends that thread at once, so drop first, then stop.
     await sim.drop_connections()
-    await asyncio.to_thread(stopper.join, 15)
+    await asyncio.to_thread(ws.stop)
     topics = {topic for topic, _ in received}
     assert topics == {"/market/ticker:BTC-USDT", "/market/ticker:ETH-USDT"}
     assert all(price for _, price in received)
