@@ -1,0 +1,342 @@
+"""The server backend: several replicas (worker, close handler, API) on one PostgreSQL.
+
+Isolation: every writing body runs in a SERIALIZABLE transaction and is re-run on a
+serialization failure or deadlock, so a compare-and-set is correct across replicas with
+no locking protocol in the services (bodies are written to be re-runnable); retries that
+run out raise Temporary. Reads run in REPEATABLE READ READ ONLY: one snapshot, no
+serialization failures.
+
+Change feed order: a BIGSERIAL is not commit order (a transaction may draw seq 7, commit
+after the one that drew 8, and a tailer that has read 8 skips 7 forever). Here a
+transaction appends its change rows as its very last statement, after taking
+`pg_advisory_xact_lock(feed)`, and draws their seq while holding it. The lock is released
+only once the commit is visible, so change-appending transactions commit one at a time in
+seq order and every snapshot sees a prefix of the feed. Only that last step is
+serialized; the body's reads and writes run concurrently. A `pg_notify` in the same
+statement wakes `changes(wait=...)` in every process within milliseconds of the commit.
+
+Transaction bodies are synchronous (the port's rule), so they run on a thread pool sized
+to a psycopg_pool.ConnectionPool: one connection per thread, never a wait for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
+import psycopg
+from psycopg import errors as pgerr
+from psycopg import sql
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from cogmora.errors import Fatal, Temporary, ValidationError
+from cogmora.store import pg_sql
+from cogmora.store.pg_tx import Conn, PgTx, Tables
+from cogmora.store.port import Change
+from cogmora.store.sqlschema import KNOWN_GROUPS
+
+T = TypeVar("T")
+_DDL_CLASS = 0x636F6701  # advisory lock classes: "cog" + 1 (DDL), + 2 (feed)
+_FEED_CLASS = 0x636F6702
+_RETRYABLE = (pgerr.SerializationFailure, pgerr.DeadlockDetected)
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+
+def parse_url(url: str) -> tuple[str, str | None]:
+    """(libpq conninfo, schema). `?schema=NAME` is ours: it becomes the search_path and is
+    created at start. libpq's own `options=-csearch_path%3DNAME` also works, unmanaged."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = [(k, v) for k, v in query if k != "schema"]
+    if schema is not None:
+        if not schema.isidentifier():
+            raise ValidationError("schema", f"schema {schema!r} is not a plain identifier")
+        opts = next((v for k, v in rest if k == "options"), "")
+        rest = [(k, v) for k, v in rest if k != "options"]
+        rest.append(("options", f"{opts} -csearch_path={schema}".strip()))
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), "")), schema
+
+
+def _configure(conn: Conn) -> None:
+    set_json_loads(_decode, conn)
+    set_json_dumps(_encode, conn)
+
+
+class PostgresStore:
+    """Store port on PostgreSQL: `PostgresStore("postgresql://127.0.0.1/test?schema=app")`."""
+
+    max_writes_per_tx = 10_000
+
+    def __init__(self, url: str, *, pool_size: int = 8, retries: int = 40) -> None:
+        self._url = url
+        self._conninfo, self._schema = parse_url(url)
+        self._pool_size = pool_size
+        self._retries = retries
+        self._pool: ConnectionPool[Conn] | None = None
+        self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="pg")
+        self._tables = Tables()
+        self._ddl_key = (_DDL_CLASS, 0)
+        self._feed_key = (_FEED_CLASS, 0)
+        self._channel = "cogmora_changes"
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self.retried = 0  # serialization failures absorbed, for tests and benchmarks
+
+    @property
+    def name(self) -> str:
+        parts = urlsplit(self._url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return urlunsplit((parts.scheme, host + port, parts.path, parts.query, ""))
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._loop.run_in_executor(self._executor, self._open)
+        self._listener = asyncio.create_task(self._listen(), name="pg-change-listener")
+
+    def _open(self) -> None:
+        pool: ConnectionPool[Conn] = ConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._pool_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            open=False,
+            name="cogmora-store",
+        )
+        try:
+            pool.open(wait=True, timeout=10.0)
+        except PoolTimeout as exc:
+            pool.close()
+            raise Temporary(f"cannot connect to PostgreSQL at {self.name}") from exc
+        self._pool = pool
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                name = self._schema or _first_schema(conn)
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_DDL_CLASS, name))
+                if self._schema is not None:
+                    conn.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name))
+                    )
+                for ddl in pg_sql.CHANGES_DDL:
+                    conn.execute(ddl)
+                for group in KNOWN_GROUPS:
+                    for ddl in pg_sql.table_ddl(group):
+                        conn.execute(ddl)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            row = conn.execute("SELECT current_schema(), hashtext(current_schema())").fetchone()
+            assert row is not None
+            schema, key = str(row[0]), int(row[1])
+            self._ddl_key = (_DDL_CLASS, key)
+            self._feed_key = (_FEED_CLASS, key)
+            self._channel = f"cogmora_changes_{key & 0xFFFFFFFF:08x}"
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+            ).fetchall()
+            self._tables.add([r[0] for r in tables])
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._listener
+        pool = self._pool
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, pool.close)
+        self._executor.shutdown(wait=True)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        pool = self._pool
+        assert pool is not None, "store not started"
+        try:
+            with pool.connection(timeout=30.0) as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise Temporary(f"no PostgreSQL connection available: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise Temporary(f"PostgreSQL connection failed: {exc}") from exc
+
+    # ---------------------------------------------------------------- transactions
+    def _run_write(self, body: Callable[[PgTx], T]) -> T:
+        with self._connection() as conn:
+            delay = 0.001
+            for attempt in range(self._retries):
+                conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                tx = PgTx(conn, self._tables, writable=True)
+                try:
+                    result = body(tx)
+                    last = tx.flush(self._ddl_key, self._feed_key, self._channel)
+                    conn.execute("COMMIT")
+                except _RETRYABLE as exc:
+                    _rollback(conn)
+                    self.retried += 1
+                    if attempt == self._retries - 1:
+                        raise Temporary(f"gave up after {self._retries} attempts: {exc}") from exc
+                    time.sleep(random.uniform(0, delay))
+                    delay = min(delay * 2, 0.1)
+                    continue
+                except BaseException as exc:
+                    _rollback(conn)
+                    if isinstance(exc, psycopg.Error):
+                        raise _translate(exc) from exc
+                    raise
+                self._tables.add(tx.new_tables)
+                if last:
+                    self._wake()
+                return result
+        raise Temporary("unreachable")  # pragma: no cover
+
+    def _run_read(self, body: Callable[[PgTx], T]) -> T:
+        with self._connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                result = body(PgTx(conn, self._tables, writable=False))
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, psycopg.Error):
+                    raise _translate(exc) from exc
+                raise
+            return result
+
+    async def transact(self, body: Callable[[Any], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_write, body)
+
+    async def read(self, body: Callable[[Any], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._run_read, body
+        )
+
+    # ---------------------------------------------------------------- change feed
+    async def head(self) -> int:
+        def body(tx: PgTx) -> int:
+            row = tx._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM _changes").fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self.read(body)
+
+    def _read_changes(
+        self, after: int, groups: frozenset[str] | None, uid: str | None, limit: int
+    ) -> list[Change]:
+        query = "SELECT seq, grp, uid, path, doc FROM _changes WHERE seq > %s"
+        params: list[Any] = [after]
+        if uid is not None:
+            query += " AND uid = %s"
+            params.append(uid)
+        if groups is not None:
+            query += " AND grp = ANY(%s)"
+            params.append(sorted(groups))
+        query += " ORDER BY seq LIMIT %s"
+        params.append(limit)
+        with self._connection() as conn:
+            rows = conn.execute(query, params).fetchall()
+        return [Change(int(s), g, u, p, d) for s, g, u, p, d in rows]
+
+    async def changes(
+        self,
+        after: int,
+        *,
+        groups: frozenset[str] | None = None,
+        uid: str | None = None,
+        limit: int = 1000,
+        wait: float = 0.0,
+    ) -> list[Change]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(fut)
+            try:
+                rows = await loop.run_in_executor(
+                    self._executor, self._read_changes, after, groups, uid, limit
+                )
+                remaining = deadline - loop.time()
+                if rows or remaining <= 0:
+                    return rows
+                # Woken by LISTEN/NOTIFY (any process's commit) or this process's own
+                # commits; the one-second poll covers a listener that is reconnecting.
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(fut, timeout=min(remaining, 1.0))
+            finally:
+                self._waiters.discard(fut)
+
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release_waiters)
+
+    def _release_waiters(self) -> None:
+        for fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
+
+    async def _listen(self) -> None:
+        """LISTEN on this schema's channel; reconnects with backoff until cancelled."""
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    backoff = 0.1
+                    self._release_waiters()  # anything committed while we were away
+                    async for _ in conn.notifies():
+                        self._release_waiters()
+            except psycopg.Error:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def prune_changes(self, keep: int) -> int:
+        """Drop all but the latest `keep` changes: the feed is for followers, not an archive."""
+
+        def run() -> int:
+            with self._connection() as conn:
+                cur = conn.execute(
+                    "DELETE FROM _changes WHERE seq <= (SELECT MAX(seq) FROM _changes) - %s",
+                    (keep,),
+                )
+                return cur.rowcount
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+
+def _first_schema(conn: Conn) -> str:
+    row = conn.execute("SELECT current_schema()").fetchone()
+    if row is None or row[0] is None:
+        raise Fatal("the search_path names no existing schema; add ?schema=NAME to the URL")
+    return str(row[0])
+
+
+def _rollback(conn: Conn) -> None:
+    with suppress(psycopg.Error):
+        if not conn.closed:
+            conn.execute("ROLLBACK")
+
+
+def _translate(exc: psycopg.Error) -> Exception:
+    """Library errors become ours at the boundary (the body's own errors pass through)."""
+    if isinstance(exc, psycopg.OperationalError):
+        return Temporary(f"PostgreSQL: {exc}")
+    if isinstance(exc, psycopg.DataError):
+        return ValidationError("doc", f"PostgreSQL refused a value: {exc}")
+    return Fatal(f"PostgreSQL: {exc}")
