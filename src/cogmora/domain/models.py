@@ -182,6 +182,25 @@ class Settlement:
     payout: Decimal
 
 
+def settlement_fields(details: Doc, settlement: Settlement) -> Doc:
+    """The top-level fields a closed position (and its history document) carries."""
+    return {
+        "closePrice": details["closePrice"],
+        "closeReason": details["closeReason"],
+        "closedAt": to_iso(settlement.closed_at),
+        "feeClose": to_str(settlement.fee_close),
+        "realizedPnl": to_str(settlement.realized_pnl),
+        "payout": to_str(settlement.payout),
+    }
+
+
+def closed_doc(doc: Doc, settlement: Settlement) -> Doc:
+    """A closing position's document, settled: same as Position.to_doc of the closed value,
+    without decoding and re-encoding every field (settlement does this 100,000 times)."""
+    details = {**doc["details"], "status": PositionStatus.CLOSED.value}
+    return {**doc, "details": details, **settlement_fields(details, settlement)}
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     id: str
@@ -228,12 +247,7 @@ class Position:
             "details": self.details.to_doc(),
         }
         if self.settlement is not None:
-            doc["closePrice"] = doc["details"]["closePrice"]
-            doc["closeReason"] = doc["details"]["closeReason"]
-            doc["closedAt"] = to_iso(self.settlement.closed_at)
-            doc["feeClose"] = to_str(self.settlement.fee_close)
-            doc["realizedPnl"] = to_str(self.settlement.realized_pnl)
-            doc["payout"] = to_str(self.settlement.payout)
+            doc.update(settlement_fields(doc["details"], self.settlement))
         return doc
 
     @classmethod

@@ -7,8 +7,10 @@ Firestore range-query `nextRunAt` and `expiresAt` stored as strings.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)  # a batch stamps thousands of documents with one `now`
 def to_iso(at: datetime) -> str:
     if at.tzinfo is None:
         raise ValueError("naive datetime: every time in Cogmora is UTC-aware")

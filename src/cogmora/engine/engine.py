@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -140,9 +141,8 @@ class Engine:
 
     def _record(self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime) -> None:
         owners = self.index.owners
+        found.hits += hits
         for hit in hits:
-            self._metrics.hits.labels(hit.reason.name.lower()).inc()
-            found.hits.append(hit)
             uid = owners.get(hit.key)
             if uid is None:
                 continue
@@ -241,6 +241,8 @@ class Engine:
 
     def _after(self, outcome: BurstOutcome, batch: Crossings) -> None:
         self._metrics.lost.inc(len(outcome.lost))
+        for reason, count in Counter(h.reason.value for h in outcome.closing).items():
+            self._metrics.hits.labels(reason).inc(count)
         opened = {p.id for p in outcome.opened}
         for trigger in outcome.fired:
             self._metrics.fires.labels("triggered").inc()
@@ -254,8 +256,8 @@ class Engine:
         for position_id in batch.predicted:
             if position_id not in opened:
                 self.index.forget(position_id)
-        for p in outcome.closing:
-            self.index.owners.pop(p.id, None)
+        for hit in outcome.closing:
+            self.index.owners.pop(hit.position_id, None)
         self._gauges()
         if self._on_committed is not None:
             self._on_committed(outcome, batch)

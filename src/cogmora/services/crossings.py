@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from cogmora.domain.enums import CloseReason, PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
 from cogmora.domain.models import Position, Trigger, position_path, trigger_path, user_path
+from cogmora.domain.money import to_str
 from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
 from cogmora.services.ledger import AccountBook
 from cogmora.services.positions import book_open
@@ -48,12 +51,22 @@ class TriggerHit:
 
 @dataclass(slots=True)
 class BurstOutcome:
-    closing: list[Position] = field(default_factory=list)
+    closing: list[PositionHit] = field(default_factory=list)  # the hits that won
     opened: list[Position] = field(default_factory=list)
     fired: list[Trigger] = field(default_factory=list)
     failed: list[Trigger] = field(default_factory=list)
     expired: list[Trigger] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # ids whose state had already moved on
+
+
+def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[str, Any]:
+    """The `open -> closing` update, as dotted fields (the compare-and-set's payload)."""
+    return {
+        "details.status": PositionStatus.CLOSING.value,
+        "details.closeReason": reason.value,
+        "details.closePrice": to_str(price),
+        "details.closeRequestedAt": to_iso(now),
+    }
 
 
 def apply_crossings(
@@ -64,21 +77,32 @@ def apply_crossings(
     now: datetime,
 ) -> BurstOutcome:
     out = BurstOutcome()
-    pos_docs = tx.get_many([position_path(h.uid, h.position_id) for h in position_hits])
+    # Reads first (the port's rule): the triggers to fire and their owners' balances.
     trig_docs = tx.get_many([trigger_path(h.uid, h.trigger_id) for h in trigger_hits])
     owners = sorted({h.uid for h in trigger_hits})
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in owners]) if owners else [])
 
-    # Every read is done; from here on each decision is written as it is made, and the
-    # in-memory book debits each open at once so two fires by one user see each other.
-    born_here: list[PositionHit] = []
-    for hit, doc in zip(position_hits, pos_docs, strict=True):
-        if doc is None:
-            born_here.append(hit)  # perhaps opened by a trigger below, in this transaction
-        elif doc["details"]["status"] != PositionStatus.OPEN.value:
-            out.lost.append(hit.position_id)
-        else:
-            _close(tx, Position.from_doc(hit.position_id, doc), hit, now, out)
+    # Positions: one compare-and-set per (reason, price), so a storm is one statement per
+    # 500 positions. A hit that does not take is either a position a trigger below opens
+    # in this very transaction, or one whose state moved on (closed by hand, by a
+    # replica, or already closing): the race's loser.
+    groups: dict[tuple[CloseReason, Decimal], list[PositionHit]] = {}
+    for hit in position_hits:
+        groups.setdefault((hit.reason, hit.price), []).append(hit)
+    missed: dict[str, PositionHit] = {}
+    for (reason, price), hits in groups.items():
+        taken = set(
+            tx.compare_and_set(
+                [position_path(h.uid, h.position_id) for h in hits],
+                {"details.status": PositionStatus.OPEN.value},
+                closing_fields(reason, price, now),
+            )
+        )
+        for h in hits:
+            if position_path(h.uid, h.position_id) in taken:
+                out.closing.append(h)
+            else:
+                missed[h.position_id] = h
 
     for thit, doc in zip(trigger_hits, trig_docs, strict=True):
         if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
@@ -94,9 +118,7 @@ def apply_crossings(
             trigger.symbol, trigger.market, trigger.action, trigger.source, trigger.id
         )
         try:
-            position = build_position(
-                request, trigger.uid, thit.position_id, thit.price, fees, now
-            )
+            position = build_position(request, trigger.uid, thit.position_id, thit.price, fees, now)
             book.require(position.uid, position.margin + position.fee_open)
         except Rejected as exc:
             failed = trigger.with_details(
@@ -105,7 +127,6 @@ def apply_crossings(
             tx.set(failed.path, failed.to_doc())
             out.failed.append(failed)
             continue
-        book_open(tx, book, position)
         fired = trigger.with_details(
             status=TriggerStatus.TRIGGERED,
             fired_at=now,
@@ -113,27 +134,24 @@ def apply_crossings(
             position_id=position.id,
         )
         tx.set(fired.path, fired.to_doc())
-        out.opened.append(position)
         out.fired.append(fired)
+        crossed = missed.pop(position.id, None)
+        if crossed is not None:  # a later tick of the same burst already crossed it
+            position = position.with_details(**_closing_details(crossed, now))
+            out.closing.append(crossed)
+        book_open(tx, book, position)
+        out.opened.append(position)
 
-    opened = {p.id: p for p in out.opened}
-    for hit in born_here:
-        if hit.position_id in opened:
-            _close(tx, opened[hit.position_id], hit, now, out)
-        else:
-            out.lost.append(hit.position_id)
-
+    out.lost += list(missed)
     for path, doc in book.writes():
         tx.set(path, doc)
     return out
 
 
-def _close(tx: Tx, position: Position, hit: PositionHit, now: datetime, out: BurstOutcome) -> None:
-    closing = position.with_details(
-        status=PositionStatus.CLOSING,
-        close_reason=hit.reason,
-        close_price=hit.price,
-        close_requested_at=now,
-    )
-    tx.set(closing.path, closing.to_doc())
-    out.closing.append(closing)
+def _closing_details(hit: PositionHit, now: datetime) -> dict[str, Any]:
+    return {
+        "status": PositionStatus.CLOSING,
+        "close_reason": hit.reason,
+        "close_price": hit.price,
+        "close_requested_at": now,
+    }

@@ -22,6 +22,7 @@ from cogmora.errors import InsufficientBalance, NotFound
 class AccountBook:
     def __init__(self, users: Iterable[User]) -> None:
         self._users = {u.uid: u for u in users}
+        self._balances = {uid: (u.balance, u.ledger_seq) for uid, u in self._users.items()}
         self._touched: set[str] = set()
         self.entries: list[LedgerEntry] = []
 
@@ -31,12 +32,21 @@ class AccountBook:
 
     def user(self, uid: str) -> User:
         try:
-            return self._users[uid]
+            user = self._users[uid]
         except KeyError:
             raise NotFound(f"user {uid} not found") from None
+        balance, seq = self._balances[uid]
+        if (balance, seq) != (user.balance, user.ledger_seq):
+            user = self._users[uid] = replace(user, balance=balance, ledger_seq=seq)
+        return user
+
+    def balance(self, uid: str) -> Decimal:
+        if uid not in self._balances:
+            raise NotFound(f"user {uid} not found")
+        return self._balances[uid][0]
 
     def require(self, uid: str, amount: Decimal) -> None:
-        have = self.user(uid).balance
+        have = self.balance(uid)
         if have < amount:
             raise InsufficientBalance(quantize(amount), have)
 
@@ -48,8 +58,8 @@ class AccountBook:
         position_id: str | None = None,
         note: str | None = None,
     ) -> None:
-        user = self.user(uid)
-        balance, seq = user.balance, user.ledger_seq
+        balance = self.balance(uid)
+        seq = self._balances[uid][1]
         for kind, amount in lines:
             amount = quantize(amount)
             balance += amount
@@ -57,10 +67,10 @@ class AccountBook:
             self.entries.append(
                 LedgerEntry(new_id(), uid, seq, kind, amount, balance, at, position_id, note)
             )
-        self._users[uid] = replace(user, balance=balance, ledger_seq=seq)
+        self._balances[uid] = (balance, seq)
         self._touched.add(uid)
 
     def writes(self) -> list[tuple[str, Doc]]:
-        out = [(user_path(uid), self._users[uid].to_doc()) for uid in sorted(self._touched)]
+        out = [(user_path(uid), self.user(uid).to_doc()) for uid in sorted(self._touched)]
         out += [(ledger_path(e.uid, e.id), e.to_doc()) for e in self.entries]
         return out

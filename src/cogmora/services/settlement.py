@@ -10,11 +10,11 @@ the next run (at start-up, or the next pass) settles it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from decimal import Decimal
 
-from cogmora.domain.enums import PositionStatus
+from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.models import Position, Settlement, history_path, user_path
+from cogmora.domain.models import Doc, Settlement, closed_doc, history_path, user_path
 from cogmora.domain.positions import close_fill
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
@@ -24,34 +24,37 @@ from cogmora.store.port import Store, Tx
 CLOSING = q.Query("openPositions").where("details.status", "==", PositionStatus.CLOSING.value)
 
 
-def settle_in(tx: Tx, positions: Sequence[Position], fees: FeeSchedule, clock: Clock) -> int:
-    """Settle the given positions (already read in this transaction) that are still closing."""
-    closing = [p for p in positions if p.status is PositionStatus.CLOSING]
+def settle_in(tx: Tx, rows: Sequence[tuple[str, Doc]], fees: FeeSchedule, clock: Clock) -> int:
+    """Settle the given position documents (read in this transaction) that are still closing."""
+    closing = [(p, d) for p, d in rows if d["details"]["status"] == PositionStatus.CLOSING.value]
     if not closing:
         return 0
-    uids = sorted({p.uid for p in closing})
+    uids = sorted({d["uid"] for _, d in closing})
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in uids]))
     now = clock.now()
-    settled: list[Position] = []
-    for p in closing:
-        reason, price = p.details.close_reason, p.details.close_price
-        assert reason is not None and price is not None, f"{p.path} is closing without a price"
+    settled: list[tuple[str, str, str, Doc]] = []
+    for path, doc in closing:
+        details = doc["details"]
         fill = close_fill(
-            p.market, p.side, p.qty, p.entry_price, p.margin, p.fee_open, price, reason, fees
+            Market(doc["market"]),
+            Side(doc["side"]),
+            Decimal(doc["qty"]),
+            Decimal(doc["entryPrice"]),
+            Decimal(doc["margin"]),
+            Decimal(doc["feeOpen"]),
+            Decimal(details["closePrice"]),
+            CloseReason(details["closeReason"]),
+            fees,
         )
-        book.post(p.uid, fill.ledger, now, p.id)
-        settled.append(
-            replace(
-                p.with_details(status=PositionStatus.CLOSED),
-                settlement=Settlement(now, fill.fee_close, fill.realized_pnl, fill.payout),
-            )
-        )
-    for path, doc in book.writes():
-        tx.set(path, doc)
-    for p in settled:
-        doc = p.to_doc()
-        tx.set(p.path, doc)
-        tx.create(history_path(p.uid, p.id), doc)
+        pid = path.rsplit("/", 1)[1]
+        book.post(doc["uid"], fill.ledger, now, pid)
+        closed = closed_doc(doc, Settlement(now, fill.fee_close, fill.realized_pnl, fill.payout))
+        settled.append((path, doc["uid"], pid, closed))
+    for wpath, wdoc in book.writes():
+        tx.set(wpath, wdoc)
+    for path, uid, pid, closed in settled:
+        tx.set(path, closed)
+        tx.create(history_path(uid, pid), closed)
     return len(settled)
 
 
@@ -70,9 +73,7 @@ class Settler:
         query = CLOSING.limited(self._batch)
 
         def body(tx: Tx) -> int:
-            rows = tx.query(query)
-            positions = [Position.from_doc(p.rsplit("/", 1)[1], d) for p, d in rows]
-            return settle_in(tx, positions, self._fees, self._clock)
+            return settle_in(tx, tx.query(query), self._fees, self._clock)
 
         return await self._store.transact(body)
 

@@ -26,6 +26,11 @@ from cogmora.store.queries import Query
 Doc = dict[str, Any]
 T = TypeVar("T")
 
+# Groups whose writes are not published on the change feed: nobody follows them, and
+# leaving them out keeps a storm's settlement from writing twice the rows. A user's
+# balance changes still show (the `users` document), and so does every position's close.
+UNFED_GROUPS = frozenset({"prices", "tokens", "idempotency", "ledger", "positionHistory"})
+
 
 class Tx(Protocol):
     def get(self, path: str) -> Doc | None: ...
@@ -43,6 +48,17 @@ class Tx(Protocol):
     def set(self, path: str, doc: Doc) -> None: ...
 
     def delete(self, path: str) -> None: ...
+
+    def compare_and_set(
+        self, paths: Sequence[str], expect: dict[str, Any], updates: dict[str, Any]
+    ) -> list[str]:
+        """Set the dotted `updates` fields on each document whose `expect` fields all hold;
+        returns the paths it changed (missing documents and mismatches are left alone).
+
+        The worker's storm path: 100,000 `open -> closing` in one call. It counts as the
+        transaction's reads and first writes, so call it after every other read.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cogmora.store.queries import REGISTRY, Query, QuerySpec, filtered_fields_by_group, require
@@ -68,6 +69,7 @@ class Dialect:
                 )
         return out
 
+    @lru_cache(maxsize=256)  # noqa: B019 - dialects are two frozen module constants
     def upsert(self, group: str) -> str:
         fields = fields_for(group)
         names = ["path", "parent", "id", "doc", *(column(f) for f in fields)]
@@ -78,6 +80,7 @@ class Dialect:
             f"ON CONFLICT (path) DO UPDATE SET {updates}"
         )
 
+    @lru_cache(maxsize=256)  # noqa: B019
     def insert(self, group: str) -> str:
         fields = fields_for(group)
         names = ["path", "parent", "id", "doc", *(column(f) for f in fields)]
@@ -106,6 +109,10 @@ class Dialect:
         if query.limit is not None:
             sql += f" LIMIT {int(query.limit)}"
         return sql, params
+
+
+def json_path(field_path: str) -> str:
+    return "$." + field_path
 
 
 def row_values(

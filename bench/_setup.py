@@ -1,0 +1,73 @@
+"""Shared set-up for benchmarks: users and positions written in bulk, straight to a store.
+
+Bulk set-up is not what is measured; what each benchmark measures goes through the real
+code path (engine, settler, API).
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cogmora.domain.enums import Market, Side, Source
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.ids import new_id
+from cogmora.domain.models import User, user_path
+from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.store.port import Store, Tx
+
+
+def machine() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
+            platform.processor(),
+        )
+    except OSError:
+        model = platform.processor()
+    import os
+
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+async def bulk_positions(
+    store: Store,
+    count: int,
+    *,
+    symbol: str = "BTC-USDT",
+    market: Market = Market.SPOT,
+    side: Side = Side.LONG,
+    entry: Decimal = Decimal("60000"),
+    stop_loss: Decimal | None = Decimal("59000"),
+    users: int = 1000,
+    chunk: int = 5000,
+) -> list[str]:
+    """`count` open positions spread over `users` users with ample balance."""
+    fees = FeeSchedule()
+    now = datetime.now(UTC)
+    uids = [f"bench{i:05d}" for i in range(users)]
+
+    def make_users(tx: Tx) -> None:
+        for uid in uids:
+            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
+
+    await store.transact(make_users)
+    ids: list[str] = []
+    for start in range(0, count, chunk):
+        batch = []
+        for i in range(start, min(count, start + chunk)):
+            request = OpenRequest(symbol, market, side, qty=Decimal("0.01"), stop_loss=stop_loss,
+                                  leverage=Decimal(10) if market is Market.FUTURES else None,
+                                  source=Source.API)
+            batch.append(build_position(request, uids[i % users], new_id(), entry, fees, now))
+
+        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
+            for p in batch:
+                tx.set(p.path, p.to_doc())
+
+        await store.transact(write)
+        ids += [p.id for p in batch]
+    return ids
