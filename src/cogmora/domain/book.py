@@ -42,13 +42,22 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from typing import Any
 
 from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
 from cogmora.domain.enums import Side, TriggerOp
 from cogmora.domain.ticks import PriceKind
 from cogmora.errors import ValidationError
 
-__all__ = ["Hit", "PositionLevels", "Reason", "SymbolsChanged", "TriggerBook", "TriggerLevel"]
+__all__ = [
+    "Hit",
+    "LoadError",
+    "PositionLevels",
+    "Reason",
+    "SymbolsChanged",
+    "TriggerBook",
+    "TriggerLevel",
+]
 
 _PLACES = 8
 # Unbounded precision: scaling by 10**8 must never round, whatever the input.
@@ -274,6 +283,8 @@ class _Symbol:
 
 
 SymbolsChanged = Callable[[frozenset[str], frozenset[str]], None]
+LoadError = Callable[[str, ValidationError], None]
+_Row = tuple[Any, ...]
 
 
 class TriggerBook:
@@ -381,16 +392,23 @@ class TriggerBook:
     def load_positions(
         self,
         rows: Iterable[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]],
+        on_error: LoadError | None = None,
     ) -> int:
         """Upsert many positions (key, symbol, side, SL, TP, liq), sorting each ladder once.
 
-        A row with a bad level raises ValidationError; the rows before it stay loaded.
+        A row with a level the book cannot hold is passed to `on_error(key, error)` and
+        skipped; without `on_error` its ValidationError is raised, with the rows before
+        it loaded. Returns the number of rows upserted.
         """
-        return self._load((row[0], _position_record(*row[1:])) for row in rows)
+        return self._load(rows, _position_row, on_error)
 
-    def load_triggers(self, rows: Iterable[tuple[str, str, TriggerOp, Decimal]]) -> int:
+    def load_triggers(
+        self,
+        rows: Iterable[tuple[str, str, TriggerOp, Decimal]],
+        on_error: LoadError | None = None,
+    ) -> int:
         """Upsert many triggers (key, symbol, op, price), sorting each ladder once."""
-        return self._load((row[0], _trigger_record(*row[1:])) for row in rows)
+        return self._load(rows, _trigger_row, on_error)
 
     # ------------------------------------------------------------------ inspection
 
@@ -433,12 +451,25 @@ class TriggerBook:
             self._place(key, record, None)
         self._settle(touched)
 
-    def _load(self, items: Iterable[tuple[str, _Record]]) -> int:
+    def _load(
+        self,
+        rows: Iterable[_Row],
+        convert: Callable[[_Row], _Record],
+        on_error: LoadError | None,
+    ) -> int:
         dirty: set[_Ladder] = set()
         touched: set[str] = set()
         loaded = 0
         try:
-            for key, record in items:
+            for row in rows:
+                key = row[0]
+                try:
+                    record = convert(row)
+                except ValidationError as error:
+                    if on_error is None:
+                        raise
+                    on_error(key, error)
+                    continue
                 old = self._keys.pop(key, None)
                 if old is not None:
                     self._unplace(key, old)
@@ -536,3 +567,11 @@ def _position_record(
 def _trigger_record(symbol: str, op: TriggerOp, price: Decimal) -> _Record:
     code = _OP_CODES[op]
     return (symbol, code, _signed(price, _LAYOUT[code][0], "price"), None, None)
+
+
+def _position_row(row: _Row) -> _Record:
+    return _position_record(row[1], row[2], row[3], row[4], row[5])
+
+
+def _trigger_row(row: _Row) -> _Record:
+    return _trigger_record(row[1], row[2], row[3])

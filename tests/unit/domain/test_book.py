@@ -369,6 +369,23 @@ def test_a_bad_row_stops_a_bulk_load_with_the_rows_before_it_loaded() -> None:
     assert crossed(book, "X", "10") == hits(("a", Reason.TRIGGER))
 
 
+def test_a_bulk_load_with_on_error_skips_bad_rows_and_loads_the_rest() -> None:
+    """Rows the book cannot hold go to on_error with their key, and every other row loads."""
+    book = TriggerBook()
+    errors: list[tuple[str, str]] = []
+    rows = [
+        ("a", "X", Side.LONG, D("9"), None, None),
+        ("b", "X", Side.LONG, D("9"), D("Infinity"), None),
+        ("c", "X", Side.SHORT, D("11"), None, D("12.000000001")),
+        ("d", "X", Side.SHORT, D("11"), None, None),
+    ]
+    loaded = book.load_positions(rows, on_error=lambda key, exc: errors.append((key, exc.field)))
+    assert loaded == 2
+    assert errors == [("b", "takeProfit"), ("c", "liquidationPrice")]
+    assert crossed(book, "X", "9") == hits(("a", Reason.STOP_LOSS))
+    assert crossed(book, "X", "11") == hits(("d", Reason.STOP_LOSS))
+
+
 # ---------------------------------------------------------------- symbol notifications
 
 
