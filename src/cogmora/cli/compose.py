@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +29,19 @@ class System:
     registry: CollectorRegistry
     supervisor: Supervisor
     live: LivePrices
-    prices: PriceSource
+    prices: ChainedPrices
     catalog: SymbolCatalog
     accounts: Accounts
     positions: Positions
     triggers: Triggers
     settler: Settler
     extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close what the components opened (HTTP clients), newest first."""
+        while self.closers:
+            await self.closers.pop()()
 
     def api_deps(self) -> ApiDeps:
         return ApiDeps(
@@ -62,7 +69,13 @@ def build_system(
     clock = clock or SystemClock()
     catalog = catalog or SymbolCatalog()
     live = LivePrices()
-    prices = ChainedPrices(live, StorePrices(store), *extra_prices)
+    prices = ChainedPrices(
+        live,
+        StorePrices(store),
+        *extra_prices,
+        clock=clock,
+        max_age_seconds=settings.price_max_age_seconds,
+    )
     fees = settings.fees
     return System(
         settings=settings,

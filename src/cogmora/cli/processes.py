@@ -45,7 +45,7 @@ async def start_components(system: System, components: tuple[str, ...]) -> None:
     if "close-handler" in components:
         sup.start("close-handler", lambda: run_close_handler(system.store, system.settler))
     if "worker" in components:
-        from cogmora.engine.runtime import start_worker
+        from cogmora.cli.worker import start_worker
 
         await start_worker(system)
     if "scheduler" in components:
@@ -67,6 +67,7 @@ async def serve(settings: Settings, components: tuple[str, ...]) -> None:
         await wait_for_stop(system)
     finally:
         await system.supervisor.stop()
+        await system.aclose()
         await store.close()
         log.info("stopped")
 

@@ -16,6 +16,7 @@ from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote, price_path
 from cogmora.domain.ticks import PriceKind, Tick
 from cogmora.errors import Conflict
+from cogmora.services.clock import Clock
 from cogmora.store.port import Store, Tx
 
 
@@ -73,16 +74,29 @@ class StorePrices:
 
 
 class ChainedPrices:
-    """Ask each source in turn; the newest fresh answer wins."""
+    """Ask each source in turn, cheapest first; stop at the first fresh answer, otherwise
+    return the newest stale one (so the caller can say how stale)."""
 
-    def __init__(self, *sources: PriceSource) -> None:
-        self._sources = sources
+    def __init__(
+        self, *sources: PriceSource, clock: Clock | None = None, max_age_seconds: float = 5.0
+    ) -> None:
+        self._sources = list(sources)
+        self._clock = clock
+        self._max_age = timedelta(seconds=max_age_seconds)
+
+    def add(self, source: PriceSource) -> None:
+        """Append a last-resort source (the worker adds KuCoin's REST ticker at start)."""
+        self._sources.append(source)
 
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None:
         best: PriceQuote | None = None
         for source in self._sources:
             quote = await source.latest(symbol, market)
-            if quote is not None and (best is None or quote.at > best.at):
+            if quote is None:
+                continue
+            if self._clock is not None and self._clock.now() - quote.at <= self._max_age:
+                return quote
+            if best is None or quote.at > best.at:
                 best = quote
         return best
 
