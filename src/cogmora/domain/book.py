@@ -23,6 +23,9 @@ How, and why:
   the ladder list and the bucket dict, so a level costs one int.
 - The keys at one level share a bucket: the key itself (a str, the common case, no
   container) or an insertion-ordered dict of keys when several share the level.
+- Adding a key at a new level is a bisect and a list insert, whose memmove is nothing at
+  the typical 1,000 levels a symbol and ~25 us at 100,000 distinct levels on one symbol;
+  a bulk load instead appends and sorts each ladder once.
 - Removing a key deletes it from its buckets in O(1) and leaves its level in the list as
   a tombstone; tombstones at the top are popped at once (the top is always live, which
   keeps the fast path exact) and the list is compacted when they outnumber live levels,
@@ -137,8 +140,10 @@ def _signed(value: Decimal | None, ladder: int | None, name: str) -> int | None:
     return -whole if ladder & 1 else whole
 
 
-def _unsigned(value: int | None) -> Decimal | None:
-    return None if value is None else Decimal(abs(value)).scaleb(-_PLACES, _EXACT)
+def _unsigned(value: int | None, ladder: int | None) -> Decimal | None:
+    if value is None or ladder is None:
+        return None
+    return Decimal(-value if ladder & 1 else value).scaleb(-_PLACES, _EXACT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,14 +434,14 @@ class TriggerBook:
         if record is None:
             return None
         symbol, code, a, b, c = record
+        la, lb, lc = _LAYOUT[code]
         if code in (_ABOVE, _BELOW):
-            price = _unsigned(a)
+            price = _unsigned(a, la)
             assert price is not None
-            return TriggerLevel(
-                symbol, TriggerOp.ABOVE if code == _ABOVE else TriggerOp.BELOW, price
-            )
+            op = TriggerOp.ABOVE if code == _ABOVE else TriggerOp.BELOW
+            return TriggerLevel(symbol, op, price)
         side = Side.LONG if code == _LONG else Side.SHORT
-        return PositionLevels(symbol, side, _unsigned(a), _unsigned(b), _unsigned(c))
+        return PositionLevels(symbol, side, _unsigned(a, la), _unsigned(b, lb), _unsigned(c, lc))
 
     # ------------------------------------------------------------------ internals
 

@@ -289,6 +289,9 @@ def test_levels_for_reports_what_rests(book: TriggerBook) -> None:
     assert book.levels_for("t") == TriggerLevel("X", TriggerOp.BELOW, D("0.00000001"))
     assert book.levels_for("p") == PositionLevels("Y", Side.SHORT, D("2.5"), D("1.25"), D("3"))
     assert book.levels_for("nope") is None
+    book.set_position("odd", "Z", Side.LONG, D("-1"), D("-0.5"), D("-2"))
+    assert book.levels_for("odd") == PositionLevels("Z", Side.LONG, D("-1"), D("-0.5"), D("-2"))
+    book.remove("odd")
     assert "p" in book and "nope" not in book
     assert (len(book), book.levels_count()) == (2, 4)
 

@@ -19,7 +19,7 @@ STEP = D("0.00000001")
 KEYS = st.sampled_from([f"k{i}" for i in range(12)])
 SYMBOLS = st.sampled_from(["A", "B", "C"])
 GRID = st.integers(1, 16).map(lambda n: D(n) / 4)  # shared values make ties and gaps common
-LEVELS = st.one_of(GRID, st.decimals(min_value=0, max_value=5, places=8))
+LEVELS = st.one_of(GRID, st.decimals(min_value=-1, max_value=5, places=8))
 OPTIONAL_LEVELS = st.one_of(st.none(), LEVELS)
 PRICES = st.one_of(
     GRID,
