@@ -109,7 +109,7 @@ def _spot(decode: Callable[[bytes | str], HotFrame]) -> Callable[[bytes | str, i
             symbol = frame.subject
         price = data.price
         # The common case inline; anything odd goes through the full check.
-        if price is None or not symbol or not price > zero or not price.is_finite():
+        if price is None or not symbol or not price.is_finite() or not price > zero:
             price = _check(price, symbol, frame)
         return tick(symbol, spot, price, trade, (data.time or data.Time) * 1_000_000, received_ns)
 
