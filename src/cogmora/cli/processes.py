@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -97,6 +98,24 @@ def register(
         compare-and-set, so exactly one replica wins each crossing."""
         settings = settings_or_exit(store_url=store)
         run_async(lambda: serve(settings, ("worker", "close-handler")))
+
+    @app.command("demo")
+    def demo(
+        duration: Annotated[float, typer.Option(help="Seconds to run before the summary.")] = 45,
+        seed: Annotated[int, typer.Option(help="Random seed of the simulated market.")] = 7,
+        keep_db: Annotated[
+            Path | None, typer.Option(help="Keep the demo's SQLite store at this path.")
+        ] = None,
+    ) -> None:
+        """The whole system offline: simulator, worker, close handler and API, with demo
+        users, positions and triggers, a live view, and a summary that checks the ledgers."""
+        from rich.console import Console
+
+        from cogmora.cli.demo import run_demo
+
+        settings_or_exit(log_level="ERROR", log_json=False)
+        code = run_async(lambda: run_demo(duration, seed, keep_db, Console()))
+        raise typer.Exit(code)
 
     @app.command("jobs")
     def jobs(store: StoreOpt = None) -> None:

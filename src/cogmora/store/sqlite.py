@@ -145,8 +145,9 @@ class _Tx:
     ) -> list[str]:
         if not self._writable:
             raise Fatal("write in a read-only transaction")
-        self._check_read()
-        self._wrote = True
+        if self._ops:  # a compare-and-set reads: no plain write may precede it
+            raise ReadAfterWrite("compare_and_set must come before the first plain write")
+        self._wrote = True  # ... but several may follow one another
         if not paths:
             return []
         groups = {_split(p)[1] for p in paths}
