@@ -13,8 +13,9 @@ from typing import Annotated, TypeVar
 import typer
 
 from cogmora import logs
-from cogmora.cli import processes
+from cogmora.cli import processes, replay_cmd
 from cogmora.cli.compose import build_system
+from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
 from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected
 from cogmora.settings import Settings, load
@@ -159,6 +160,8 @@ def indexes_check(
 
 
 processes.register(app, settings_or_exit, run_async)
+replay_cmd.register(app, settings_or_exit, run_async)
+app.command("simulator")(simulator)
 
 
 def main() -> None:

@@ -107,8 +107,11 @@ def register(
             Path | None, typer.Option(help="Keep the demo's SQLite store at this path.")
         ] = None,
     ) -> None:
-        """The whole system offline: simulator, worker, close handler and API, with demo
-        users, positions and triggers, a live view, and a summary that checks the ledgers."""
+        """The whole system offline, against the built-in KuCoin simulator.
+
+        Starts the simulator, worker, close handler and API on a scratch store, opens demo
+        users' positions and triggers through the API, shows a live view, and ends with a
+        summary that checks every ledger against its balance."""
         from rich.console import Console
 
         from cogmora.cli.demo import run_demo

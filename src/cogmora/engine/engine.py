@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -122,7 +122,7 @@ class Engine:
 
     def on_ticks(self, ticks: list[Tick]) -> None:
         """Evaluate one burst; queue its crossings for one transaction."""
-        at = datetime.now(UTC)
+        at = self._clock.now()
         live, cross = self._live, self.book.cross
         found: Crossings | None = None
         for tick in ticks:
