@@ -35,7 +35,12 @@ def install(app: FastAPI) -> None:
         first = exc.errors()[0]
         field = _field(tuple(first.get("loc", ())))
         message = str(first.get("msg", "is invalid"))
-        if first.get("type") == "missing":
+        if first.get("type") == "json_invalid":
+            # its loc is ("body", character offset): the offset is not a field
+            field = "body"
+            error = (first.get("ctx") or {}).get("error")
+            message = "is not valid JSON" + (f" ({error})" if error else "")
+        elif first.get("type") == "missing":
             message = "is required"
         elif first.get("type") == "extra_forbidden":
             message = "is not a known field"
