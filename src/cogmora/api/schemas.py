@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from cogmora.domain.enums import Market, Side, TriggerOp
+
+
+def _not_too_large(value: Decimal) -> Decimal:
+    """The bound `money.parse` applies: no real qty, price or amount reaches 10^16, and a
+    larger one overflows the 8-place storage form (a 500 instead of a 422)."""
+    if value != 0 and value.adjusted() > 15:
+        raise ValueError("is too large")
+    return value
+
+
+Dec = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_not_too_large)]
 
 
 class Body(BaseModel):
@@ -24,30 +35,30 @@ class PositionCreate(Body):
     symbol: str = Field(min_length=1, max_length=40, examples=["BTC-USDT"])
     market: Market
     side: Side
-    qty: Decimal | None = Field(default=None, allow_inf_nan=False)
-    notional: Decimal | None = Field(default=None, allow_inf_nan=False)
-    leverage: Decimal | None = Field(default=None, allow_inf_nan=False)
-    stopLoss: Decimal | None = Field(default=None, allow_inf_nan=False)
-    takeProfit: Decimal | None = Field(default=None, allow_inf_nan=False)
+    qty: Dec | None = None
+    notional: Dec | None = None
+    leverage: Dec | None = None
+    stopLoss: Dec | None = None
+    takeProfit: Dec | None = None
 
 
 class PositionPatch(Body):
-    stopLoss: Decimal | None = Field(default=None, allow_inf_nan=False)
-    takeProfit: Decimal | None = Field(default=None, allow_inf_nan=False)
+    stopLoss: Dec | None = None
+    takeProfit: Dec | None = None
 
 
 class ConditionIn(Body):
     op: TriggerOp
-    price: Decimal = Field(allow_inf_nan=False)
+    price: Dec
 
 
 class ActionIn(Body):
     side: Side
-    qty: Decimal | None = Field(default=None, allow_inf_nan=False)
-    notional: Decimal | None = Field(default=None, allow_inf_nan=False)
-    leverage: Decimal | None = Field(default=None, allow_inf_nan=False)
-    stopLoss: Decimal | None = Field(default=None, allow_inf_nan=False)
-    takeProfit: Decimal | None = Field(default=None, allow_inf_nan=False)
+    qty: Dec | None = None
+    notional: Dec | None = None
+    leverage: Dec | None = None
+    stopLoss: Dec | None = None
+    takeProfit: Dec | None = None
 
 
 class TriggerCreate(Body):
