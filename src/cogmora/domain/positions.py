@@ -193,6 +193,9 @@ def validate_levels(
     for name, level in (("stopLoss", stop_loss), ("takeProfit", take_profit)):
         if level is not None and level <= 0:
             raise ValidationError(name, f"{name} must be greater than 0")
+        if level is not None and quantize_down(level) != level:
+            # stored at 8 places, it could land on the entry, or on 0, after passing below
+            raise ValidationError(name, f"{name} must have at most 8 decimal places")
     if stop_loss is not None:
         beyond = stop_loss >= reference if side is Side.LONG else stop_loss <= reference
         if beyond:

@@ -269,6 +269,13 @@ def test_stop_loss_and_take_profit_rules(
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize(("sl", "tp"), [(D("1e-30"), None), (None, D("100.000000001"))])
+def test_levels_finer_than_storage_precision_are_refused(sl: D | None, tp: D | None) -> None:
+    """A level with more than 8 places would be stored rounded, perhaps onto the entry."""
+    with pytest.raises(ValidationError, match="must have at most 8 decimal places"):
+        validate_levels(Side.LONG, D(100), sl, tp, None)
+
+
 def test_levels_on_the_right_sides_pass() -> None:
     """Sensible levels are accepted for both sides."""
     validate_levels(Side.LONG, D(100), D(95), D(110), D(91))
