@@ -15,7 +15,7 @@ import structlog
 from cogmora.cli.compose import System
 from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
-from cogmora.engine.engine import Engine
+from cogmora.engine.engine import Committed, Engine
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.subscriptions import Subscriptions
 from cogmora.errors import CogmoraError, NotFound
@@ -118,7 +118,9 @@ async def expire_triggers(worker: Worker, period: float = 1.0) -> None:
         await asyncio.sleep(period)
 
 
-def build_worker(system: System, options: FeedOptions | None = None) -> Worker:
+def build_worker(
+    system: System, options: FeedOptions | None = None, on_committed: Committed | None = None
+) -> Worker:
     settings = system.settings
     rests = {
         Market.SPOT: KucoinRest(settings.kucoin_spot_url, Market.SPOT),
@@ -140,6 +142,7 @@ def build_worker(system: System, options: FeedOptions | None = None) -> Worker:
         system.live,
         EngineMetrics(system.registry),
         on_symbols_changed=subscriptions.book_changed,
+        on_committed=on_committed,
     )
     engine_ref.append(engine)
     feed_metrics = FeedMetrics(system.registry)
@@ -151,8 +154,10 @@ def build_worker(system: System, options: FeedOptions | None = None) -> Worker:
     return worker
 
 
-async def start_worker(system: System, options: FeedOptions | None = None) -> Worker:
-    worker = build_worker(system, options)
+async def start_worker(
+    system: System, options: FeedOptions | None = None, on_committed: Committed | None = None
+) -> Worker:
+    worker = build_worker(system, options, on_committed)
     engine, sup = worker.engine, system.supervisor
     try:
         await refresh_catalog(worker)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -104,12 +105,18 @@ class Engine:
         cursor = await self._store.head()
         positions, triggers = await self._store.read(load_all)
         fill(self.index, positions, triggers, self._bad_document)
+        counts = {"positions": len(positions), "triggers": len(triggers)}
+        del positions, triggers
+        # The book is a million long-lived objects: left to the cyclic GC, every full
+        # collection walks them all, a pause of tens of milliseconds in the tick path.
+        # Freezing moves what exists now out of the collector's sight.
+        gc.collect()
+        gc.freeze()
         self.cursor = cursor
         self._gauges()
         log.info(
             "book loaded",
-            positions=len(positions),
-            triggers=len(triggers),
+            **counts,
             levels=self.book.levels_count(),
             symbols=len(self.book.symbols()),
         )
