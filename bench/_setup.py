@@ -59,9 +59,15 @@ async def bulk_positions(
     for start in range(0, count, chunk):
         batch = []
         for i in range(start, min(count, start + chunk)):
-            request = OpenRequest(symbol, market, side, qty=Decimal("0.01"), stop_loss=stop_loss,
-                                  leverage=Decimal(10) if market is Market.FUTURES else None,
-                                  source=Source.API)
+            request = OpenRequest(
+                symbol,
+                market,
+                side,
+                qty=Decimal("0.01"),
+                stop_loss=stop_loss,
+                leverage=Decimal(10) if market is Market.FUTURES else None,
+                source=Source.API,
+            )
             batch.append(build_position(request, uids[i % users], new_id(), entry, fees, now))
 
         def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]

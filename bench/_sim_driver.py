@@ -22,8 +22,9 @@ async def main() -> None:
     tick_rate = float(sys.argv[1])
     spot = dict(DEFAULT_SPOT)
     spot["LAT-USDT"] = "10.0"
-    sim = KucoinSimulator(SimulatorConfig(tick_rate=tick_rate, seed=11, spot=spot,
-                                          volatility=Decimal("0.0002")))
+    sim = KucoinSimulator(
+        SimulatorConfig(tick_rate=tick_rate, seed=11, spot=spot, volatility=Decimal("0.0002"))
+    )
     await sim.start()
     print(json.dumps({"spot_url": sim.spot_url, "futures_url": sim.futures_url}), flush=True)
     loop = asyncio.get_running_loop()

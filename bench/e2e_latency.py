@@ -30,18 +30,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import bulk_positions, machine  # noqa: E402
+from _setup import bulk_positions, machine
 
-from cogmora.cli.compose import build_system  # noqa: E402
-from cogmora.cli.worker import start_worker  # noqa: E402
-from cogmora.domain.enums import CloseReason, Market, PositionStatus  # noqa: E402
-from cogmora.domain.models import Position  # noqa: E402
-from cogmora.services.crossings import BurstOutcome  # noqa: E402
-from cogmora.settings import Settings  # noqa: E402
-from cogmora.simulator import DEFAULT_SPOT  # noqa: E402
-from cogmora.store import queries as q  # noqa: E402
-from cogmora.store.port import Tx  # noqa: E402
-from cogmora.store.sqlite import SqliteStore  # noqa: E402
+from cogmora.cli.compose import System, build_system
+from cogmora.cli.worker import start_worker
+from cogmora.domain.enums import CloseReason, Market, PositionStatus
+from cogmora.domain.models import Position
+from cogmora.services.crossings import BurstOutcome
+from cogmora.settings import Settings
+from cogmora.simulator import DEFAULT_SPOT
+from cogmora.store import queries as q
+from cogmora.store.port import Tx
+from cogmora.store.sqlite import SqliteStore
 
 
 class Driver:
@@ -57,12 +57,20 @@ class Driver:
 
 async def start_driver(tick_rate: float) -> tuple[Driver, dict[str, str]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("_sim_driver.py")), str(tick_rate),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(Path(__file__).with_name("_sim_driver.py")),
+        str(tick_rate),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout
     urls = json.loads(await proc.stdout.readline())
     return Driver(proc), urls
+
+
+def spot_ticks(system: System) -> float:
+    value = system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"})
+    return value or 0.0
 
 
 def pct(values: list[float], p: float) -> float:
@@ -89,10 +97,17 @@ async def main() -> None:
         # subscribed and ticking), and the measured ladder on LAT-USDT.
         per = max(1, args.positions // len(walk_symbols))
         for symbol in walk_symbols:
-            await bulk_positions(store, per, symbol=symbol, entry=Decimal(DEFAULT_SPOT[symbol]),
-                                 stop_loss=Decimal(DEFAULT_SPOT[symbol]) / 2, users=100)
-        ladder = await bulk_positions(store, args.samples, symbol="LAT-USDT",
-                                      entry=Decimal("10"), stop_loss=None, users=100)
+            await bulk_positions(
+                store,
+                per,
+                symbol=symbol,
+                entry=Decimal(DEFAULT_SPOT[symbol]),
+                stop_loss=Decimal(DEFAULT_SPOT[symbol]) / 2,
+                users=100,
+            )
+        await bulk_positions(
+            store, args.samples, symbol="LAT-USDT", entry=Decimal("10"), stop_loss=None, users=100
+        )
         levels = {}
 
         def set_levels(tx: Tx) -> None:
@@ -101,17 +116,22 @@ async def main() -> None:
                 assert doc is not None
                 level = Decimal("5") - Decimal(i) / 100
                 doc["details"]["stopLoss"] = f"{level:.8f}"
-                levels[p.rsplit('/', 1)[1]] = level
+                levels[p.rsplit("/", 1)[1]] = level
                 tx.set(p, doc)
 
         def paths(tx: Tx) -> list[str]:
-            rows = tx.query(q.Query("openPositions").where("symbol", "==", "LAT-USDT")
-                            .where("details.status", "==", "open"))
+            rows = tx.query(
+                q.Query("openPositions")
+                .where("symbol", "==", "LAT-USDT")
+                .where("details.status", "==", "open")
+            )
             return [p for p, _ in rows]
 
         ladder_paths = await store.read(paths)
         await store.transact(set_levels)
-        settings = Settings(kucoin_spot_url=urls["spot_url"], kucoin_futures_url=urls["futures_url"])
+        settings = Settings(
+            kucoin_spot_url=urls["spot_url"], kucoin_futures_url=urls["futures_url"]
+        )
         system = build_system(settings, store)
         committed: dict[str, int] = {}
 
@@ -126,7 +146,7 @@ async def main() -> None:
         await asyncio.sleep(2)  # let the background load settle in
         order = sorted(levels, key=lambda k: -levels[k])
         sent: dict[str, int] = {}
-        t_bg0 = system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"}) or 0
+        t_bg0 = spot_ticks(system)
         t0 = time.perf_counter()
         for pid in order:
             price = levels[pid] - Decimal("0.001")
@@ -135,32 +155,41 @@ async def main() -> None:
             await asyncio.sleep(0.01)
         await asyncio.sleep(1)
         elapsed = time.perf_counter() - t0
-        t_bg1 = system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"}) or 0
+        t_bg1 = spot_ticks(system)
         lat = [(committed[p] - sent[p]) / 1e6 for p in order if p in committed]
-        print(f"background load measured: {(t_bg1 - t_bg0) / elapsed:,.0f} ticks/s evaluated "
-              f"({args.positions:,} resting levels on {len(walk_symbols)} symbols)")
-        print(f"tick sent -> closing committed, {len(lat)}/{len(order)} samples: "
-              f"p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms, "
-              f"max {max(lat):.3f} ms, mean {statistics.mean(lat):.3f} ms (target p99 <= 2 ms)")
+        print(
+            f"background load measured: {(t_bg1 - t_bg0) / elapsed:,.0f} ticks/s evaluated "
+            f"({args.positions:,} resting levels on {len(walk_symbols)} symbols)"
+        )
+        print(
+            f"tick sent -> closing committed, {len(lat)}/{len(order)} samples: "
+            f"p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms, "
+            f"max {max(lat):.3f} ms, mean {statistics.mean(lat):.3f} ms (target p99 <= 2 ms)"
+        )
 
         # Firehose: frames/s the worker absorbs.
-        before = system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"}) or 0
+        before = spot_ticks(system)
         t0 = time.perf_counter()
         reply = await driver.send(cmd="firehose", n=args.firehose)
         target = before + reply["sent"]
-        while (system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"}) or 0) < target * 0.999:
+        while (spot_ticks(system)) < target * 0.999:
             await asyncio.sleep(0.01)
             if time.perf_counter() - t0 > 120:
                 break
-        absorbed = (system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"}) or 0) - before
+        absorbed = (spot_ticks(system)) - before
         secs = time.perf_counter() - t0
-        print(f"firehose: simulator sent {reply['sent']:,} frames in {reply['seconds']:.2f} s; "
-              f"worker absorbed {absorbed:,.0f} in {secs:.2f} s = {absorbed / secs:,.0f} frames/s "
-              f"(target >= 100,000; sender and worker share 2 cores)")
+        print(
+            f"firehose: simulator sent {reply['sent']:,} frames in {reply['seconds']:.2f} s; "
+            f"worker absorbed {absorbed:,.0f} in {secs:.2f} s = {absorbed / secs:,.0f} frames/s "
+            f"(target >= 100,000; sender and worker share 2 cores)"
+        )
 
         # Naive: per tick, the seed's indexed query, then evaluate every returned position.
-        query = q.Query("openPositions").where("symbol", "==", "BTC-USDT").where(
-            "details.status", "==", "open")
+        query = (
+            q.Query("openPositions")
+            .where("symbol", "==", "BTC-USDT")
+            .where("details.status", "==", "open")
+        )
         n = 2000
         t0 = time.perf_counter()
         for _ in range(n):
@@ -172,8 +201,10 @@ async def main() -> None:
                 if sl is not None and price <= sl and pos.status is PositionStatus.OPEN:
                     _ = CloseReason.STOP_LOSS
         naive = n / (time.perf_counter() - t0)
-        print(f"naive (one indexed query per tick, {per} positions on the symbol): "
-              f"{naive:,.0f} ticks/s; worker / naive = {absorbed / secs / naive:,.0f}x")
+        print(
+            f"naive (one indexed query per tick, {per} positions on the symbol): "
+            f"{naive:,.0f} ticks/s; worker / naive = {absorbed / secs / naive:,.0f}x"
+        )
         await system.supervisor.stop()
         await system.aclose()
         await store.close()

@@ -23,20 +23,20 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import bulk_positions, machine  # noqa: E402
+from _setup import bulk_positions, machine
 
-from cogmora.domain.enums import CloseReason, Market, PositionStatus  # noqa: E402
-from cogmora.domain.fees import FeeSchedule  # noqa: E402
-from cogmora.domain.models import Position  # noqa: E402
-from cogmora.domain.ticks import Tick  # noqa: E402
-from cogmora.engine.engine import Engine  # noqa: E402
-from cogmora.engine.metrics import EngineMetrics  # noqa: E402
-from cogmora.services.clock import SystemClock  # noqa: E402
-from cogmora.services.prices import LivePrices  # noqa: E402
-from cogmora.services.settlement import Settler  # noqa: E402
-from cogmora.store import queries as q  # noqa: E402
-from cogmora.store.port import Tx  # noqa: E402
-from cogmora.store.sqlite import SqliteStore  # noqa: E402
+from cogmora.domain.enums import CloseReason, Market, PositionStatus
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.models import Position
+from cogmora.domain.ticks import Tick
+from cogmora.engine.engine import Engine
+from cogmora.engine.metrics import EngineMetrics
+from cogmora.services.clock import SystemClock
+from cogmora.services.prices import LivePrices
+from cogmora.services.settlement import Settler
+from cogmora.store import queries as q
+from cogmora.store.port import Tx
+from cogmora.store.sqlite import SqliteStore
 
 
 async def engine_storm(path: Path, n: int) -> tuple[float, float, float]:
@@ -68,8 +68,10 @@ async def naive_storm(path: Path, n: int) -> float:
     await store.start()
     await bulk_positions(store, n)
     price = Decimal("58999")
-    query = q.Query("openPositions").where("symbol", "==", "BTC-USDT").where(
-        "details.status", "==", "open"
+    query = (
+        q.Query("openPositions")
+        .where("symbol", "==", "BTC-USDT")
+        .where("details.status", "==", "open")
     )
     t0 = time.perf_counter()
     rows = await store.read(lambda tx: tx.query(query))
@@ -84,7 +86,8 @@ async def naive_storm(path: Path, n: int) -> float:
             if current is None or current["details"]["status"] != "open":
                 return
             pos = Position.from_doc(path_.rsplit("/", 1)[1], current).with_details(
-                status=PositionStatus.CLOSING, close_reason=CloseReason.STOP_LOSS,
+                status=PositionStatus.CLOSING,
+                close_reason=CloseReason.STOP_LOSS,
                 close_price=price,
             )
             tx.set(path_, pos.to_doc())
@@ -107,12 +110,16 @@ async def main() -> None:
     n = args.positions
     print(f"positions crossed by one tick: {n:,}")
     print(f"book load at start: {load_s:.2f} s")
-    print(f"tick -> all closing committed: {closing_s:.3f} s (target <= 1 s) "
-          f"= {n / closing_s:,.0f} positions/s")
+    print(
+        f"tick -> all closing committed: {closing_s:.3f} s (target <= 1 s) "
+        f"= {n / closing_s:,.0f} positions/s"
+    )
     print(f"tick -> all settled: {settle_s:.2f} s (target <= 10 s)")
     naive_rate = args.naive_positions / naive_s
-    print(f"naive (query + one CAS transaction per position), {args.naive_positions:,} positions: "
-          f"{naive_s:.2f} s = {naive_rate:,.0f} positions/s")
+    print(
+        f"naive (query + one CAS transaction per position), {args.naive_positions:,} positions: "
+        f"{naive_s:.2f} s = {naive_rate:,.0f} positions/s"
+    )
     print(f"engine vs naive, closing throughput: {(n / closing_s) / naive_rate:.1f}x")
 
 

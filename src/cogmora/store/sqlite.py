@@ -11,6 +11,7 @@ crash the worker must survive; only a power cut can lose the last transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -321,10 +322,8 @@ class SqliteStore:
         conn = _connect(self._path)
         try:
             while not self._stop_checkpoints.wait(period):
-                try:
+                with contextlib.suppress(sqlite3.Error):  # busy: the next pass catches up
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:
-                    pass  # busy or locked: the next pass catches up
         finally:
             conn.close()
 
