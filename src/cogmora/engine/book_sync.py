@@ -96,7 +96,7 @@ def fill(
         rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))
         index.owners[p.id] = p.uid
         index.markets[p.symbol] = p.market
-    index.book.load_positions(rows)
+    index.book.load_positions(rows, on_error=lambda key, exc: on_error(key, exc))
     trows = []
     for path, doc in triggers:
         try:
@@ -108,4 +108,4 @@ def fill(
         index.owners[t.id] = t.uid
         index.triggers[t.id] = t
         index.markets[t.symbol] = t.market
-    index.book.load_triggers(trows)
+    index.book.load_triggers(trows, on_error=lambda key, exc: on_error(key, exc))
