@@ -23,26 +23,39 @@ COGMORA = str(Path(sys.executable).with_name("cogmora"))
 
 async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        COGMORA, *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        COGMORA,
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_recorded_ticks_replay_as_a_backtest_of_resting_triggers(tmp_path: Path) -> None:
-    """A recording of a rise fires a user's `above` trigger in the replay, leaving the store as it was."""
+    """A recorded rise fires a user's `above` trigger in the replay; the store stays as it was."""
     sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=3))
     await sim.start()
     try:
-        env = {"COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
-               "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
-               "COGMORA_STORE": f"sqlite:///{tmp_path / 'real.db'}",
-               "COGMORA_LOG_LEVEL": "WARNING"}
+        env = {
+            "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
+            "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
+            "COGMORA_STORE": f"sqlite:///{tmp_path / 'real.db'}",
+            "COGMORA_LOG_LEVEL": "WARNING",
+        }
         recording = tmp_path / "ticks.jsonl"
         recorder = asyncio.create_task(
-            run("record", "--symbols", "ETH-USDT", "--out", str(recording), "--duration", "3",
-                env=env)
+            run(
+                "record",
+                "--symbols",
+                "ETH-USDT",
+                "--out",
+                str(recording),
+                "--duration",
+                "3",
+                env=env,
+            )
         )
         await asyncio.wait_for(sim.wait_subscribed(["ETH-USDT"]), 10)
         await sim.play([("ETH-USDT", p) for p in ("3500", "3550", "3610", "3590")], 0.05)
@@ -57,7 +70,10 @@ async def test_recorded_ticks_replay_as_a_backtest_of_resting_triggers(tmp_path:
     system = build_system(Settings(), store, catalog=SymbolCatalog(["ETH-USDT"], []))
     await system.accounts.create_user("ann", Decimal("10000"))
     await system.triggers.create(
-        "ann", "ETH-USDT", Market.SPOT, TriggerCondition(TriggerOp.ABOVE, Decimal("3600")),
+        "ann",
+        "ETH-USDT",
+        Market.SPOT,
+        TriggerCondition(TriggerOp.ABOVE, Decimal("3600")),
         TriggerAction(Side.LONG, qty=Decimal("1")),
     )
     await store.close()

@@ -31,8 +31,13 @@ async def open_position(rig: Rig, uid: str, symbol: str, side: Side, **kw: str) 
     doc = await rig.system.positions.open(
         uid,
         OpenRequest(
-            symbol, market, side, qty=values.get("qty", D("1")), leverage=values.get("leverage"),
-            stop_loss=values.get("stop_loss"), take_profit=values.get("take_profit"),
+            symbol,
+            market,
+            side,
+            qty=values.get("qty", D("1")),
+            leverage=values.get("leverage"),
+            stop_loss=values.get("stop_loss"),
+            take_profit=values.get("take_profit"),
         ),
     )
     await rig.synced()
@@ -54,8 +59,14 @@ CASES = [
 
 @pytest.mark.parametrize(("symbol", "side", "lev", "sl", "tp", "tick", "reason"), CASES)
 async def test_crossing_tick_closes_at_its_price_with_its_reason(
-    rig: Rig, symbol: str, side: Side, lev: str | None, sl: str | None, tp: str | None,
-    tick: str, reason: CloseReason,
+    rig: Rig,
+    symbol: str,
+    side: Side,
+    lev: str | None,
+    sl: str | None,
+    tp: str | None,
+    tick: str,
+    reason: CloseReason,
 ) -> None:
     """A tick reaching SL, TP or liquidation marks the position closing at the tick's price."""
     await rig.system.accounts.create_user("u", D("100000"))
@@ -96,14 +107,18 @@ async def test_mark_price_liquidates_but_does_not_stop_out(rig: Rig) -> None:
     assert (await rig.system.positions.get("u", pid)).status is PositionStatus.OPEN
     rig.ticks("XBTUSDTM", "54000", kind=PriceKind.MARK)
     await rig.settle()
-    assert (await rig.system.positions.get("u", pid)).details.close_reason is CloseReason.LIQUIDATION
+    position = await rig.system.positions.get("u", pid)
+    assert position.details.close_reason is CloseReason.LIQUIDATION
 
 
 async def test_trigger_opens_a_position_that_the_same_burst_closes(rig: Rig) -> None:
     """A trigger fires, its position opens, and a later tick of the same burst stops it out."""
     await rig.system.accounts.create_user("u", D("10000"))
     await rig.system.triggers.create(
-        "u", "ETH-USDT", Market.SPOT, TriggerCondition(TriggerOp.ABOVE, D("4000")),
+        "u",
+        "ETH-USDT",
+        Market.SPOT,
+        TriggerCondition(TriggerOp.ABOVE, D("4000")),
         TriggerAction(Side.LONG, qty=D("1"), stop_loss=D("3900")),
     )
     await rig.synced()
@@ -123,7 +138,10 @@ async def test_trigger_that_cannot_pay_fails_and_moves_no_money(rig: Rig) -> Non
     """A fire the balance cannot cover marks the trigger failed with the reason; nothing moves."""
     await rig.system.accounts.create_user("u", D("100"))
     await rig.system.triggers.create(
-        "u", "BTC-USDT", Market.SPOT, TriggerCondition(TriggerOp.BELOW, D("50000")),
+        "u",
+        "BTC-USDT",
+        Market.SPOT,
+        TriggerCondition(TriggerOp.BELOW, D("50000")),
         TriggerAction(Side.LONG, qty=D("1")),
     )
     await rig.synced()
@@ -140,8 +158,10 @@ async def test_manual_close_racing_a_stop_loss_has_exactly_one_winner(rig: Rig) 
     """A manual close and an SL tick at the same moment close and credit the position once."""
     await rig.system.accounts.create_user("u", D("100000"))
     rig.price("BTC-USDT", "60000")
-    pids = [await open_position(rig, "u", "BTC-USDT", Side.LONG, qty="0.01", stop_loss="59000")
-            for _ in range(20)]
+    pids = [
+        await open_position(rig, "u", "BTC-USDT", Side.LONG, qty="0.01", stop_loss="59000")
+        for _ in range(20)
+    ]
     rig.price("BTC-USDT", "58990")
 
     async def manual(pid: str) -> str:

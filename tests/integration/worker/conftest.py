@@ -44,8 +44,8 @@ class Live:
         _, token = await self.system.accounts.create_user(uid, Decimal(balance))
         return {"Authorization": f"Bearer {token}"}
 
-    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def until(self, check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             value = await check()
             if value:

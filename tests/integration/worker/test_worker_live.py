@@ -13,8 +13,14 @@ async def test_stop_loss_tick_from_the_exchange_closes_and_settles(live: Live) -
     await live.sim.set_price("BTC-USDT", "60000")
     opened = await live.http.post(
         "/v1/positions",
-        json={"symbol": "BTC-USDT", "market": "spot", "side": "long", "qty": "0.1",
-              "stopLoss": "59000", "takeProfit": "62000"},
+        json={
+            "symbol": "BTC-USDT",
+            "market": "spot",
+            "side": "long",
+            "qty": "0.1",
+            "stopLoss": "59000",
+            "takeProfit": "62000",
+        },
         headers=auth,
     )
     assert opened.status_code == 201, opened.text
@@ -36,9 +42,7 @@ async def test_stop_loss_tick_from_the_exchange_closes_and_settles(live: Live) -
 async def test_healthz_reports_connected_feeds(live: Live) -> None:
     """/healthz shows each feed's connection and the book's size."""
     await live.sim.wait_connections(Market.SPOT, 1)
-    body = await live.until(
-        lambda: _connected(live)
-    )
+    body = await live.until(lambda: _connected(live))
     assert body["worker"]["feeds"]["spot"]["connected"] is True
     assert "book" in body["worker"]
 
