@@ -11,6 +11,7 @@ import re
 import secrets
 from decimal import Decimal
 
+from cogmora.domain import money
 from cogmora.domain.enums import LedgerKind
 from cogmora.domain.models import LedgerEntry, User, user_path
 from cogmora.errors import Conflict, NotFound, ValidationError
@@ -31,6 +32,15 @@ def check_uid(uid: str) -> None:
         raise ValidationError("uid", "uid must be 1 to 64 characters of letters, digits, . _ -")
 
 
+def check_amount(amount: Decimal, field: str) -> Decimal:
+    """Finite, below 10^16, and exact at the 8 stored places: a larger or finer amount would
+    be rounded on its way into the ledger (or overflow it), booking money nobody deposited."""
+    value = money.parse(amount, field)
+    if money.quantize_down(value) != value:
+        raise ValidationError(field, f"{field} must have at most 8 decimal places")
+    return value
+
+
 class Accounts:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
@@ -38,6 +48,7 @@ class Accounts:
 
     async def create_user(self, uid: str, balance: Decimal) -> tuple[User, str]:
         check_uid(uid)
+        check_amount(balance, "balance")
         if balance < 0:
             raise ValidationError("balance", "balance must not be negative")
         token = secrets.token_urlsafe(32)
@@ -59,7 +70,7 @@ class Accounts:
         return await self._store.transact(body), token
 
     async def deposit(self, uid: str, amount: Decimal) -> User:
-        if amount <= 0:
+        if check_amount(amount, "amount") <= 0:
             raise ValidationError("amount", "amount must be greater than 0")
         now = self._clock.now()
 

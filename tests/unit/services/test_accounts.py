@@ -108,3 +108,37 @@ async def test_get_unknown_user_is_not_found(system: System) -> None:
     """Reading a user who does not exist is NotFound."""
     with pytest.raises(NotFound):
         await system.accounts.get_user("nobody")
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        (D("1e400"), "amount is too large"),
+        (D("1e20"), "amount is too large"),
+        (D("NaN"), "amount must be a finite number"),
+        (D("0.000000001"), "amount must have at most 8 decimal places"),
+        (D("1.123456789"), "amount must have at most 8 decimal places"),
+    ],
+)
+async def test_deposits_the_ledger_could_not_book_exactly_are_refused(
+    system: System, amount: D, message: str
+) -> None:
+    """An amount that would be rounded (or overflow) on its way into the ledger is refused."""
+    await system.accounts.create_user("alice", D(1))
+    with pytest.raises(ValidationError) as info:
+        await system.accounts.deposit("alice", amount)
+    assert str(info.value) == message
+    assert (await system.accounts.get_user("alice")).balance == D(1)
+    assert len(await system.accounts.ledger("alice")) == 1
+
+
+@pytest.mark.parametrize("balance", [D("1e400"), D("0.000000001")])
+async def test_opening_balances_the_ledger_could_not_book_exactly_are_refused(
+    system: System, balance: D
+) -> None:
+    """The opening balance obeys the same rule, and no user is created."""
+    with pytest.raises(ValidationError) as info:
+        await system.accounts.create_user("alice", balance)
+    assert info.value.field == "balance"
+    with pytest.raises(NotFound):
+        await system.accounts.get_user("alice")
