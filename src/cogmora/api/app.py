@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 from cogmora import __version__
 from cogmora.api import errors
 from cogmora.api.deps import ApiDeps
-from cogmora.api.routes import account, ops, positions, triggers
+from cogmora.api.routes import account, agent, ops, positions, triggers, watchlist
 
 DESCRIPTION = """Paper trading on KuCoin market data: positions with stop loss, take profit
 and liquidation, price triggers, a scheduled agent. Authenticate with
@@ -29,7 +29,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     app.state.deps = deps
     errors.install(app)
-    for module in (positions, triggers, account, ops):
+    for module in (positions, triggers, account, watchlist, agent, ops):
         app.include_router(module.router)
     for router in deps.extras.get("routers", ()):
         app.include_router(router)

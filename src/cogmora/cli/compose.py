@@ -10,12 +10,14 @@ from prometheus_client import CollectorRegistry
 
 from cogmora.api.deps import ApiDeps
 from cogmora.services.accounts import Accounts
+from cogmora.services.agent import AgentConfigs
 from cogmora.services.clock import Clock, SystemClock
 from cogmora.services.positions import Positions
 from cogmora.services.prices import ChainedPrices, LivePrices, PriceSource, StorePrices
 from cogmora.services.settlement import Settler
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.services.triggers import Triggers
+from cogmora.services.watchlist import Watchlists
 from cogmora.settings import Settings
 from cogmora.store.port import Store
 from cogmora.supervisor import Supervisor
@@ -90,4 +92,10 @@ def build_system(
         positions=Positions(store, prices, catalog, fees, clock, settings.price_max_age_seconds),
         triggers=Triggers(store, catalog, fees, clock),
         settler=Settler(store, fees, clock),
+        extras={  # the jobs' services the API serves (routes/watchlist.py, routes/agent.py)
+            "watchlists": Watchlists(store, clock),
+            "agentConfigs": AgentConfigs(
+                store, clock, llm_configured=bool(settings.llm_url and settings.llm_model)
+            ),
+        },
     )
