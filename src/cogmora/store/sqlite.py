@@ -87,6 +87,18 @@ class _Tx:
         self.changed = 0
 
     # ---------------------------------------------------------------- reads
+    def _has(self, group: str) -> bool:
+        """Whether the group's table exists; one another process created is found in the
+        schema on first use, and remembered."""
+        if group in self._tables:
+            return True
+        row = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (group,)
+        ).fetchone()
+        if row is not None:
+            self._tables.add(group)
+        return row is not None
+
     def _check_read(self) -> None:
         if self._wrote:
             raise ReadAfterWrite("every read must come before the first write in a transaction")
@@ -94,7 +106,7 @@ class _Tx:
     def get(self, path: str) -> Doc | None:
         self._check_read()
         _, group, _ = _split(path)
-        if group not in self._tables:
+        if not self._has(group):
             return None
         row = self._conn.execute(f'SELECT doc FROM "{group}" WHERE path = ?', (path,)).fetchone()
         return None if row is None else _decode(row[0])
@@ -106,7 +118,7 @@ class _Tx:
         for p in paths:
             by_group.setdefault(_split(p)[1], []).append(p)
         for group, group_paths in by_group.items():
-            if group not in self._tables:
+            if not self._has(group):
                 continue
             for i in range(0, len(group_paths), 500):
                 chunk = group_paths[i : i + 500]
@@ -120,7 +132,7 @@ class _Tx:
     def query(self, query: Query) -> list[tuple[str, Doc]]:
         self._check_read()
         sql, params = DIALECT.select(query)
-        if query.group not in self._tables:
+        if not self._has(query.group):
             return []
         return [(path, _decode(doc)) for path, doc in self._conn.execute(sql, params)]
 
@@ -155,7 +167,7 @@ class _Tx:
         if len(groups) != 1:
             raise ValueError("compare_and_set takes paths of one collection group")
         group = groups.pop()
-        if group not in self._tables:
+        if not self._has(group):
             return []
         typed = set(fields_for(group))
         # A string parameter is stored as a JSON string; anything else goes through json()
