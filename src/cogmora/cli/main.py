@@ -151,6 +151,9 @@ def indexes_check(
     except json.JSONDecodeError as exc:
         typer.echo(f"{file} is not valid JSON: {exc}", err=True)
         raise typer.Exit(1) from None
+    if not isinstance(existing, dict):
+        typer.echo(f"{file} is not a JSON object with indexes and fieldOverrides", err=True)
+        raise typer.Exit(1)
     problems = firestore_indexes.differences(existing)
     for line in problems:
         typer.echo(line, err=True)
