@@ -38,8 +38,10 @@ class OpenRequest:
 
     @classmethod
     def from_action(
-        cls, symbol: str, market: Market, action: TriggerAction, source: Source, trigger_id: str
+        cls, symbol: str, market: Market, action: TriggerAction, trigger_id: str
     ) -> OpenRequest:
+        """The order a trigger places when it fires: its position's source is `trigger`,
+        whoever placed the trigger (the user or the agent)."""
         return cls(
             symbol,
             market,
@@ -49,7 +51,7 @@ class OpenRequest:
             action.leverage,
             action.stop_loss,
             action.take_profit,
-            source,
+            Source.TRIGGER,
             trigger_id,
         )
 

@@ -169,7 +169,7 @@ class Engine:
         if trigger is None:
             return position_id
         request = OpenRequest.from_action(
-            trigger.symbol, trigger.market, trigger.action, trigger.source, trigger.id
+            trigger.symbol, trigger.market, trigger.action, trigger.id
         )
         try:
             position = build_position(request, trigger.uid, position_id, tick.price, self._fees, at)

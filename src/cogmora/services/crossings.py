@@ -115,7 +115,7 @@ def apply_crossings(
             out.expired.append(expired)
             continue
         request = OpenRequest.from_action(
-            trigger.symbol, trigger.market, trigger.action, trigger.source, trigger.id
+            trigger.symbol, trigger.market, trigger.action, trigger.id
         )
         try:
             position = build_position(request, trigger.uid, thit.position_id, thit.price, fees, now)

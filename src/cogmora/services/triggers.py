@@ -69,7 +69,7 @@ class Triggers:
         if expires_at is not None and expires_at <= now:
             raise ValidationError("expiresAt", "expiresAt must be in the future")
         tid = new_id()
-        request = OpenRequest.from_action(symbol, market, action, source, tid)
+        request = OpenRequest.from_action(symbol, market, action, tid)
         precheck(request, condition.price, self._fees, "trigger price")
         trigger = Trigger(
             tid, uid, symbol, market, condition, action, now, expires_at, source=source
