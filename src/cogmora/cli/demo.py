@@ -69,7 +69,7 @@ async def _seed(
         auth = {"Authorization": f"Bearer {token}"}
         for symbol in SPOT_SYMBOLS[:3]:
             price = sim.price(symbol)
-            body = {
+            body: dict[str, Any] = {
                 "symbol": symbol,
                 "market": "spot",
                 "side": "long",

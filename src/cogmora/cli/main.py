@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from cogmora import logs
-from cogmora.cli import processes, replay_cmd
+from cogmora.cli import agent_cmd, processes, replay_cmd
 from cogmora.cli.compose import build_system
 from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
@@ -163,6 +162,7 @@ def indexes_check(
 
 
 processes.register(app, settings_or_exit, run_async)
+agent_cmd.register(app, settings_or_exit, run_async)
 replay_cmd.register(app, settings_or_exit, run_async)
 app.command("simulator")(simulator)
 
@@ -172,4 +172,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

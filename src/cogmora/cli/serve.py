@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator
+
 import uvicorn
 
 from cogmora.api.app import create_app
 from cogmora.cli.compose import System
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn that leaves signals to the process: `cogmora run` stops every component on
+    SIGTERM together, instead of uvicorn taking the signal for the API alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 def api_server(system: System, host: str, port: int) -> uvicorn.Server:
@@ -17,6 +29,4 @@ def api_server(system: System, host: str, port: int) -> uvicorn.Server:
         access_log=False,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return EmbeddedServer(config)
