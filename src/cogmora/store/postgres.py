@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -124,23 +125,7 @@ class PostgresStore:
             raise Temporary(f"cannot connect to PostgreSQL at {self.name}") from exc
         self._pool = pool
         with self._connection() as conn:
-            conn.execute("BEGIN")
-            try:
-                name = self._schema or _first_schema(conn)
-                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_DDL_CLASS, name))
-                if self._schema is not None:
-                    conn.execute(
-                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name))
-                    )
-                for ddl in pg_sql.CHANGES_DDL:
-                    conn.execute(ddl)
-                for group in KNOWN_GROUPS:
-                    for ddl in pg_sql.table_ddl(group):
-                        conn.execute(ddl)
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
+            self._create_schema(conn)
             row = conn.execute("SELECT current_schema(), hashtext(current_schema())").fetchone()
             assert row is not None
             schema, key = str(row[0]), int(row[1])
@@ -151,6 +136,26 @@ class PostgresStore:
                 "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
             ).fetchall()
             self._tables.add([r[0] for r in tables])
+
+    def _create_schema(self, conn: Conn) -> None:
+        """Create what is missing, and touch nothing that exists.
+
+        Even `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on its table before it looks,
+        so a replica starting while others write would queue behind them, or deadlock
+        with a writer that holds one table and wants the next. So only the missing objects
+        are created, one statement per transaction, under a session advisory lock that
+        keeps two replicas starting at once from creating the same object.
+        """
+        name = self._schema or _first_schema(conn)
+        if self._schema is not None and not _schema_exists(conn, name):
+            with _advisory(conn, _DDL_CLASS, name):
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+        statements = [*pg_sql.CHANGES_DDL, *(d for g in KNOWN_GROUPS for d in pg_sql.table_ddl(g))]
+        if not _missing(conn, statements):
+            return
+        with _advisory(conn, _DDL_CLASS, name):
+            for ddl in _missing(conn, statements):  # again: another replica may have done it
+                conn.execute(ddl)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -325,6 +330,35 @@ def _first_schema(conn: Conn) -> str:
     if row is None or row[0] is None:
         raise Fatal("the search_path names no existing schema; add ?schema=NAME to the URL")
     return str(row[0])
+
+
+_OBJECT = re.compile(r'IF NOT EXISTS "?([A-Za-z_][A-Za-z0-9_]*)"?')
+
+
+def _missing(conn: Conn, statements: list[str]) -> list[str]:
+    """The statements whose table, index or sequence does not exist yet, in order."""
+    names = [m.group(1) for m in (_OBJECT.search(s) for s in statements) if m]
+    assert len(names) == len(statements), "every DDL statement names its object"
+    rows = conn.execute(
+        "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(quote_ident(n)) IS NULL",
+        (names,),
+    ).fetchall()
+    absent = {r[0] for r in rows}
+    return [s for s, n in zip(statements, names, strict=True) if n in absent]
+
+
+def _schema_exists(conn: Conn, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+    return row is not None
+
+
+@contextmanager
+def _advisory(conn: Conn, cls: int, name: str) -> Iterator[None]:
+    conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (cls, name))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (cls, name))
 
 
 def _rollback(conn: Conn) -> None:
