@@ -195,11 +195,12 @@ async def test_a_follower_misses_nothing_while_writers_commit_concurrently(store
     async def follow() -> None:
         cursor = start
         while True:
+            finished = done.is_set()  # checked before reading: the last read sees it all
             got = await store.changes(cursor, wait=0.05)
             seen.extend(got)
             if got:
                 cursor = got[-1].seq
-            elif done.is_set():
+            elif finished:
                 return
 
     async def write(w: int) -> None:

@@ -92,11 +92,12 @@ async def test_a_follower_on_one_replica_sees_every_change_of_the_others_once(
     async def follow() -> None:
         cursor = start
         while True:
+            finished = done.is_set()  # checked before reading: the last read sees it all
             got = await follower.changes(cursor, wait=0.05)
             seen.extend(got)
             if got:
                 cursor = got[-1].seq
-            elif done.is_set():
+            elif finished:
                 return
 
     async def write(store: PostgresStore, w: int) -> None:
