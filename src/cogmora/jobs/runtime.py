@@ -18,19 +18,22 @@ import httpx
 import structlog
 
 from cogmora.cli.compose import System
+from cogmora.domain.agent import AgentDecision
+from cogmora.domain.ids import new_id
 from cogmora.domain.schedule import parse_schedule
-from cogmora.errors import CogmoraError, ConfigError
+from cogmora.errors import CogmoraError, ConfigError, ValidationError
 from cogmora.jobs.agent.builtin import BuiltinProvider
 from cogmora.jobs.agent.gather import DEFAULT_CANDLES, ContextBuilder
 from cogmora.jobs.agent.llm import LlmMetrics, LlmProvider, LlmSettings
 from cogmora.jobs.agent.provider import AgentProvider
-from cogmora.jobs.agent.runner import AgentRunner, Providers
+from cogmora.jobs.agent.runner import AgentRunner, Providers, RunRequest
 from cogmora.jobs.agent.store_budget import StoreCallBudget
 from cogmora.jobs.agent_jobs import AgentJobs
 from cogmora.jobs.market import CandleSource, MarketData
 from cogmora.jobs.metrics import JobsMetrics
 from cogmora.jobs.scheduler import SlotScheduler
 from cogmora.jobs.watchlist import DEFAULT_SCHEDULE, WatchlistJob, WatchlistScraper
+from cogmora.services.agent import AgentConfigs
 from cogmora.settings import Settings
 
 log = structlog.get_logger("cogmora.jobs")
@@ -191,3 +194,20 @@ async def start_jobs(system: System, options: JobsOptions | None = None) -> None
         lease_seconds=jobs.options.lease_seconds,
         concurrency=jobs.options.concurrency,
     )
+
+
+async def run_agent_now(jobs: Jobs, uid: str) -> AgentDecision:
+    """One run of `uid`'s agent outside the schedule (`cogmora agent run`), logged like any
+    other. It runs even when the agent is switched off: the user asked for it by name.
+    The schedule is left alone."""
+    system = jobs.system
+    config = await AgentConfigs(system.store, system.clock, True).get(uid)
+    if not config.symbols:
+        raise ValidationError(
+            "symbols", f"user {uid}'s agent has no symbols to trade: save a config first"
+        )
+    did = new_id()
+    req = RunRequest(uid, config, did, run_key=f"manual-{did}")
+    decision = await jobs.runner.run(req)
+    await system.store.transact(lambda tx: tx.set(decision.path, decision.to_doc()))
+    return decision
