@@ -79,7 +79,7 @@ class PgTx(TxRules):
             if not self._tables.exists(self._conn, group):
                 continue
             cur = self._conn.execute(
-                f'SELECT path, doc FROM "{group}" WHERE path = ANY(%s)', (group_paths,)
+                f'SELECT path, doc FROM "{group}" WHERE path = ANY(%b)', (group_paths,)
             )
             found.update(cur.fetchall())
         return [found.get(p) for p in paths]
@@ -129,19 +129,21 @@ class PgTx(TxRules):
                 for ddl in pg_sql.table_ddl(group):
                     self._conn.execute(ddl)
             self.new_tables.update(missing)
+        final = _coalesce(writes)
+        texts = {
+            path: None if w.doc is None else _encode(w.doc).decode() for path, w in final.items()
+        }
+        runs: dict[tuple[str, str], list[Write]] = {}
+        for w in final.values():
+            runs.setdefault((w.kind, w.path.group), []).append(w)
+        # every path appears once, so the runs commute: deletes first, then one statement each
+        for (kind, _group), run in sorted(runs.items(), key=lambda kv: kv[0][0] != "delete"):
+            del kind
+            self._send(run, [texts[w.path.path] for w in run])
         changes = self._changes
-        texts = [None if w.doc is None else _encode(w.doc).decode() for w in writes]
-        start = 0
-        for i in range(1, len(writes) + 1):
-            if i == len(writes) or (writes[i].kind, writes[i].path.group) != (
-                writes[start].kind,
-                writes[start].path.group,
-            ):
-                self._send(writes[start:i], texts[start:i])
-                start = i
-        for w, text in zip(writes, texts, strict=True):
+        for path, w in final.items():
             if w.path.group not in UNFED_GROUPS:
-                changes.append((w.path.group, w.path.uid, w.path.path, text))
+                changes.append((w.path.group, w.path.uid, path, texts[path]))
         if not changes:
             return 0
         self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", feed_key)
@@ -162,18 +164,32 @@ class PgTx(TxRules):
         with self._conn.cursor() as cur:
             if kind == "delete":
                 cur.execute(
-                    f'DELETE FROM "{group}" WHERE path = ANY(%s)', ([w.path.path for w in run],)
+                    f'DELETE FROM "{group}" WHERE path = ANY(%b)', ([w.path.path for w in run],)
                 )
                 return
-            rows = [
-                pg_sql.row(w.path, w.doc or {}, t or "{}") for w, t in zip(run, texts, strict=True)
-            ]
-            if kind == "set":
-                cur.executemany(pg_sql.DIALECT.upsert(group), rows)
-                return
+            rows = [(w.path, w.doc or {}, t or "{}") for w, t in zip(run, texts, strict=True)]
+            params = pg_sql.bulk_columns(group, rows)
             try:
-                cur.executemany(pg_sql.DIALECT.insert(group), rows)
+                cur.execute(pg_sql.bulk_insert(group, upsert=kind == "set"), params)
             except pgerr.UniqueViolation as exc:
                 detail = exc.diag.message_detail or f"a document in {group} already exists"
                 path = detail.removeprefix("Key (path)=(").split(")", 1)[0]
                 raise Conflict(f"{path} already exists") from None
+
+
+def _coalesce(writes: list[Write]) -> dict[str, Write]:
+    """One write per path, its final state, in first-write order (as on SQLite): a create
+    followed by a set is still a create (the document must not have existed before the
+    transaction); a create after a delete in the same transaction is a replacement."""
+    final: dict[str, Write] = {}
+    for w in writes:
+        path = w.path.path
+        before = final.get(path)
+        kind = w.kind
+        if before is not None:
+            if before.kind == "create" and kind == "set":
+                kind = "create"
+            elif before.kind == "delete" and kind == "create":
+                kind = "set"
+        final[path] = Write(kind, w.path, w.doc) if kind != w.kind else w
+    return final

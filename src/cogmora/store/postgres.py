@@ -254,7 +254,10 @@ class PostgresStore:
         params.append(limit)
         with self._connection() as conn:
             rows = conn.execute(query, params).fetchall()
-        return [Change(int(s), g, u, p, d) for s, g, u, p, d in rows]
+        return [
+            Change(int(s), g, u, p, None if d is None else _decode(d) if isinstance(d, str) else d)
+            for s, g, u, p, d in rows
+        ]
 
     async def changes(
         self,
