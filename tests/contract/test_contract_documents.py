@@ -12,6 +12,7 @@ import pytest
 from cogmora.errors import Conflict, Fatal
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
+from cogmora.store.rules import ReadAfterWrite
 
 POS = "users/u1/openPositions/p1"
 
@@ -91,7 +92,7 @@ async def test_a_read_after_a_write_is_refused(store: Store) -> None:
         tx.set(POS, position())
         tx.get("users/u1")
 
-    with pytest.raises(Fatal, match="before the first write"):
+    with pytest.raises(ReadAfterWrite):
         await store.transact(body)
     assert await store.read(lambda tx: tx.get(POS)) is None
 
@@ -253,5 +254,5 @@ async def test_compare_and_sets_may_follow_one_another_then_writes_but_not_reads
         tx.compare_and_set(["users/u1/openPositions/a"], {"x": 1}, {"x": 3})
         tx.get("users/u1")
 
-    with pytest.raises(Fatal, match="before the first write"):
+    with pytest.raises(ReadAfterWrite):
         await store.transact(reads_after)

@@ -26,6 +26,7 @@ from cogmora.errors import Conflict, Fatal, Temporary
 from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Change, Doc
 from cogmora.store.queries import Query
+from cogmora.store.rules import ReadAfterWrite
 from cogmora.store.sqlschema import (
     KNOWN_GROUPS,
     Dialect,
@@ -47,10 +48,6 @@ _CHANGES_DDL = (
     "CREATE INDEX IF NOT EXISTS ix_changes_uid ON _changes (uid, seq)",
     "CREATE INDEX IF NOT EXISTS ix_changes_grp ON _changes (grp, seq)",
 )
-
-
-class ReadAfterWrite(Fatal):
-    """A transaction body read after writing: Firestore forbids it, so we do too."""
 
 
 def _split(path: str) -> tuple[str, str, str]:
