@@ -27,8 +27,11 @@ COGMORA = str(Path(sys.executable).with_name("cogmora"))
 
 async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        COGMORA, *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        COGMORA,
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     return proc.returncode or 0, out.decode(), err.decode()
@@ -119,14 +122,18 @@ async def test_cogmora_jobs_runs_a_due_agent_and_the_watchlist(env: dict[str, st
 
     await in_store(env, prepare)
     proc = await asyncio.create_subprocess_exec(
-        COGMORA, "jobs", env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        COGMORA,
+        "jobs",
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
     async def done(system: Any) -> bool:
         decisions = await system.store.read(
-            lambda tx: tx.query(q.Query("agentDecisions", parent=user_path("ann"))
-                                .order_by("createdAt", "desc"))
+            lambda tx: tx.query(
+                q.Query("agentDecisions", parent=user_path("ann")).order_by("createdAt", "desc")
+            )
         )
         watch = await system.extras["watchlists"].get("ann")
         return bool(decisions) and all(e["error"] != "no market data yet" for e in watch)

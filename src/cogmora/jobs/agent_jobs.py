@@ -50,6 +50,41 @@ class AgentJobsStats:
         }
 
 
+class CompletionBatcher:
+    """Completions that arrive while one is being written go out together, in one
+    transaction: sixty-four runs finishing at once cost one commit, not sixty-four."""
+
+    def __init__(self, scheduler: SlotScheduler, clock: Clock, max_batch: int = 200) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+        self._max = max_batch
+        self._pending: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def complete(self, done: Completion) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((done, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+            try:
+                results = await self._scheduler.complete(
+                    [done for done, _ in batch], self._clock.now()
+                )
+            except Exception as exc:  # each caller decides whether to retry
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), mine in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(mine)
+
+
 class AgentJobs:
     def __init__(
         self,
@@ -67,6 +102,7 @@ class AgentJobs:
         self._concurrency = max(1, concurrency)
         self._poll = poll_seconds
         self._metrics = metrics
+        self._batcher = CompletionBatcher(scheduler, clock)
         self.stats = AgentJobsStats()
 
     async def run_forever(self) -> None:
@@ -174,11 +210,14 @@ class AgentJobs:
         delay = 0.2
         for attempt in range(4):
             try:
-                [mine] = await self._scheduler.complete([done], self._clock.now())
+                mine = await self._batcher.complete(done)
             except Temporary as exc:
                 if attempt == 3:
-                    log.error("could not complete a run; its lease will expire and retry it",
-                              path=done.claim.path, error=str(exc))
+                    log.error(
+                        "could not complete a run; its lease will expire and retry it",
+                        path=done.claim.path,
+                        error=str(exc),
+                    )
                     return
                 await asyncio.sleep(delay)
                 delay *= 2

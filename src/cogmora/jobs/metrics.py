@@ -8,11 +8,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class JobsMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.claims = Counter(
-            "cogmora_jobs_claims", "slots claimed, by job and kind", ["job", "kind"],
+            "cogmora_jobs_claims",
+            "slots claimed, by job and kind",
+            ["job", "kind"],
             registry=registry,
         )
         self.runs = Counter(
-            "cogmora_jobs_runs", "runs finished, by job and outcome", ["job", "outcome"],
+            "cogmora_jobs_runs",
+            "runs finished, by job and outcome",
+            ["job", "outcome"],
             registry=registry,
         )
         self.lost_leases = Counter(

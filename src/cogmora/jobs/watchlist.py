@@ -169,8 +169,10 @@ class WatchlistJob:
         try:
             async with asyncio.timeout(self._timeout):
                 result = await self._scraper.run(self._clock.now())
-            outcome = "ok" if not result.errors else "partial: " + "; ".join(
-                f"{m}: {e}" for m, e in result.errors.items()
+            outcome = (
+                "ok"
+                if not result.errors
+                else "partial: " + "; ".join(f"{m}: {e}" for m, e in result.errors.items())
             )
         except Exception as exc:  # KuCoin or the store failed: the next slot tries again
             outcome = f"failed: {describe(exc)}"

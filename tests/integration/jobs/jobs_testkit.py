@@ -26,9 +26,9 @@ from cogmora.store.sqlite import SqliteStore
 D = Decimal
 
 
-def rising(price: Decimal | str, now: datetime, interval: str = "15min", n: int = 40) -> tuple[
-    Candle, ...
-]:
+def rising(
+    price: Decimal | str, now: datetime, interval: str = "15min", n: int = 40
+) -> tuple[Candle, ...]:
     """Closed candles climbing 0.3% each to `price`: the builtin strategy reads an uptrend."""
     width = timedelta(minutes=WIDTH[interval])
     end = datetime.fromtimestamp(

@@ -62,7 +62,10 @@ async def test_the_builtin_agent_trades_the_simulators_trends(
     assert decision["error"] is None and decision["provider"] == "builtin"
     assert decision["scheduledFor"] == "2026-01-01T00:15:00.000000Z"
     assert [a["type"] for a in decision["actions"]] == [
-        "open_position", "open_position", "hold", "hold",
+        "open_position",
+        "open_position",
+        "hold",
+        "hold",
     ]
     assert "spot cannot short" in decision["actions"][2]["rationale"]
     assert "no trend" in decision["actions"][3]["rationale"]
@@ -88,8 +91,13 @@ async def test_the_builtin_agent_trades_the_simulators_trends(
 
 def _ctx(symbol: str, series: tuple[Candle, ...]) -> AgentContext:
     return AgentContext(
-        uid="x", now=DUE, balance=D(1), equity=D(1), symbols=(symbol,),
-        limits=RiskLimits(), candles={symbol: series},
+        uid="x",
+        now=DUE,
+        balance=D(1),
+        equity=D(1),
+        symbols=(symbol,),
+        limits=RiskLimits(),
+        candles={symbol: series},
     )
 
 
@@ -112,7 +120,10 @@ async def test_a_run_that_cannot_read_its_user_is_logged_not_crashed(
 
 @pytest.fixture
 async def llm_system(
-    store: SqliteStore, sim: KucoinSimulator, fake_llm: FakeOpenAI, catalog: SymbolCatalog,
+    store: SqliteStore,
+    sim: KucoinSimulator,
+    fake_llm: FakeOpenAI,
+    catalog: SymbolCatalog,
     clock: object,
 ) -> AsyncIterator[System]:
     settings = Settings(
@@ -132,9 +143,16 @@ async def llm_system(
 
 def open_eth(**changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "type": "open_position", "symbol": "ETH-USDT", "market": "spot", "side": "long",
-        "qty": None, "notional": "200", "leverage": None, "stopLoss": "3400",
-        "takeProfit": "3700", "rationale": "uptrend",
+        "type": "open_position",
+        "symbol": "ETH-USDT",
+        "market": "spot",
+        "side": "long",
+        "qty": None,
+        "notional": "200",
+        "leverage": None,
+        "stopLoss": "3400",
+        "takeProfit": "3700",
+        "rationale": "uptrend",
     }
     doc.update(changes)
     return doc
@@ -150,8 +168,14 @@ async def test_the_llm_agent_applies_what_the_guard_accepts_and_logs_the_rest(
             "rationale": "ETH up, futures overheated",
             "actions": [
                 open_eth(),
-                open_eth(symbol="ETHUSDTM", market="futures", side="short", leverage="50",
-                         stopLoss="3600", takeProfit="3300"),
+                open_eth(
+                    symbol="ETHUSDTM",
+                    market="futures",
+                    side="short",
+                    leverage="50",
+                    stopLoss="3600",
+                    takeProfit="3300",
+                ),
             ],
         },
         usage=(900, 80),
@@ -181,11 +205,15 @@ async def test_the_llm_agent_applies_what_the_guard_accepts_and_logs_the_rest(
     "reply",
     [
         pytest.param("{not json", id="malformed-json"),
-        pytest.param('{"rationale": "x", "actions": [{"type": "open_position", "symbol": '
-                     '"ETH-USDT", "market": "spot", "side": "long", "notional": "200", '
-                     '"stopLos": "3400"}]}', id="misspelt-key"),
-        pytest.param('{"rationale": "x", "actions": [{"type": "buy_everything"}]}',
-                     id="unknown-action"),
+        pytest.param(
+            '{"rationale": "x", "actions": [{"type": "open_position", "symbol": '
+            '"ETH-USDT", "market": "spot", "side": "long", "notional": "200", '
+            '"stopLos": "3400"}]}',
+            id="misspelt-key",
+        ),
+        pytest.param(
+            '{"rationale": "x", "actions": [{"type": "buy_everything"}]}', id="unknown-action"
+        ),
     ],
 )
 async def test_invalid_model_output_is_logged_and_never_applied(
@@ -223,8 +251,14 @@ async def test_a_retried_slot_replays_the_same_open_instead_of_opening_again(
     llm_system.clock.set(DUE)  # type: ignore[attr-defined]
     [claim] = await jobs.agents.claim(10)
     fake_llm.reply({"rationale": "first", "actions": [open_eth(rationale="first try")]})
-    req = RunRequest("ann", AgentConfig.from_doc(claim.doc), slot_decision_id(claim.slot),
-                     claim.run_key, claim.slot, claim.attempt)
+    req = RunRequest(
+        "ann",
+        AgentConfig.from_doc(claim.doc),
+        slot_decision_id(claim.slot),
+        claim.run_key,
+        claim.slot,
+        claim.attempt,
+    )
     first = await jobs.runner.run(req)  # ... and the process dies before completing
     [opened] = first.applied
 

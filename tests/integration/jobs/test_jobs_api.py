@@ -136,8 +136,9 @@ async def test_decisions_are_listed_newest_first_and_only_to_their_user(
 ) -> None:
     """Two runs give two decisions, newest first; another user sees none of them."""
     system = live_server.system
-    await ann.put("/v1/agent", json={"enabled": True, "schedule": "every 15m",
-                                     "symbols": ["BTC-USDT"]})
+    await ann.put(
+        "/v1/agent", json={"enabled": True, "schedule": "every 15m", "symbols": ["BTC-USDT"]}
+    )
     jobs = jobs_for(system, FixedCandles({"BTC-USDT": rising("67000", DUE)}))
     for minute in (15, 30):
         system.clock.set(DUE.replace(minute=minute))

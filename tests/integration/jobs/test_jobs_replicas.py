@@ -114,8 +114,12 @@ async def test_a_crashed_run_is_retried_after_its_lease_and_opens_nothing_twice(
         first = claims[0]
         uid0 = first.path.split("/")[1]
         req = RunRequest(
-            uid0, AgentConfig.from_doc(first.doc), slot_decision_id(first.slot), first.run_key,
-            first.slot, first.attempt,
+            uid0,
+            AgentConfig.from_doc(first.doc),
+            slot_decision_id(first.slot),
+            first.run_key,
+            first.slot,
+            first.attempt,
         )
         crashed = await a.runner.run(req)
         assert len(crashed.applied) == 1

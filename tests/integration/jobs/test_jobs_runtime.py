@@ -40,9 +40,7 @@ async def test_the_scheduler_component_runs_due_agents_and_the_watchlist(
 
     [decision] = await until(lambda: decisions(system.store, "ann"))
     assert decision["error"] is None
-    entries = await until(
-        lambda: _with_stats(system.extras["watchlists"].get("ann"))
-    )
+    entries = await until(lambda: _with_stats(system.extras["watchlists"].get("ann")))
     assert entries[0]["lastPrice"] == "3500.00000000"
     await until(lambda: _known(system))
     health = system.supervisor.health()

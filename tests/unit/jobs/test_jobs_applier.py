@@ -23,8 +23,13 @@ SLOT = "2026-01-01T00:15:00.000000Z"
 
 def open_btc(notional: str = "500", rationale: str = "up") -> OpenPositionAction:
     return OpenPositionAction(
-        "BTC-USDT", Market.SPOT, Side.LONG, notional=D(notional), stop_loss=D(60000),
-        take_profit=D(70000), rationale=rationale,
+        "BTC-USDT",
+        Market.SPOT,
+        Side.LONG,
+        notional=D(notional),
+        stop_loss=D(60000),
+        take_profit=D(70000),
+        rationale=rationale,
     )
 
 
@@ -88,8 +93,9 @@ async def test_triggers_and_closes_go_through_their_services(
     pid = await run.open_position("ann", open_btc())
     tid = await run.place_trigger(
         "ann",
-        PlaceTriggerAction("BTC-USDT", Market.SPOT, TriggerOp.BELOW, D(60000), Side.LONG,
-                           notional=D(100)),
+        PlaceTriggerAction(
+            "BTC-USDT", Market.SPOT, TriggerOp.BELOW, D(60000), Side.LONG, notional=D(100)
+        ),
     )
     trigger = await system.triggers.get("ann", tid)
     assert trigger.source is Source.AGENT and trigger.status is TriggerStatus.ACTIVE

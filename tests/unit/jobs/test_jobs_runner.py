@@ -43,9 +43,7 @@ class Stuck:
 
 def runner(system: System, providers: Providers, timeout: float = 5.0) -> AgentRunner:
     builder = ContextBuilder(system.store, system.positions, NoCandles(), system.settings.fees)
-    return AgentRunner(
-        builder, providers, system.positions, system.triggers, system.clock, timeout
-    )
+    return AgentRunner(builder, providers, system.positions, system.triggers, system.clock, timeout)
 
 
 def request(provider: ProviderKind = ProviderKind.BUILTIN) -> RunRequest:
@@ -91,7 +89,23 @@ def test_decision_ids_and_candle_intervals_follow_the_schedule() -> None:
     assert slot_decision_id(datetime.fromisoformat("2026-01-01T00:15:00+00:00")) == (
         "slot-20260101T001500Z"
     )
-    assert [candle_interval(s) for s in ("every 1m", "every 7m", "every 15m", "every 2h",
-                                         "every 1d", "every 3d", "0 * * * *")] == [
-        "1min", "5min", "15min", "1hour", "1day", "1day", "1hour",
+    assert [
+        candle_interval(s)
+        for s in (
+            "every 1m",
+            "every 7m",
+            "every 15m",
+            "every 2h",
+            "every 1d",
+            "every 3d",
+            "0 * * * *",
+        )
+    ] == [
+        "1min",
+        "5min",
+        "15min",
+        "1hour",
+        "1day",
+        "1day",
+        "1hour",
     ]

@@ -20,9 +20,7 @@ class WatchlistPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Items are checked by the service, so a bad one is named `symbols[2]` with its rule.
-    symbols: list[Any] = Field(
-        max_length=1000, examples=[["BTC-USDT", "ETH-USDT", "XBTUSDTM"]]
-    )
+    symbols: list[Any] = Field(max_length=1000, examples=[["BTC-USDT", "ETH-USDT", "XBTUSDTM"]])
     entries: Any = Field(
         default=None, description="ignored, so that a GET answer can be sent back as it is"
     )

@@ -40,6 +40,7 @@ by a new long on the next run. SL/TP bound each entry's loss, and the risk guard
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -48,7 +49,7 @@ from cogmora.domain.enums import Market, PositionStatus, Side, Source
 from cogmora.domain.money import ONE, ZERO, quantize, quantize_down
 from cogmora.domain.positions import liquidation_price
 from cogmora.domain.watchlist import market_of
-from cogmora.jobs.agent.context import AgentContext, compact
+from cogmora.jobs.agent.context import AgentContext, Candle, compact
 from cogmora.jobs.agent.indicators import atr, ema
 from cogmora.jobs.agent.provider import ProviderResult
 
@@ -85,15 +86,33 @@ class Signal:
 
 
 class BuiltinProvider:
-    def __init__(self, params: BuiltinParams | None = None) -> None:
+    """Signals are memoized per candle series: at a slot, thousands of agents look at the
+    same few symbols' identical candles, and the Decimal EMAs are the run's main CPU cost."""
+
+    def __init__(self, params: BuiltinParams | None = None, memo_size: int = 1024) -> None:
         self._params = params or BuiltinParams()
+        # Keyed by the series object (shared by every context built from one candle fetch);
+        # holding the series keeps its id from being reused while the entry lives.
+        self._memo: dict[int, tuple[tuple[Candle, ...], Signal | None]] = {}
+        self._memo_size = memo_size
 
     @property
     def name(self) -> str:
         return "builtin"
 
     async def decide(self, ctx: AgentContext) -> ProviderResult:
-        return decide(ctx, self._params)
+        return decide(ctx, self._params, self._signal)
+
+    def _signal(self, ctx: AgentContext, symbol: str, params: BuiltinParams) -> Signal | None:
+        series = ctx.candles.get(symbol, ())
+        hit = self._memo.get(id(series))
+        if hit is not None and hit[0] is series:
+            return hit[1]
+        if len(self._memo) >= self._memo_size:
+            self._memo.clear()
+        sig = signal(ctx, symbol, params)
+        self._memo[id(series)] = (series, sig)
+        return sig
 
 
 def signal(ctx: AgentContext, symbol: str, params: BuiltinParams) -> Signal | None:
@@ -112,19 +131,26 @@ def signal(ctx: AgentContext, symbol: str, params: BuiltinParams) -> Signal | No
     return Signal(fast, slow, volatility, trend)
 
 
-def decide(ctx: AgentContext, params: BuiltinParams) -> ProviderResult:
+SignalFn = Callable[[AgentContext, str, BuiltinParams], Signal | None]
+
+
+def decide(
+    ctx: AgentContext, params: BuiltinParams, signal_of: SignalFn | None = None
+) -> ProviderResult:
     actions: list[Action] = []
     notes: list[str] = []
     for symbol in ctx.symbols:
-        chosen = _decide_symbol(ctx, symbol, params)
+        chosen = _decide_symbol(ctx, symbol, params, signal_of or signal)
         actions.extend(chosen)
         notes.append(f"{symbol}: {'; '.join(_verb(a) for a in chosen)}")
     return ProviderResult(actions=tuple(actions), rationale=" | ".join(notes))
 
 
-def _decide_symbol(ctx: AgentContext, symbol: str, params: BuiltinParams) -> list[Action]:
+def _decide_symbol(
+    ctx: AgentContext, symbol: str, params: BuiltinParams, signal_of: SignalFn
+) -> list[Action]:
     price = ctx.price(symbol)
-    sig = signal(ctx, symbol, params)
+    sig = signal_of(ctx, symbol, params)
     if sig is None:
         count = len(ctx.candles.get(symbol, ()))
         why = f"{count} candles, need {params.min_candles}"

@@ -1,0 +1,166 @@
+"""Agent runs per minute for 10,000 users with the builtin provider, on SQLite.
+
+Each run is the scheduler's real path: claim (compare-and-set on nextRunAt) -> context
+from the store (user, open positions, active triggers, watchlist, today's history) and
+`Positions.account` for equity -> candles -> builtin provider -> risk guard -> the
+positions service (ledger, idempotency key) -> decision document and reschedule, one
+transaction. Users are set up in bulk first (not measured).
+
+Every user's agent trades three symbols. Slot 1: BTC-USDT trends up (the agent opens a
+spot long), XBTUSDTM trends down (a 2x futures short), ETH-USDT is flat (hold): two opens
+per run. Slot 2, fifteen minutes later: the agent holds what it has (reads, no opens).
+
+Candles: `--candles memory` (default) serves a prepared in-memory set; `--candles
+simulator` fetches them from the KuCoin simulator over loopback REST through the jobs'
+candle cache (one fetch per symbol and closed bucket, shared by every user). Prices for
+the fills are live quotes, as the worker's feed would provide them.
+
+Run: .venv/bin/python bench/agent_runs.py [--users 10000] [--concurrency 64]
+     [--candles memory|simulator]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _setup import machine
+
+from cogmora.cli.compose import build_system
+from cogmora.domain.agent import AgentConfig, agent_config_path
+from cogmora.domain.models import PriceQuote, User, user_path
+from cogmora.jobs.agent.context import Candle
+from cogmora.jobs.market import WIDTH
+from cogmora.jobs.runtime import JobsOptions, build_jobs
+from cogmora.services.symbols import SymbolCatalog
+from cogmora.settings import Settings
+from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.store import queries as q
+from cogmora.store.port import Tx
+from cogmora.store.sqlite import SqliteStore
+
+D = Decimal
+SLOT = datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
+PRICES = {"BTC-USDT": D("67000"), "ETH-USDT": D("3500"), "XBTUSDTM": D("67000")}
+TRENDS = {"BTC-USDT": D("0.003"), "ETH-USDT": D(0), "XBTUSDTM": D("-0.003")}
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def series(symbol: str, now: datetime, n: int = 100) -> tuple[Candle, ...]:
+    width = timedelta(minutes=WIDTH["15min"])
+    seconds = int(width.total_seconds())
+    end = datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=UTC)
+    step, last = TRENDS[symbol], PRICES[symbol]
+    out = []
+    for i in range(n):
+        wobble = D("0.0005") if i % 2 else D("-0.0005")
+        close = (last * (1 - step * (n - 1 - i) + (wobble if step == 0 else 0))).quantize(D("0.1"))
+        out.append(
+            Candle(
+                end - width * (n - i), close, close * D("1.001"), close * D("0.999"), close, D(5)
+            )
+        )
+    return tuple(out)
+
+
+class MemoryCandles:
+    def __init__(self) -> None:
+        self.cache: dict[tuple[str, datetime], tuple[Candle, ...]] = {}
+
+    async def candles(
+        self, symbol: str, interval: str, now: datetime, count: int
+    ) -> tuple[Candle, ...]:
+        key = (symbol, now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0))
+        got = self.cache.get(key)
+        if got is None:
+            got = self.cache[key] = series(symbol, now)
+        return got[-count:]
+
+
+async def setup(store: SqliteStore, users: int) -> None:
+    config = AgentConfig(enabled=True, schedule="every 15m", symbols=tuple(PRICES))
+    doc = config.rescheduled(SLOT - timedelta(minutes=1)).to_doc()
+    uids = [f"agent{i:05d}" for i in range(users)]
+    for start in range(0, users, 2000):
+        chunk = uids[start : start + 2000]
+
+        def write(tx: Tx, chunk: list[str] = chunk) -> None:
+            for uid in chunk:
+                tx.set(user_path(uid), User(uid, D(100000), SLOT - timedelta(days=1)).to_doc())
+                tx.set(agent_config_path(uid), doc)
+
+        await store.transact(write)
+
+
+async def main(users: int, concurrency: int, source: str) -> None:
+    sim = None
+    if source == "simulator":
+        sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=1, rest_weight_limit=10**9))
+        await sim.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "agents.db")
+        await store.start()
+        await setup(store, users)
+        clock = Clock(SLOT + timedelta(seconds=1))
+        settings = Settings(
+            kucoin_spot_url=sim.spot_url if sim else "http://127.0.0.1:9",
+            kucoin_futures_url=sim.futures_url if sim else "http://127.0.0.1:9",
+        )
+        catalog = SymbolCatalog(["BTC-USDT", "ETH-USDT"], ["XBTUSDTM"])
+        system = build_system(settings, store, catalog=catalog, clock=clock)  # type: ignore[arg-type]
+        candles = MemoryCandles() if sim is None else None
+        jobs = build_jobs(system, JobsOptions(concurrency=concurrency), candles=candles)
+        print(f"machine: {machine()}")
+        print(f"{users} users, 3 symbols each, concurrency {concurrency}, candles: {source}")
+        for label, slot in (
+            ("slot 1 (2 opens per run)", SLOT),
+            ("slot 2 (holds)", SLOT + timedelta(minutes=15)),
+        ):
+            clock.at = slot + timedelta(seconds=1)
+            for symbol, price in PRICES.items():
+                system.live.put(PriceQuote(symbol, price, clock.at))
+            t0 = time.perf_counter()
+            ran = await jobs.agents.run_due()
+            elapsed = time.perf_counter() - t0
+            print(
+                f"{label}: {ran} runs in {elapsed:.1f} s = {ran / elapsed * 60:,.0f} runs/min "
+                f"({ran / elapsed:,.0f}/s)"
+            )
+        stats = jobs.agents.stats
+        opened = await store.read(
+            lambda tx: len(tx.query(q.Query("openPositions").where("details.status", "==", "open")))
+        )
+        print(
+            f"positions opened: {opened}; decisions failed: {stats.failed}; "
+            f"last error: {stats.last_error}"
+        )
+        if sim is not None:
+            print(f"candle requests to the simulator: {jobs.market.candle_calls}")
+        await system.aclose()
+        await store.close()
+    if sim is not None:
+        await sim.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--candles", choices=("memory", "simulator"), default="memory")
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.concurrency, args.candles))
