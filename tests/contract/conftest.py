@@ -170,10 +170,12 @@ class Backend:
         return store
 
     async def close(self) -> None:
-        for store in reversed(self._opened):
-            await store.close()
-        for url, schema in self._cleanup:
-            drop_schema(url, schema)
+        try:
+            for store in reversed(self._opened):
+                await store.close()
+        finally:
+            for url, schema in self._cleanup:
+                drop_schema(url, schema)
 
 
 @pytest.fixture(params=BACKENDS)
