@@ -110,7 +110,12 @@ class AgentJobs:
         try:
             while True:
                 free = self._concurrency - len(inflight)
-                claims = await self.claim(free) if free > 0 else []
+                try:
+                    claims = await self.claim(free) if free > 0 else []
+                except Temporary as exc:  # the store is busy or away: keep the runs going
+                    self.stats.last_error = f"claiming: {exc}"
+                    log.warning("could not claim due agents", error=str(exc))
+                    claims = []
                 for claim in claims:
                     task = asyncio.create_task(self.run_claim(claim))
                     inflight.add(task)

@@ -26,6 +26,7 @@ then finds the lease gone and leaves the user's new `nextRunAt` alone.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,6 +94,8 @@ class SlotScheduler:
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 3,
         owner: str | None = None,
+        window: int = 4,
+        rng: random.Random | None = None,
     ) -> None:
         if lease <= timedelta(0):
             raise ValueError("the lease must be positive")
@@ -100,6 +103,9 @@ class SlotScheduler:
         self._lease = lease
         self._max_attempts = max_attempts
         self._owner = owner or new_id()[:8]
+        self._window = max(1, window)
+        self._spread = 1
+        self._random = rng or random.Random()
 
     @property
     def lease(self) -> timedelta:
@@ -108,7 +114,15 @@ class SlotScheduler:
     # ------------------------------------------------------------ claiming
 
     async def claim_agents(self, now: datetime, limit: int) -> list[Claim]:
-        """Claim up to `limit` due agent slots (oldest first) in one transaction."""
+        """Claim up to `limit` due agent slots, from the oldest due, in one transaction.
+
+        The due query runs on a snapshot first; the transaction then re-reads just the
+        chosen documents and moves each one whose nextRunAt is still the value seen
+        (compare-and-set). A replica that loses races (another one took slots it saw)
+        picks at random among up to `limit x window` of the oldest due slots from then
+        on, so competing replicas rarely reach for the same documents; when they do, the
+        store's serializable transaction lets one win and the other re-reads and skips.
+        """
         if limit <= 0:
             return []
         due = (
@@ -116,15 +130,27 @@ class SlotScheduler:
             .where("enabled", "==", True)
             .where("nextRunAt", "<=", to_iso(now))
             .order_by("nextRunAt", "asc")
-            .limited(limit)
+            .limited(limit * self._spread)
         )
+        rows = await self._store.read(lambda tx: tx.query(due))
+        if len(rows) > limit:
+            rows = sorted(self._random.sample(rows, limit), key=lambda r: r[1]["nextRunAt"])
+        seen = {path: doc.get("nextRunAt") for path, doc in rows}
         token = self._token()
         lease_until = now + self._lease
 
         def body(tx: Tx) -> list[Claim]:
-            return self._claim_rows(tx, tx.query(due), now, lease_until, token)
+            return self._claim_docs(tx, seen, now, lease_until, token)
 
-        return await self._store.transact(body)
+        if not seen:
+            return []
+        claims = await self._store.transact(body)
+        # Lost races mean another replica is claiming the same slots: spread out further.
+        if len(claims) < len(seen):
+            self._spread = min(self._window, self._spread * 2)
+        elif self._spread > 1:
+            self._spread -= 1
+        return claims
 
     async def claim_doc(self, path: str, schedule: str, now: datetime) -> Claim | None:
         """Claim a global job's document if its slot is due; a missing one is created due now."""
@@ -136,12 +162,12 @@ class SlotScheduler:
             if doc is None:
                 fresh: Doc = {"enabled": True, "schedule": schedule, "nextRunAt": to_iso(now)}
                 claim = self._claim(path, fresh, now, lease_until, token)
-                tx.create(path, set_fields(fresh, self._updates(fresh, claim, now)))
+                tx.create(path, set_fields(fresh, self._updates(claim, now)))
                 return claim
             nxt = doc.get("nextRunAt")
             if doc.get("enabled") is not True or nxt is None or nxt > to_iso(now):
                 return None
-            claims = self._claim_rows(tx, [(path, doc)], now, lease_until, token)
+            claims = self._claim_docs(tx, {path: nxt}, now, lease_until, token, [doc])
             return claims[0] if claims else None
 
         try:
@@ -149,39 +175,46 @@ class SlotScheduler:
         except Conflict:  # another replica created it first; its claim stands
             return None
 
-    def _claim_rows(
+    def _claim_docs(
         self,
         tx: Tx,
-        rows: Sequence[tuple[str, Doc]],
+        seen: dict[str, Any],
         now: datetime,
         lease_until: datetime,
         token: str,
+        docs: list[Doc | None] | None = None,
     ) -> list[Claim]:
-        # Fresh slots due at the same instant share one compare-and-set: at :15 every
-        # quarter-hourly agent is due with the very same nextRunAt.
-        fresh: dict[str, list[Claim]] = {}
-        retries: list[Claim] = []
-        for path, doc in rows:
+        """The compare-and-set: documents whose nextRunAt is still what the claimer saw
+        (and that are still on) get the lease; the others were taken or changed."""
+        paths = list(seen)
+        current = docs if docs is not None else tx.get_many(paths)
+        groups: dict[str, list[Claim]] = {}
+        singles: list[Claim] = []
+        for path, doc in zip(paths, current, strict=True):
+            if doc is None or doc.get("enabled") is not True:
+                continue
+            if doc.get("nextRunAt") is None or doc.get("nextRunAt") != seen[path]:
+                continue
             claim = self._claim(path, doc, now, lease_until, token)
-            if claim.attempt > 1:
-                retries.append(claim)
+            if claim.attempt == 1:
+                groups.setdefault(str(seen[path]), []).append(claim)
             else:
-                fresh.setdefault(str(doc["nextRunAt"]), []).append(claim)
+                singles.append(claim)
         won: list[Claim] = []
-        for due_at, group in fresh.items():
-            updates = self._updates(group[0].doc, group[0], now)
+        # First slots due at one instant share one store-side compare-and-set (at :15
+        # every quarter-hourly agent is due with the very same nextRunAt); the rest were
+        # just read in this transaction, so writing them whole is a compare-and-set too.
+        for due_at, group in groups.items():
+            if len(group) == 1:
+                singles += group
+                continue
             expect = {"enabled": True, "nextRunAt": due_at}
+            updates = self._updates(group[0], now)
             changed = set(tx.compare_and_set([c.path for c in group], expect, updates))
             won += [c for c in group if c.path in changed]
-        for claim in retries:
-            expect = {
-                "enabled": True,
-                "nextRunAt": claim.doc["nextRunAt"],
-                "run.owner": get_field(claim.doc, "run.owner")[1],
-            }
-            updates = self._updates(claim.doc, claim, now)
-            if tx.compare_and_set([claim.path], expect, updates):
-                won.append(claim)
+        for claim in singles:
+            tx.set(claim.path, set_fields(claim.doc, self._updates(claim, now)))
+            won.append(claim)
         return won
 
     def _claim(
@@ -203,7 +236,7 @@ class SlotScheduler:
         )
 
     @staticmethod
-    def _updates(doc: Doc, claim: Claim, now: datetime) -> dict[str, Any]:
+    def _updates(claim: Claim, now: datetime) -> dict[str, Any]:
         lease = to_iso(claim.lease_until)
         updates: dict[str, Any] = {
             "nextRunAt": lease,

@@ -32,6 +32,7 @@ from cogmora.domain.watchlist import (
     market_of,
     refresh_watchlist,
 )
+from cogmora.errors import Temporary
 from cogmora.jobs.market import MarketSnapshot, update_catalog
 from cogmora.jobs.metrics import JobsMetrics
 from cogmora.jobs.scheduler import WATCHLIST_JOB, Completion, SlotScheduler, describe
@@ -186,8 +187,14 @@ class WatchlistJob:
 
     async def run_forever(self) -> None:
         while True:
-            await self.run_once()
-            await asyncio.sleep(await self._until_due())
+            try:
+                await self.run_once()
+                wait = await self._until_due()
+            except Temporary as exc:  # the store is busy or away: try again shortly
+                self.last_error = f"claiming: {exc}"
+                log.warning("could not claim the watchlist slot", error=str(exc))
+                wait = self._max_sleep
+            await asyncio.sleep(wait)
 
     async def _until_due(self) -> float:
         doc = await self._store.read(lambda tx: tx.get(WATCHLIST_JOB))

@@ -133,18 +133,27 @@ async def test_a_schedule_edited_during_a_run_is_left_as_the_user_set_it(
     assert (await get(store, path))["nextRunAt"] == "2026-01-01T01:00:00.000000Z"
 
 
-async def test_claims_take_the_oldest_due_slots_first_up_to_the_limit(
+async def test_claims_respect_the_limit_and_drain_every_due_slot(
     store: SqliteStore, scheduler: SlotScheduler
 ) -> None:
-    """Sixty agents due at one instant and one due earlier: a claim of 20 takes the
-    earlier one and 19 of the rest; the others stay due."""
+    """Sixty-one due agents are claimed twenty at a time, each exactly once."""
     for i in range(60):
         await put(store, f"u{i:02d}", config())
     await put(store, "early", config("2026-01-01T00:00:00.000000Z"))
-    claims = await scheduler.claim_agents(at(1), 20)
-    assert len(claims) == 20
-    assert claims[0].path == "users/early/agent/config"
-    assert len(await scheduler.claim_agents(at(1), 100)) == 41
+    claimed: list[str] = []
+    while batch := await scheduler.claim_agents(at(1), 20):
+        assert len(batch) <= 20
+        claimed += [c.path for c in batch]
+    assert len(claimed) == len(set(claimed)) == 61
+
+
+async def test_a_window_of_one_claims_strictly_oldest_first(store: SqliteStore) -> None:
+    """Without the random window the slot due longest is claimed first."""
+    for i in range(5):
+        await put(store, f"u{i}", config())
+    await put(store, "early", config("2026-01-01T00:00:00.000000Z"))
+    claims = await SlotScheduler(store, lease=LEASE, window=1).claim_agents(at(1), 2)
+    assert next(c.path for c in claims) == "users/early/agent/config"
 
 
 async def test_a_global_job_document_is_created_due_and_claimed(
