@@ -7,10 +7,12 @@ belongs to the scheduler alone:
     run: {slot, leaseUntil, owner, attempt, claimedAt,          # while a run holds a lease
           lastSlot, lastRunAt, lastAttempts, lastOutcome}       # after it completed
 
-Claiming is a compare-and-set on `nextRunAt` inside one transaction: a due document
-(`nextRunAt <= now`, found through the registered DUE_AGENTS query) gets `nextRunAt` moved
-to the lease expiry, and `run.slot` records which slot the lease is for. Another replica's
-claim then no longer sees it as due, so two replicas never run the same slot. Completing
+Claiming is a compare-and-set on `nextRunAt` inside one transaction: due documents
+(`nextRunAt <= now`, found through the registered DUE_AGENTS query) are re-read in the
+claiming transaction, and each whose `nextRunAt` is still the value the claimer saw gets it
+moved to the lease expiry, with `run.slot` recording which slot the lease is for. Another
+replica's claim then finds the value changed (or, racing, loses the serializable
+transaction and re-reads), so two replicas never run the same slot. Completing
 sets `nextRunAt` to the first slot strictly after *now*, so slots missed during downtime
 run once, not once each. A run that crashes never completes: when its lease expires the
 document is due again, and the next claim retries the *same* slot (`run.slot` kept,
