@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -375,3 +376,19 @@ async def test_list_rejects_an_unknown_status(live_server: LiveServer, make_user
         r = await c.get("/v1/positions", params={"status": "pending"})
         assert (r.status_code, r.json()["field"]) == (422, "status")
         assert (await c.get("/v1/positions/nope")).status_code == 404
+
+
+async def test_concurrent_retries_with_one_key_open_once(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """Five copies of one keyed request sent at once all answer the same single position."""
+    quote("BTC-USDT", "100")
+    async with await user_client(live_server, make_user, "alice", "1000") as c:
+        headers = {"Idempotency-Key": "burst"}
+        answers = await asyncio.gather(*(
+            c.post("/v1/positions", json={**SPOT, "qty": "1"}, headers=headers) for _ in range(5)
+        ))
+        assert {r.status_code for r in answers} == {201}
+        assert len({r.json()["id"] for r in answers}) == 1
+        assert len((await c.get("/v1/positions")).json()) == 1
+        assert await balance_of(c) == "899.90000000"
