@@ -22,8 +22,8 @@ from cogmora.domain.money import ZERO
 from cogmora.domain.schedule import parse_schedule
 from cogmora.domain.watchlist import TickerStats, market_of
 from cogmora.errors import CogmoraError, NotFound
+from cogmora.feeds.kucoin.rest import KucoinRest
 from cogmora.jobs.agent.context import Candle
-from cogmora.jobs.kucoin_stats import JobsKucoinRest
 from cogmora.services.clock import Clock
 from cogmora.services.prices import LivePrices
 from cogmora.services.symbols import SymbolCatalog
@@ -99,8 +99,8 @@ class MarketData:
 
     def __init__(
         self,
-        spot: JobsKucoinRest,
-        futures: JobsKucoinRest,
+        spot: KucoinRest,
+        futures: KucoinRest,
         clock: Clock,
         live: LivePrices | None = None,
         max_buckets: int = 4096,
@@ -118,8 +118,8 @@ class MarketData:
         cls, spot_url: str, futures_url: str, clock: Clock, live: LivePrices | None = None
     ) -> MarketData:
         return cls(
-            JobsKucoinRest(spot_url, Market.SPOT),
-            JobsKucoinRest(futures_url, Market.FUTURES),
+            KucoinRest(spot_url, Market.SPOT),
+            KucoinRest(futures_url, Market.FUTURES),
             clock,
             live,
         )
@@ -128,7 +128,7 @@ class MarketData:
         for rest in self._rest.values():
             await rest.aclose()
 
-    def rest(self, market: Market) -> JobsKucoinRest:
+    def rest(self, market: Market) -> KucoinRest:
         return self._rest[market]
 
     # ------------------------------------------------------------ candles
@@ -220,7 +220,7 @@ class MarketData:
                 if t.last is not None:
                     stats[t.symbol] = _stats(market, t.last, t.change_rate, t.high, t.low, t.vol)
         else:
-            for c in await self._rest[market].contract_stats():
+            for c in await self._rest[market].contracts_active():
                 listed.append(c.symbol)
                 if c.last_trade_price is not None:
                     stats[c.symbol] = _stats(

@@ -220,3 +220,8 @@ class Contract(msgspec.Struct, frozen=True, rename="camel"):
     index_price: Decimal | None = None
     last_trade_price: Decimal | None = None
     is_inverse: bool = False
+    # 24h statistics, for the watchlist (the same call serves the catalog and the scraper)
+    price_chg_pct: Decimal | None = None
+    high_price: Decimal | None = None
+    low_price: Decimal | None = None
+    volume_of24h: Decimal | None = None
