@@ -98,7 +98,7 @@ def test_precheck_refuses_what_could_never_open() -> None:
 def test_from_action_carries_the_trigger_identity() -> None:
     """An order from a trigger keeps the trigger's id and source."""
     action = TriggerAction(Side.SHORT, qty=D(1), leverage=D(5), stop_loss=D(110))
-    request = OpenRequest.from_action("ETHUSDTM", Market.FUTURES, action, Source.TRIGGER, "t1")
+    request = OpenRequest.from_action("ETHUSDTM", Market.FUTURES, action, "t1")
     p = build_position(request, "bob", "p9", D(100), FEES, NOW)
     assert p.trigger_id == "t1"
     assert p.source is Source.TRIGGER
