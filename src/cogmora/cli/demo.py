@@ -108,6 +108,38 @@ async def _seed(
                 await _post(http, "/v1/triggers", body, auth, state, f"{uid} trigger {op} {symbol}")
 
 
+async def _agent_and_watchlist(http: httpx.AsyncClient, system: System, state: DemoState) -> None:
+    """Alice switches her builtin agent on (and runs it once now); Bob watches a few pairs."""
+    from cogmora.jobs.runtime import run_agent_now
+
+    alice = {"Authorization": f"Bearer {state.tokens['alice']}"}
+    bob = {"Authorization": f"Bearer {state.tokens['bob']}"}
+    config = {
+        "enabled": True,
+        "schedule": "every 1m",
+        "provider": "builtin",
+        "symbols": ["BTC-USDT", "XBTUSDTM", "ETHUSDTM"],
+        "risk": {
+            "maxLeverage": 5,
+            "maxPositionNotional": "2000",
+            "maxOpenPositions": 10,
+            "maxDailyLoss": "500",
+        },
+    }
+    response = await http.put("/v1/agent", json=config, headers=alice)
+    if response.status_code >= 400:
+        state.events.appendleft(f"[red]agent config: {response.json().get('detail')}")
+        return
+    await http.put("/v1/watchlist", json={"symbols": [*SPOT_SYMBOLS, "NOPE-USDT"]}, headers=bob)
+    decision = await run_agent_now(system.extras["jobs"], "alice")
+    doc = decision.to_doc()
+    state.counts["agent runs"] += 1
+    state.events.appendleft(
+        f"[magenta]alice's agent: {len(doc.get('applied') or [])} applied, "
+        f"{len(doc.get('refused') or [])} refused: {str(doc.get('rationale') or '')[:60]}"
+    )
+
+
 async def _post(
     http: httpx.AsyncClient,
     path: str,
@@ -245,7 +277,7 @@ async def run_demo(duration: float, seed: int, keep_db: Path | None, console: Co
     state = DemoState()
     tasks: list[asyncio.Task[None]] = []
     try:
-        await start_components(system, ("worker", "close-handler", "api"))
+        await start_components(system, ("worker", "close-handler", "scheduler", "api"))
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
         system.closers.append(http.aclose)
         for _ in range(250):
@@ -257,6 +289,7 @@ async def run_demo(duration: float, seed: int, keep_db: Path | None, console: Co
             _, state.tokens[uid] = await system.accounts.create_user(uid, Decimal(balance))
         await _seed(http, sim, state, rng)
         tasks.append(asyncio.create_task(_watch(system, state)))
+        await _agent_and_watchlist(http, system, state)
         console.print(
             f"[bold]Cogmora demo[/] API on http://127.0.0.1:{port}/docs "
             f"(simulator {sim.spot_url}); store {db}"
@@ -321,7 +354,7 @@ def _summary(
         f"triggers placed: {state.counts['api /v1/triggers']}, "
         f"triggers fired: {state.counts['trigger triggered']} "
         f"(failed: {state.counts['trigger failed']}), closes by reason: {dict(closes)}, "
-        f"settled: {state.counts['settled']}"
+        f"settled: {state.counts['settled']}, agent runs: {state.counts['agent runs']}"
     )
     console.print(
         f"ticks evaluated: {_ticks(reg):,.0f}; "
