@@ -77,7 +77,9 @@ async def audit(path: Path) -> tuple[int, int]:
         for i in range(USERS):
             uid = f"u{i}"
             user = User.from_doc(tx.get(user_path(uid)) or {})
-            entries = tx.query(q.Query("ledger", parent=user_path(uid)).order_by("seq", "asc"))
+            entries = tx.query(
+                q.Query("ledger", parent=user_path(uid)).where("seq", ">", 0).order_by("seq", "asc")
+            )
             if sum(Decimal(d["amount"]) for _, d in entries) != user.balance:
                 bad += 1
             closes += sum(1 for _, d in entries if d["kind"] == "close")

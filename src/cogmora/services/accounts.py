@@ -92,8 +92,13 @@ class Accounts:
 
         return await self._store.read(body)
 
-    async def ledger(self, uid: str) -> list[LedgerEntry]:
-        query = q.Query("ledger", parent=user_path(uid)).order_by("seq", "asc")
+    async def ledger(self, uid: str, after: int = 0) -> list[LedgerEntry]:
+        """The user's entries with seq > after, in booking order."""
+        query = (
+            q.Query("ledger", parent=user_path(uid))
+            .where("seq", ">", after)
+            .order_by("seq", "asc")
+        )
         rows = await self._store.read(lambda tx: tx.query(query))
         return [LedgerEntry.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 

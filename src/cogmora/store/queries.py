@@ -193,7 +193,11 @@ USER_HISTORY_SINCE = _col(
     order=(("closedAt", "asc"),),
 )
 USER_LEDGER = _col(
-    "user_ledger", "ledger", "a user's ledger in booking order", order=(("seq", "asc"),)
+    "user_ledger",
+    "ledger",
+    "a user's ledger in booking order, after a sequence number (0 for all of it)",
+    range="seq",
+    order=(("seq", "asc"),),
 )
 USER_WATCHLIST = _col("user_watchlist", "watchlist", "a user's watchlist")
 USER_DECISIONS = _col(

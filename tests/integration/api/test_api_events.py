@@ -9,8 +9,6 @@ from collections.abc import Callable
 from decimal import Decimal as D
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from cogmora.domain.enums import Market, Side
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.orders import OpenRequest
@@ -72,14 +70,7 @@ async def test_an_open_streams_the_position_and_the_balance_only_to_its_owner(
     assert bob_events == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.port.UNFED_GROUPS (commit 9831574) keeps ledger and positionHistory writes "
-    "off the change feed, so /v1/events never shows a user their ledger entries or history",
-)
-async def test_a_deposit_streams_its_ledger_entry(
-    live_server: LiveServer, make_user: Any
-) -> None:
+async def test_a_deposit_streams_its_ledger_entry(live_server: LiveServer, make_user: Any) -> None:
     """A deposit appears on the owner's stream as the balance change and its ledger entry."""
     _, token = await make_user("alice", "1")
 
@@ -88,3 +79,27 @@ async def test_a_deposit_streams_its_ledger_entry(
 
     events = await collect(live_server, token, act, {"users", "ledger"})
     assert {"users", "ledger"} <= {e["collection"] for e in events}
+
+
+async def test_a_settlement_streams_its_history_and_ledger_entries(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """Settling a close shows the owner the closed position, its history document and the
+    close and fee entries, though the change feed itself carries neither ledger nor history."""
+    quote("BTC-USDT", "100")
+    _, token = await make_user("alice", "1000")
+    system = live_server.system
+    doc = await system.positions.open(
+        "alice", OpenRequest("BTC-USDT", Market.SPOT, Side.LONG, qty=D(1))
+    )
+
+    async def act() -> None:
+        await system.positions.request_close("alice", doc["id"])
+        await system.settler.settle_all()
+
+    events = await collect(live_server, token, act, {"positionHistory", "ledger"})
+    history = [e for e in events if e["collection"] == "positionHistory"]
+    assert [h["path"] for h in history] == [f"users/alice/positionHistory/{doc['id']}"]
+    assert history[0]["doc"]["realizedPnl"] == "-0.20000000"
+    kinds = [e["doc"]["kind"] for e in events if e["collection"] == "ledger"]
+    assert kinds == ["close", "fee"]

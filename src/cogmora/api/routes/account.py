@@ -15,20 +15,9 @@ from cogmora.domain.enums import Market
 from cogmora.domain.money import to_str
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import NotFound, ValidationError
+from cogmora.services.events import UserEvents
 
 router = APIRouter(tags=["account"])
-USER_GROUPS = frozenset(
-    {
-        "users",
-        "openPositions",
-        "tradeTriggers",
-        "positionHistory",
-        "ledger",
-        "watchlist",
-        "agent",
-        "agentDecisions",
-    }
-)
 
 
 @router.get("/v1/account", summary="Balance, equity, margin used and unrealized P&L")
@@ -70,26 +59,22 @@ async def price(symbol: str, uid: Uid, deps: Deps) -> dict[str, Any]:
     response_class=StreamingResponse,
 )
 async def events(request: Request, uid: Uid, deps: Deps) -> StreamingResponse:
-    store = deps.store
-    start = await store.head()
+    follow = UserEvents(deps.store, deps.accounts).follow(uid)
+    await anext(follow)  # the cursor is set: nothing committed from here on is missed
 
     async def stream() -> AsyncIterator[bytes]:
-        after = start
         yield b": connected\n\n"
         while not await request.is_disconnected():
             try:
-                changes = await store.changes(after, uid=uid, groups=USER_GROUPS, wait=15.0)
+                batch = await anext(follow)
             except asyncio.CancelledError:
                 return
-            if not changes:
+            if not batch:
                 yield b": keep-alive\n\n"
-                continue
-            for c in changes:
-                after = c.seq
-                payload = {"seq": c.seq, "collection": c.group, "path": c.path, "doc": c.doc}
+            for e in batch:
                 yield (
-                    f"id: {c.seq}\nevent: {c.group}\ndata: ".encode()
-                    + msgspec.json.encode(payload)
+                    f"id: {e['seq']}\nevent: {e['collection']}\ndata: ".encode()
+                    + msgspec.json.encode(e)
                     + b"\n\n"
                 )
 

@@ -1,0 +1,71 @@
+"""A user's changes, as they commit: what `GET /v1/events` streams.
+
+The store's change feed leaves the ledger and position history out (a settlement storm
+would otherwise write every entry twice). A user still sees them: each change to their
+user document (its balance and `ledgerSeq`) brings the ledger entries booked since the
+last one streamed, and each settled position brings its history document, which is the
+closed position itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from cogmora.domain.enums import PositionStatus
+from cogmora.domain.models import history_path, ledger_path
+from cogmora.services.accounts import Accounts
+from cogmora.store.port import Store
+
+USER_GROUPS = frozenset(
+    {
+        "users",
+        "openPositions",
+        "tradeTriggers",
+        "watchlist",
+        "agent",
+        "agentDecisions",
+    }
+)
+Event = dict[str, Any]
+
+
+def event(seq: int, collection: str, path: str, doc: dict[str, Any] | None) -> Event:
+    return {"seq": seq, "collection": collection, "path": path, "doc": doc}
+
+
+class UserEvents:
+    def __init__(self, store: Store, accounts: Accounts) -> None:
+        self._store = store
+        self._accounts = accounts
+
+    async def follow(self, uid: str, wait: float = 15.0) -> AsyncIterator[list[Event]]:
+        """Batches of events from now on; an empty batch after `wait` seconds of quiet.
+
+        The first batch is always empty and comes at once: once it has arrived the
+        cursor is set, so a caller can subscribe before it tells its client it is ready.
+        """
+        after = await self._store.head()
+        ledger_seq = (await self._accounts.get_user(uid)).ledger_seq
+        yield []
+        while True:
+            changes = await self._store.changes(after, uid=uid, groups=USER_GROUPS, wait=wait)
+            batch: list[Event] = []
+            for c in changes:
+                after = c.seq
+                batch.append(event(c.seq, c.group, c.path, c.doc))
+                doc = c.doc or {}
+                if c.group == "users" and int(doc.get("ledgerSeq", 0)) > ledger_seq:
+                    for entry in await self._accounts.ledger(uid, after=ledger_seq):
+                        path = ledger_path(uid, entry.id)
+                        batch.append(
+                            event(c.seq, "ledger", path, {"id": entry.id, **entry.to_doc()})
+                        )
+                        ledger_seq = max(ledger_seq, entry.seq)
+                elif (
+                    c.group == "openPositions"
+                    and doc.get("details", {}).get("status") == PositionStatus.CLOSED.value
+                ):
+                    pid = c.path.rsplit("/", 1)[1]
+                    batch.append(event(c.seq, "positionHistory", history_path(uid, pid), doc))
+            yield batch
