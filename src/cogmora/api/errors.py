@@ -59,6 +59,12 @@ def install(app: FastAPI) -> None:
         log.error("internal error", error=str(exc))
         return _error(500, "internal error")
 
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # A bug, not the client's fault: log it whole, answer in the usual shape.
+        log.error("unhandled error", error=repr(exc), exc_info=exc)
+        return _error(500, "internal error")
+
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         response = _error(exc.status_code, str(exc.detail))

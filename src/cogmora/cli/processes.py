@@ -12,7 +12,6 @@ import structlog
 import typer
 
 from cogmora.cli.compose import System, build_system
-from cogmora.cli.serve import api_server
 from cogmora.cli.stores import open_store
 from cogmora.jobs.close_handler import run_close_handler
 from cogmora.settings import Settings
@@ -54,6 +53,8 @@ async def start_components(system: System, components: tuple[str, ...]) -> None:
 
         await start_jobs(system)
     if "api" in components:
+        from cogmora.cli.serve import api_server  # FastAPI loads only for processes that serve
+
         server = api_server(system, settings.api_host, settings.api_port)
         sup.start("api", server.serve)
 

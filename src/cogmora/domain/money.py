@@ -32,6 +32,14 @@ def quantize_down(value: Decimal) -> Decimal:
     return value.quantize(QUANTUM, rounding=ROUND_DOWN, context=MONEY_CONTEXT)
 
 
+def require_places(value: Decimal, field: str) -> Decimal:
+    """Refuse a value finer than the 8 stored places: storage would silently change it, and
+    a quantity, a level or an amount that is not what the user asked for is a wrong trade."""
+    if quantize_down(value) != value:
+        raise ValidationError(field, f"{field} must have at most {PLACES} decimal places")
+    return value
+
+
 def to_str(value: Decimal) -> str:
     """The storage form: quantized, fixed-point, no exponent."""
     return format(quantize(value), "f")

@@ -14,8 +14,10 @@ from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Position, PositionDetails, TriggerAction
 from cogmora.domain.positions import (
+    check_level,
     check_leverage,
     check_side,
+    check_size,
     liquidation_price,
     open_fill,
     resolve_qty,
@@ -54,6 +56,19 @@ class OpenRequest:
             Source.TRIGGER,
             trigger_id,
         )
+
+
+def check_request(request: OpenRequest, fees: FeeSchedule) -> None:
+    """What can be checked without a price: side, leverage, size and level formats.
+
+    Run before looking for a price, so a malformed order is a 422 even when no fresh
+    price is known (a 409 would invite the client to retry an order that cannot succeed).
+    """
+    check_side(request.market, request.side)
+    check_leverage(request.market, request.leverage, fees)
+    check_size(request.qty, request.notional)
+    check_level("stopLoss", request.stop_loss)
+    check_level("takeProfit", request.take_profit)
 
 
 def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: str) -> None:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from cogmora.domain.enums import CloseReason, LedgerKind, Market, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.money import ONE, ZERO, quantize, quantize_down
+from cogmora.domain.money import ONE, ZERO, quantize, quantize_down, require_places
 from cogmora.errors import ValidationError
 
 
@@ -52,20 +52,33 @@ class CloseFill:
     ledger: tuple[tuple[LedgerKind, Decimal], ...]
 
 
-def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -> Decimal:
-    """Exactly one of qty and notional; a notional buys at most what it pays for."""
+def check_size(qty: Decimal | None, notional: Decimal | None) -> None:
+    """Exactly one of qty and notional, positive; a qty exact at the stored 8 places (stored
+    rounded, the close would pay for a different qty than the open charged)."""
     if (qty is None) == (notional is None):
         raise ValidationError("qty", "exactly one of qty and notional must be given")
+    for name, value in (("qty", qty), ("notional", notional)):
+        if value is not None and value <= 0:
+            raise ValidationError(name, f"{name} must be greater than 0")
     if qty is not None:
-        if qty <= 0:
-            raise ValidationError("qty", "qty must be greater than 0")
-        if quantize_down(qty) != qty:
-            # Stored qty is quantized: the close would pay for a different qty than was charged.
-            raise ValidationError("qty", "qty must have at most 8 decimal places")
+        require_places(qty, "qty")
+
+
+def check_level(name: str, level: Decimal | None) -> None:
+    """A level is positive and exact at 8 places: stored rounded, a level just past the entry
+    could land on it, or a tiny one on 0."""
+    if level is not None:
+        if level <= 0:
+            raise ValidationError(name, f"{name} must be greater than 0")
+        require_places(level, name)
+
+
+def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -> Decimal:
+    """The quantity to fill; a notional buys at most what it pays for."""
+    check_size(qty, notional)
+    if qty is not None:
         return qty
     assert notional is not None
-    if notional <= 0:
-        raise ValidationError("notional", "notional must be greater than 0")
     resolved = quantize_down(notional / price)
     if resolved <= 0:
         raise ValidationError("notional", f"notional is too small to buy any quantity at {price}")
@@ -190,12 +203,8 @@ def validate_levels(
     """
     side_name = "a long" if side is Side.LONG else "a short"
     below, above = ("below", "above") if side is Side.LONG else ("above", "below")
-    for name, level in (("stopLoss", stop_loss), ("takeProfit", take_profit)):
-        if level is not None and level <= 0:
-            raise ValidationError(name, f"{name} must be greater than 0")
-        if level is not None and quantize_down(level) != level:
-            # stored at 8 places, it could land on the entry, or on 0, after passing below
-            raise ValidationError(name, f"{name} must have at most 8 decimal places")
+    check_level("stopLoss", stop_loss)
+    check_level("takeProfit", take_profit)
     if stop_loss is not None:
         beyond = stop_loss >= reference if side is Side.LONG else stop_loss <= reference
         if beyond:

@@ -35,10 +35,7 @@ def check_uid(uid: str) -> None:
 def check_amount(amount: Decimal, field: str) -> Decimal:
     """Finite, below 10^16, and exact at the 8 stored places: a larger or finer amount would
     be rounded on its way into the ledger (or overflow it), booking money nobody deposited."""
-    value = money.parse(amount, field)
-    if money.quantize_down(value) != value:
-        raise ValidationError(field, f"{field} must have at most 8 decimal places")
-    return value
+    return money.require_places(money.parse(amount, field), field)
 
 
 class Accounts:

@@ -16,7 +16,7 @@ from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, User, position_path, user_path
 from cogmora.domain.money import ZERO
-from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.orders import OpenRequest, build_position, check_request
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
 from cogmora.errors import Conflict, NotFound
 from cogmora.services import idempotency
@@ -100,6 +100,7 @@ class Positions:
             if first is not None:
                 return first
         self._catalog.check(request.market, request.symbol)
+        check_request(request, self._fees)
         now = self._clock.now()
         quote = await fresh_price(self._prices, request.symbol, request.market, now, self._max_age)
         position = build_position(request, uid, new_id(), quote.price, self._fees, now)

@@ -12,15 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+import structlog
+
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Doc, Settlement, closed_doc, history_path, user_path
 from cogmora.domain.positions import close_fill
+from cogmora.errors import NotFound
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
 
+log = structlog.get_logger("cogmora.settlement")
 CLOSING = q.Query("openPositions").where("details.status", "==", PositionStatus.CLOSING.value)
 
 
@@ -35,19 +39,25 @@ def settle_in(tx: Tx, rows: Sequence[tuple[str, Doc]], fees: FeeSchedule, clock:
     settled: list[tuple[str, str, str, Doc]] = []
     for path, doc in closing:
         details = doc["details"]
-        fill = close_fill(
-            Market(doc["market"]),
-            Side(doc["side"]),
-            Decimal(doc["qty"]),
-            Decimal(doc["entryPrice"]),
-            Decimal(doc["margin"]),
-            Decimal(doc["feeOpen"]),
-            Decimal(details["closePrice"]),
-            CloseReason(details["closeReason"]),
-            fees,
-        )
         pid = path.rsplit("/", 1)[1]
-        book.post(doc["uid"], fill.ledger, now, pid)
+        try:
+            fill = close_fill(
+                Market(doc["market"]),
+                Side(doc["side"]),
+                Decimal(doc["qty"]),
+                Decimal(doc["entryPrice"]),
+                Decimal(doc["margin"]),
+                Decimal(doc["feeOpen"]),
+                Decimal(details["closePrice"]),
+                CloseReason(details["closeReason"]),
+                fees,
+            )
+            book.post(doc["uid"], fill.ledger, now, pid)
+        except (KeyError, TypeError, ValueError, ArithmeticError, NotFound) as exc:
+            # One unreadable document must not stop everyone else's settlement: it stays
+            # `closing`, for an operator, and the rest of the batch goes through.
+            log.error("cannot settle position; skipped", path=path, error=repr(exc))
+            continue
         closed = closed_doc(doc, Settlement(now, fill.fee_close, fill.realized_pnl, fill.payout))
         settled.append((path, doc["uid"], pid, closed))
     for wpath, wdoc in book.writes():

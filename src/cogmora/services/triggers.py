@@ -18,6 +18,7 @@ from cogmora.domain.models import (
     trigger_path,
     user_path,
 )
+from cogmora.domain.money import require_places
 from cogmora.domain.orders import OpenRequest, precheck
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Conflict, NotFound, ValidationError
@@ -65,6 +66,7 @@ class Triggers:
         self._catalog.check(market, symbol)
         if condition.price <= 0:
             raise ValidationError("condition.price", "condition.price must be greater than 0")
+        require_places(condition.price, "condition.price")
         now = self._clock.now()
         if expires_at is not None and expires_at <= now:
             raise ValidationError("expiresAt", "expiresAt must be in the future")

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from cogmora.domain.money import PLACES, parse, quantize
+from cogmora.domain.money import parse, require_places
 from cogmora.domain.timeutil import from_iso
 from cogmora.errors import ValidationError
 
@@ -71,11 +71,7 @@ def opt_decimal(doc: Mapping[str, Any], name: str, prefix: str) -> Decimal | Non
 def _decimal(value: object, field: str) -> Decimal:
     if not isinstance(value, str):
         raise ValidationError(field, f'{field} must be a decimal string such as "1.5"')
-    result = parse(value, field, positive=True)
-    # Stored values have 8 places; a finer one would be silently changed by storage.
-    if result != quantize(result):
-        raise ValidationError(field, f"{field} must have at most {PLACES} decimal places")
-    return result
+    return require_places(parse(value, field, positive=True), field)
 
 
 def enum(doc: Mapping[str, Any], name: str, prefix: str, kind: type[E]) -> E:
