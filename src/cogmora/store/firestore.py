@@ -35,6 +35,7 @@ from cogmora.store.fs_feed import SnapshotFeed
 from cogmora.store.fs_tx import FsTx
 from cogmora.store.port import UNFED_GROUPS, Change
 from cogmora.store.sqlschema import KNOWN_GROUPS
+from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
 FED_GROUPS = frozenset(KNOWN_GROUPS) - UNFED_GROUPS
@@ -64,8 +65,7 @@ class FirestoreStore:
         self._client: firestore.Client | None = None
         self._feed: SnapshotFeed | None = None
         self._pending: dict[str, datetime] = {}  # group -> latest local commit time
-        self._waiters: set[asyncio.Future[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
 
     @property
     def name(self) -> str:
@@ -73,8 +73,9 @@ class FirestoreStore:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._loop.run_in_executor(self._executor, self._open)
+        loop = asyncio.get_running_loop()
+        self._wakeup.bind(loop)
+        await loop.run_in_executor(self._executor, self._open)
 
     def _open(self) -> None:
         try:
@@ -82,7 +83,7 @@ class FirestoreStore:
             if self._database:
                 kwargs["database"] = self._database
             self._client = firestore.Client(**kwargs)
-            self._feed = SnapshotFeed(self._client, self._wake, self._keep)
+            self._feed = SnapshotFeed(self._client, self._wakeup.wake, self._keep)
             self._feed.listen(self._feed_groups)
         except CogmoraError:
             raise
@@ -174,16 +175,7 @@ class FirestoreStore:
             if not self._pending or remaining <= 0:
                 self._pending.clear()
                 return
-            await self._sleep_until_woken(min(remaining, 0.05))
-
-    async def _sleep_until_woken(self, seconds: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(fut, seconds)
-        finally:
-            self._waiters.discard(fut)
+            await self._wakeup.sleep(min(remaining, 0.05))
 
     async def head(self) -> int:
         _, feed = self._require()
@@ -205,31 +197,11 @@ class FirestoreStore:
         if (wanted - feed.groups) or (feed.dead() & wanted):
             await loop.run_in_executor(self._executor, feed.listen, wanted)
         await self._caught_up()
-        deadline = loop.time() + wait
-        while True:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.add(fut)
-            try:
-                rows = feed.read(after, groups, uid, limit)
-                remaining = deadline - loop.time()
-                if rows or remaining <= 0:
-                    return rows
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(fut, timeout=min(remaining, 1.0))
-            finally:
-                self._waiters.discard(fut)
 
-    def _wake(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._release_waiters)
+        async def read() -> list[Change]:
+            return feed.read(after, groups, uid, limit)
 
-    def _release_waiters(self) -> None:
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._waiters.clear()
+        return await self._wakeup.poll(read, wait, period=1.0)
 
 
 def _rollback(t: Any) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ from cogmora.store import pg_sql
 from cogmora.store.pg_tx import Conn, PgTx, Tables
 from cogmora.store.port import Change
 from cogmora.store.sqlschema import KNOWN_GROUPS
+from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
 _DDL_CLASS = 0x636F6701  # advisory lock classes: "cog" + 1 (DDL), + 2 (feed)
@@ -90,8 +91,7 @@ class PostgresStore:
         self._ddl_key = (_DDL_CLASS, 0)
         self._feed_key = (_FEED_CLASS, 0)
         self._channel = "cogmora_changes"
-        self._waiters: set[asyncio.Future[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
         self._listener: asyncio.Task[None] | None = None
         self.retried = 0  # serialization failures absorbed, for tests and benchmarks
 
@@ -104,8 +104,9 @@ class PostgresStore:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._loop.run_in_executor(self._executor, self._open)
+        loop = asyncio.get_running_loop()
+        self._wakeup.bind(loop)
+        await loop.run_in_executor(self._executor, self._open)
         self._listener = asyncio.create_task(self._listen(), name="pg-change-listener")
 
     def _open(self) -> None:
@@ -205,7 +206,7 @@ class PostgresStore:
                     raise
                 self._tables.add(tx.new_tables)
                 if last:
-                    self._wake()
+                    self._wakeup.wake()
                 return result
         raise Temporary("unreachable")  # pragma: no cover
 
@@ -269,34 +270,15 @@ class PostgresStore:
         wait: float = 0.0,
     ) -> list[Change]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.add(fut)
-            try:
-                rows = await loop.run_in_executor(
-                    self._executor, self._read_changes, after, groups, uid, limit
-                )
-                remaining = deadline - loop.time()
-                if rows or remaining <= 0:
-                    return rows
-                # Woken by LISTEN/NOTIFY (any process's commit) or this process's own
-                # commits; the one-second poll covers a listener that is reconnecting.
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(fut, timeout=min(remaining, 1.0))
-            finally:
-                self._waiters.discard(fut)
 
-    def _wake(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._release_waiters)
+        def read() -> Awaitable[list[Change]]:
+            return loop.run_in_executor(
+                self._executor, self._read_changes, after, groups, uid, limit
+            )
 
-    def _release_waiters(self) -> None:
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._waiters.clear()
+        # Woken by LISTEN/NOTIFY (any process's commit) or this process's own commits;
+        # the one-second poll covers a listener that is reconnecting.
+        return await self._wakeup.poll(read, wait, period=1.0)
 
     async def _listen(self) -> None:
         """LISTEN on this schema's channel; reconnects with backoff until cancelled."""
@@ -307,9 +289,9 @@ class PostgresStore:
                 async with conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     backoff = 0.1
-                    self._release_waiters()  # anything committed while we were away
+                    self._wakeup.release()  # anything committed while we were away
                     async for _ in conn.notifies():
-                        self._release_waiters()
+                        self._wakeup.release()
             except psycopg.Error:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -15,7 +15,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from cogmora.store.sqlschema import (
     row_values,
     sql_value,
 )
+from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
 DIALECT = Dialect(placeholder="?", doc_type="TEXT", any_type="")
@@ -197,7 +198,7 @@ class _Tx:
             chunk = list(paths[i : i + 500])
             sql = (
                 f'UPDATE "{group}" SET {", ".join(sets)} WHERE path IN '
-                f'({",".join("?" * len(chunk))})'
+                f"({','.join('?' * len(chunk))})"
                 + "".join(f" AND {w}" for w in where)
                 + " RETURNING path, parent, id, doc"
             )
@@ -298,8 +299,7 @@ class SqliteStore:
         self._rconn: sqlite3.Connection | None = None
         self._tables: set[str] = set()
         self._lock = threading.Lock()
-        self._waiters: set[asyncio.Future[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = Wakeup()
         self._stop_checkpoints = threading.Event()
         self._checkpointer: threading.Thread | None = None
 
@@ -312,9 +312,10 @@ class SqliteStore:
         return self._path
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._loop.run_in_executor(self._writer, self._open_writer)
-        await self._loop.run_in_executor(self._reader, self._open_reader)
+        loop = asyncio.get_running_loop()
+        self._wakeup.bind(loop)
+        await loop.run_in_executor(self._writer, self._open_writer)
+        await loop.run_in_executor(self._reader, self._open_reader)
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
         )
@@ -394,7 +395,7 @@ class SqliteStore:
                 self._refresh_tables(conn)
                 raise
             if tx.changed:
-                self._wake()
+                self._wakeup.wake()
             return result
         raise Temporary("SQLite is busy")  # pragma: no cover - loop always returns or raises
 
@@ -420,17 +421,6 @@ class SqliteStore:
         return self._writer.submit(self._run_write, body).result()
 
     # ---------------------------------------------------------------- change feed
-    def _wake(self) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._release_waiters)
-
-    def _release_waiters(self) -> None:
-        for fut in self._waiters:
-            if not fut.done():
-                fut.set_result(None)
-        self._waiters.clear()
-
     async def head(self) -> int:
         def body(tx: _Tx) -> int:
             row = tx._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM _changes").fetchone()
@@ -467,25 +457,13 @@ class SqliteStore:
         wait: float = 0.0,
     ) -> list[Change]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.add(fut)
-            rows = await loop.run_in_executor(
-                self._reader, self._read_changes, after, groups, uid, limit
-            )
-            remaining = deadline - loop.time()
-            if rows or remaining <= 0:
-                self._waiters.discard(fut)
-                return rows
-            # Woken at once by this process's commits; other processes' commits are seen
-            # by the poll, so a change written elsewhere arrives within 100 ms.
-            try:
-                await asyncio.wait_for(fut, timeout=min(remaining, 0.1))
-            except TimeoutError:
-                pass
-            finally:
-                self._waiters.discard(fut)
+
+        def read() -> Awaitable[list[Change]]:
+            return loop.run_in_executor(self._reader, self._read_changes, after, groups, uid, limit)
+
+        # Woken at once by this process's commits; other processes' commits are seen
+        # by the poll, so a change written elsewhere arrives within 100 ms.
+        return await self._wakeup.poll(read, wait, period=0.1)
 
     async def prune_changes(self, keep: int) -> int:
         """Drop all but the latest `keep` changes: the feed is for followers, not an archive."""
