@@ -143,7 +143,7 @@ async def main(users: int, concurrency: int, source: str) -> None:
             )
         stats = jobs.agents.stats
         opened = await store.read(
-            lambda tx: len(tx.query(q.Query("openPositions").where("details.status", "==", "open")))
+            lambda tx: len(tx.query(q.positions_with_status("open")))
         )
         print(
             f"positions opened: {opened}; decisions failed: {stats.failed}; "

@@ -211,7 +211,7 @@ async def test_compare_and_set_changes_only_documents_still_in_the_expected_stat
     want["details"]["closePrice"] = "101.5"
     assert docs == [want, position(status="closing"), want, None]
     # the typed column moved too: the status query sees the new state
-    closing = q.Query("openPositions").where("details.status", "==", "closing")
+    closing = q.positions_with_status("closing")
     rows = await store.read(lambda tx: tx.query(closing))
     assert sorted(p for p, _ in rows) == sorted(paths[:3])
 

@@ -151,9 +151,11 @@ async def test_an_undeclared_query_is_refused_naming_the_index_it_needs(store: S
 
 async def test_a_query_in_a_transaction_sees_the_committed_state(store: Store) -> None:
     """A query inside transact reads what earlier transactions committed."""
-    status = q.Query("openPositions").where("details.status", "==", "closing")
+    status = q.positions_with_status("closing")
     await store.transact(
-        lambda tx: tx.set("users/u1/openPositions/p", {"details": {"status": "closing"}})
+        lambda tx: tx.set(
+            "users/u1/openPositions/p", {"uid": "u1", "details": {"status": "closing"}}
+        )
     )
     rows = await store.transact(lambda tx: tx.query(status))
     assert [p for p, _ in rows] == ["users/u1/openPositions/p"]

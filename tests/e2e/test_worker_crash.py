@@ -70,7 +70,7 @@ async def audit(path: Path) -> tuple[int, int]:
     await store.start()
 
     def body(tx: Tx) -> tuple[int, int, int, int]:
-        closed = tx.query(q.Query("openPositions").where("details.status", "==", "closed"))
+        closed = tx.query(q.positions_with_status("closed"))
         bad = 0
         closes = 0
         histories = 0
@@ -153,7 +153,7 @@ async def count(path: Path, status: PositionStatus) -> int:
     store = SqliteStore(path)
     await store.start()
     rows = await store.read(
-        lambda tx: tx.query(q.Query("openPositions").where("details.status", "==", status.value))
+        lambda tx: tx.query(q.positions_with_status(status.value))
     )
     await store.close()
     return len(rows)

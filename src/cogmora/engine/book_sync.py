@@ -16,7 +16,7 @@ from cogmora.store import queries as q
 from cogmora.store.port import Change, Tx
 
 WATCHED_GROUPS = frozenset({"openPositions", "tradeTriggers"})
-OPEN_POSITIONS = q.Query("openPositions").where("details.status", "==", PositionStatus.OPEN.value)
+OPEN_POSITIONS = q.positions_with_status(PositionStatus.OPEN.value)
 ACTIVE_TRIGGERS = q.Query("tradeTriggers").where("details.status", "==", TriggerStatus.ACTIVE.value)
 
 

@@ -25,7 +25,7 @@ from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
 
 log = structlog.get_logger("cogmora.settlement")
-CLOSING = q.Query("openPositions").where("details.status", "==", PositionStatus.CLOSING.value)
+CLOSING = q.positions_with_status(PositionStatus.CLOSING.value)
 
 
 def settle_in(tx: Tx, rows: Sequence[tuple[str, Doc]], fees: FeeSchedule, clock: Clock) -> int:

@@ -121,8 +121,10 @@ OPEN_POSITIONS_BY_SYMBOL = _cg(
 POSITIONS_BY_STATUS = _cg(
     "positions_by_status",
     "openPositions",
-    "load every open position at start; find closing ones to settle",
+    "every open position at start; the closing ones to settle, owner by owner (a batch "
+    "that touches few users touches few pages of their ledgers)",
     equals=("details.status",),
+    order=(("uid", "asc"),),
 )
 ACTIVE_TRIGGERS_BY_SYMBOL = _cg(
     "active_triggers_by_symbol",
@@ -225,6 +227,11 @@ REGISTRY: tuple[QuerySpec, ...] = (
     USER_WATCHLIST,
     USER_DECISIONS,
 )
+
+
+def positions_with_status(status: str) -> Query:
+    """Every user's positions in one status, owner by owner (POSITIONS_BY_STATUS)."""
+    return Query("openPositions").where("details.status", "==", status).order_by("uid")
 
 
 def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...]) -> str:

@@ -270,8 +270,24 @@ class _Tx:
 
 
 def _create_group(conn: sqlite3.Connection, group: str) -> None:
+    """Create the group's table and the registry's indexes; an index whose declaration
+    changed since the file was made is rebuilt, so the registry stays the truth."""
     conn.execute(DIALECT.create_table(group))
+    have = {row[1] for row in conn.execute(f'PRAGMA table_info("{group}")')}
+    for field in fields_for(group):
+        if column(field) not in have:  # a query declared since the file was made
+            conn.execute(f'ALTER TABLE "{group}" ADD COLUMN {column(field)}')
+            conn.execute(
+                f'UPDATE "{group}" SET {column(field)} = json_extract(doc, ?)', (json_path(field),)
+            )
     for ddl in DIALECT.create_indexes(group):
+        name = ddl.split('"')[1]
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        wanted = ddl.replace("CREATE INDEX IF NOT EXISTS", "CREATE INDEX")
+        if row is not None and row[0] != wanted:
+            conn.execute(f'DROP INDEX "{name}"')
         conn.execute(ddl)
 
 

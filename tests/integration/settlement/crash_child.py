@@ -67,7 +67,7 @@ async def settle(store: SqliteStore, settler: Settler, commits: int, writes: int
 
 async def mark_and_settle(store: SqliteStore, settler: Settler, reason: str, price: str) -> None:
     fees = settler._fees
-    query = q.Query("openPositions").where("details.status", "==", PositionStatus.OPEN.value)
+    query = q.positions_with_status(PositionStatus.OPEN.value)
 
     def mark(tx: Tx) -> int:
         rows = tx.query(query)

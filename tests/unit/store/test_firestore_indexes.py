@@ -46,11 +46,8 @@ def test_no_single_field_entry_in_indexes() -> None:
 def test_single_field_collection_group_needs_become_field_overrides() -> None:
     """details.status alone over all users is a fieldOverride that keeps the defaults."""
     overrides = {(o["collectionGroup"], o["fieldPath"]): o for o in generate()["fieldOverrides"]}
-    assert set(overrides) == {
-        ("openPositions", "details.status"),
-        ("tradeTriggers", "details.status"),
-    }
-    indexes = overrides[("openPositions", "details.status")]["indexes"]
+    assert set(overrides) == {("tradeTriggers", "details.status")}
+    indexes = overrides[("tradeTriggers", "details.status")]["indexes"]
     assert {"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"} in indexes
     # an override replaces the field's defaults, so they are restated
     for default in (

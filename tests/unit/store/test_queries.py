@@ -95,7 +95,7 @@ def test_index_fields_put_equalities_then_range_then_order() -> None:
     spec = q.QuerySpec("s", "g", "collection", equals=("a",), range="b", order=(("c", "desc"),))
     assert spec.index_fields() == (("a", "asc"), ("b", "asc"), ("c", "desc"))
     by_group = q.filtered_fields_by_group()
-    assert set(by_group["openPositions"]) == {"symbol", "details.status", "openedAt"}
+    assert set(by_group["openPositions"]) == {"symbol", "details.status", "openedAt", "uid"}
 
 
 def test_registry_names_are_unique() -> None:
@@ -135,7 +135,7 @@ async def test_collection_group_and_per_user_queries_return_the_right_documents(
     mine = q.Query("openPositions", parent="users/a").order_by("openedAt", "desc")
     rows = await store.read(lambda tx: tx.query(mine))
     assert [p for p, _ in rows] == ["users/a/openPositions/2", "users/a/openPositions/1"]
-    closing = q.Query("openPositions").where("details.status", "==", "closing")
+    closing = q.positions_with_status("closing")
     assert [p for p, _ in await store.read(lambda tx: tx.query(closing))] == [
         "users/a/openPositions/2"
     ]
