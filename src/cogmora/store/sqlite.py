@@ -68,6 +68,14 @@ def _uid(parent: str, group: str, doc_id: str) -> str | None:
     return None
 
 
+# `_uid` in SQL, for rows copied to the change feed without leaving the database.
+_UID_SQL = (
+    "CASE WHEN ? = 'users' THEN id "
+    "WHEN parent LIKE 'users/%' THEN substr(parent, 7, "
+    "CASE WHEN instr(substr(parent, 7), '/') = 0 THEN length(parent) "
+    "ELSE instr(substr(parent, 7), '/') - 1 END) END"
+)
+
 _SET, _CREATE, _DELETE = 0, 1, 2
 
 
@@ -200,16 +208,18 @@ class _Tx:
                 f'UPDATE "{group}" SET {", ".join(sets)} WHERE path IN '
                 f"({','.join('?' * len(chunk))})"
                 + "".join(f" AND {w}" for w in where)
-                + " RETURNING path, parent, id, doc"
+                + " RETURNING path"
             )
-            rows = self._conn.execute(sql, [*params, *chunk, *where_params]).fetchall()
-            if group not in UNFED_GROUPS:
-                self._conn.executemany(
-                    "INSERT INTO _changes (grp, uid, path, doc) VALUES (?, ?, ?, ?)",
-                    [(group, _uid(parent, group, i_), path, doc) for path, parent, i_, doc in rows],
+            taken = [r[0] for r in self._conn.execute(sql, [*params, *chunk, *where_params])]
+            if taken and group not in UNFED_GROUPS:
+                # Copied inside SQLite: a storm's documents never travel through Python.
+                self._conn.execute(
+                    f"INSERT INTO _changes (grp, uid, path, doc) SELECT ?, {_UID_SQL}, path, doc "
+                    f'FROM "{group}" WHERE path IN ({",".join("?" * len(taken))})',
+                    [group, group, *taken],
                 )
-            self.changed += len(rows)
-            changed += [r[0] for r in rows]
+            self.changed += len(taken)
+            changed += taken
         return changed
 
     def flush(self) -> None:
