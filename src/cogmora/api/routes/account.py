@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from cogmora.api.auth import Deps, Uid
@@ -33,8 +33,12 @@ async def account(uid: Uid, deps: Deps) -> dict[str, Any]:
 
 
 @router.get("/v1/history", summary="Closed positions, newest first")
-async def history(uid: Uid, deps: Deps) -> list[dict[str, Any]]:
-    return await deps.positions.history(uid)
+async def history(
+    uid: Uid,
+    deps: Deps,
+    limit: Annotated[int, Query(ge=1, le=5000, description="at most this many")] = 500,
+) -> list[dict[str, Any]]:
+    return await deps.positions.history(uid, limit)
 
 
 @router.get("/v1/ledger", summary="Every balance change, in booking order")
