@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from cogmora.domain.agent import fields as f
 from cogmora.domain.enums import Market, Side, Source, TriggerOp
@@ -68,6 +68,44 @@ def _check_order(
             raise ValidationError(name, f"{name} must be greater than 0")
 
 
+class _Order(Protocol):
+    @property
+    def side(self) -> Side: ...
+    @property
+    def qty(self) -> Decimal | None: ...
+    @property
+    def notional(self) -> Decimal | None: ...
+    @property
+    def leverage(self) -> Decimal | None: ...
+    @property
+    def stop_loss(self) -> Decimal | None: ...
+    @property
+    def take_profit(self) -> Decimal | None: ...
+
+
+def _order_doc(a: _Order) -> Doc:
+    """The order an open or a trigger describes, in the decision log's form."""
+    return {
+        "side": a.side.value,
+        "qty": _dec(a.qty),
+        "notional": _dec(a.notional),
+        "leverage": _dec(a.leverage),
+        "stopLoss": _dec(a.stop_loss),
+        "takeProfit": _dec(a.take_profit),
+    }
+
+
+def _order_fields(doc: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        "side": f.enum(doc, "side", prefix, Side),
+        "qty": f.opt_decimal(doc, "qty", prefix),
+        "notional": f.opt_decimal(doc, "notional", prefix),
+        "leverage": f.opt_decimal(doc, "leverage", prefix),
+        "stop_loss": f.opt_decimal(doc, "stopLoss", prefix),
+        "take_profit": f.opt_decimal(doc, "takeProfit", prefix),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class OpenPositionAction:
     """Open at market now, at the latest fresh price."""
@@ -114,12 +152,7 @@ class OpenPositionAction:
             "type": self.TYPE,
             "symbol": self.symbol,
             "market": self.market.value,
-            "side": self.side.value,
-            "qty": _dec(self.qty),
-            "notional": _dec(self.notional),
-            "leverage": _dec(self.leverage),
-            "stopLoss": _dec(self.stop_loss),
-            "takeProfit": _dec(self.take_profit),
+            **_order_doc(self),
             "rationale": self.rationale,
         }
 
@@ -128,12 +161,7 @@ class OpenPositionAction:
         return cls(
             symbol=parse_symbol(doc.get("symbol"), f.join(prefix, "symbol")),
             market=f.enum(doc, "market", prefix, Market),
-            side=f.enum(doc, "side", prefix, Side),
-            qty=f.opt_decimal(doc, "qty", prefix),
-            notional=f.opt_decimal(doc, "notional", prefix),
-            leverage=f.opt_decimal(doc, "leverage", prefix),
-            stop_loss=f.opt_decimal(doc, "stopLoss", prefix),
-            take_profit=f.opt_decimal(doc, "takeProfit", prefix),
+            **_order_fields(doc, prefix),
             rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
         )
 
@@ -203,12 +231,7 @@ class PlaceTriggerAction:
             "market": self.market.value,
             "op": self.op.value,
             "price": to_str(self.price),
-            "side": self.side.value,
-            "qty": _dec(self.qty),
-            "notional": _dec(self.notional),
-            "leverage": _dec(self.leverage),
-            "stopLoss": _dec(self.stop_loss),
-            "takeProfit": _dec(self.take_profit),
+            **_order_doc(self),
             "expiresAt": opt_iso(self.expires_at),
             "rationale": self.rationale,
         }
@@ -220,12 +243,7 @@ class PlaceTriggerAction:
             market=f.enum(doc, "market", prefix, Market),
             op=f.enum(doc, "op", prefix, TriggerOp),
             price=f.decimal(doc, "price", prefix),
-            side=f.enum(doc, "side", prefix, Side),
-            qty=f.opt_decimal(doc, "qty", prefix),
-            notional=f.opt_decimal(doc, "notional", prefix),
-            leverage=f.opt_decimal(doc, "leverage", prefix),
-            stop_loss=f.opt_decimal(doc, "stopLoss", prefix),
-            take_profit=f.opt_decimal(doc, "takeProfit", prefix),
+            **_order_fields(doc, prefix),
             expires_at=f.opt_time(doc, "expiresAt", prefix),
             rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
         )
