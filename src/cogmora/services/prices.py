@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from cogmora.domain.enums import Market
@@ -25,31 +26,38 @@ class PriceSource(Protocol):
 
 
 class LivePrices:
-    """Latest trade (and mark) price per symbol, straight from the feed, in memory."""
+    """Latest trade (and mark) price per symbol, straight from the feed, in memory.
+
+    `update` runs for every tick, so it only stores a tuple; a PriceQuote is built when
+    someone asks (an open, the account view, the price mirror), which is rare by comparison.
+    """
 
     def __init__(self) -> None:
-        self._quotes: dict[str, PriceQuote] = {}
+        self._trades: dict[str, tuple[Decimal, datetime]] = {}
+        self._marks: dict[str, Decimal] = {}
 
     def update(self, tick: Tick, at: datetime) -> None:
-        old = self._quotes.get(tick.symbol)
         if tick.kind is PriceKind.MARK:
-            if old is not None:
-                self._quotes[tick.symbol] = PriceQuote(old.symbol, old.price, old.at, tick.price)
-            return
-        mark = None if old is None else old.mark_price
-        self._quotes[tick.symbol] = PriceQuote(tick.symbol, tick.price, at, mark)
+            self._marks[tick.symbol] = tick.price
+        else:
+            self._trades[tick.symbol] = (tick.price, at)
 
     def put(self, quote: PriceQuote) -> None:
-        self._quotes[quote.symbol] = quote
+        self._trades[quote.symbol] = (quote.price, quote.at)
+        if quote.mark_price is not None:
+            self._marks[quote.symbol] = quote.mark_price
 
     def get(self, symbol: str) -> PriceQuote | None:
-        return self._quotes.get(symbol)
+        trade = self._trades.get(symbol)
+        if trade is None:
+            return None
+        return PriceQuote(symbol, trade[0], trade[1], self._marks.get(symbol))
 
     def snapshot(self) -> dict[str, PriceQuote]:
-        return dict(self._quotes)
+        return {s: q for s in self._trades if (q := self.get(s)) is not None}
 
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None:
-        return self._quotes.get(symbol)
+        return self.get(symbol)
 
 
 class StorePrices:
