@@ -24,7 +24,8 @@ from cogmora.store import pg_sql
 from cogmora.store import queries as q
 from cogmora.store.postgres import PostgresStore
 from cogmora.store.queries import REGISTRY, QuerySpec
-from cogmora.store.sqlite import DIALECT, SqliteStore
+from cogmora.store.sqlite import SqliteStore
+from cogmora.store.sqlite_tx import DIALECT
 
 INDEXED = [s for s in REGISTRY if s.scope == "collection" or s.index_fields()]
 
