@@ -41,14 +41,14 @@ that moves levels within one symbol notifies nothing.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
 from cogmora.domain.enums import Side, TriggerOp
+from cogmora.domain.ladder import EXACT, NEG_INF, PLACES, POS_INF, Ladder
 from cogmora.domain.ticks import PriceKind
 from cogmora.errors import ValidationError
 
@@ -62,11 +62,6 @@ __all__ = [
     "TriggerLevel",
 ]
 
-_PLACES = 8
-# Unbounded precision: scaling by 10**8 must never round, whatever the input.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
-_NEG_INF = Decimal("-Infinity")
-_POS_INF = Decimal("Infinity")
 _MARK = PriceKind.MARK
 
 # Ladders of a symbol; even ones fire at or below the price and store +L, odd ones -L.
@@ -82,7 +77,6 @@ _OP_CODES = {TriggerOp.ABOVE: _ABOVE, TriggerOp.BELOW: _BELOW}
 # (symbol, code, level a, level b, level c): positions hold (SL, TP, liquidation), triggers
 # (price, None, None); each level is stored signed as in its ladder.
 _Record = tuple[str, int, int | None, int | None, int | None]
-_Bucket = str | dict[str, None]
 
 
 def _ladder(direction_: Direction, liquidation: bool = False) -> int:
@@ -126,10 +120,10 @@ def _scaled(value: Decimal, name: str) -> int:
     """`value * 10**8` as an int; a level with more than 8 places cannot be held exactly."""
     if not value.is_finite():
         raise ValidationError(name, f"{name} must be a finite number")
-    scaled = value.scaleb(_PLACES, _EXACT)
+    scaled = value.scaleb(PLACES, EXACT)
     whole = int(scaled)
     if whole != scaled:
-        raise ValidationError(name, f"{name} must have at most {_PLACES} decimal places")
+        raise ValidationError(name, f"{name} must have at most {PLACES} decimal places")
     return whole
 
 
@@ -143,7 +137,7 @@ def _signed(value: Decimal | None, ladder: int | None, name: str) -> int | None:
 def _unsigned(value: int | None, ladder: int | None) -> Decimal | None:
     if value is None or ladder is None:
         return None
-    return Decimal(-value if ladder & 1 else value).scaleb(-_PLACES, _EXACT)
+    return Decimal(-value if ladder & 1 else value).scaleb(-PLACES, EXACT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,103 +165,6 @@ class TriggerLevel:
     price: Decimal
 
 
-class _Ladder:
-    """The levels of one symbol that fire in one direction; crossed levels are a suffix."""
-
-    __slots__ = ("buckets", "dirty", "edge", "sign", "vals")
-
-    def __init__(self, sign: int) -> None:
-        self.vals: list[int] = []  # ascending, distinct; may hold tombstones below the top
-        self.buckets: dict[int, _Bucket] = {}
-        self.sign = sign
-        self.dirty = False  # vals unsorted during a bulk load
-        self.edge = _NEG_INF if sign > 0 else _POS_INF
-
-    def _set_edge(self) -> None:
-        if self.vals:
-            self.edge = Decimal(self.sign * self.vals[-1]).scaleb(-_PLACES, _EXACT)
-        else:
-            self.edge = _NEG_INF if self.sign > 0 else _POS_INF
-
-    def _fix_top(self) -> None:
-        vals, buckets = self.vals, self.buckets
-        while vals and vals[-1] not in buckets:
-            vals.pop()
-        self._set_edge()
-
-    def add(self, v: int, key: str) -> bool:
-        """Add `key` at `v`; True when the edge moved."""
-        buckets = self.buckets
-        bucket = buckets.get(v)
-        if bucket is not None:
-            if isinstance(bucket, str):
-                buckets[v] = {bucket: None, key: None}
-            else:
-                bucket[key] = None
-            return False
-        buckets[v] = key
-        if self.dirty:
-            return False
-        vals = self.vals
-        if not vals or v > vals[-1]:
-            vals.append(v)
-            self._set_edge()
-            return True
-        i = bisect_left(vals, v)
-        if vals[i] != v:  # otherwise v was a tombstone and is live again
-            vals.insert(i, v)
-        return False
-
-    def discard(self, v: int, key: str) -> bool:
-        """Remove `key` from `v` if it is there; True when the edge moved."""
-        buckets = self.buckets
-        bucket = buckets.get(v)
-        if bucket is None:
-            return False
-        if isinstance(bucket, str):
-            if bucket != key:
-                return False
-        else:
-            if key not in bucket:
-                return False
-            del bucket[key]
-            if len(bucket) > 1:
-                return False
-            if bucket:
-                buckets[v] = next(iter(bucket))  # back to the compact form
-                return False
-        del buckets[v]
-        if self.dirty:
-            return False
-        vals = self.vals
-        if vals[-1] == v:
-            self._fix_top()
-            return True
-        if len(vals) > 2 * len(buckets) + 16:
-            self.vals = [x for x in vals if x in buckets]
-        return False
-
-    def take(self, q: int) -> list[_Bucket]:
-        """Remove and return the buckets at levels >= q, nearest to the price first."""
-        vals = self.vals
-        i = bisect_left(vals, q)
-        crossed = vals[i:]
-        del vals[i:]
-        pop = self.buckets.pop
-        taken = []
-        for v in reversed(crossed):
-            bucket = pop(v, None)
-            if bucket is not None:
-                taken.append(bucket)
-        self._fix_top()
-        return taken
-
-    def rebuild(self) -> None:
-        self.vals = sorted(self.buckets)
-        self.dirty = False
-        self._set_edge()
-
-
 class _Symbol:
     __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name")
 
@@ -275,9 +172,9 @@ class _Symbol:
         self.name = name
         self.count = 0  # live levels
         self.announced = False  # the engine was told this symbol has levels
-        self.ladders = (_Ladder(1), _Ladder(-1), _Ladder(1), _Ladder(-1))
-        self.lo = self.lo_liq = _NEG_INF  # a price above lo crosses no at-or-below level
-        self.hi = self.hi_liq = _POS_INF  # a price below hi crosses no at-or-above level
+        self.ladders = (Ladder(1), Ladder(-1), Ladder(1), Ladder(-1))
+        self.lo = self.lo_liq = NEG_INF  # a price above lo crosses no at-or-below level
+        self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -328,7 +225,7 @@ class TriggerBook:
         return not sym.lo < price < sym.hi
 
     def _cross(self, sym: _Symbol, price: Decimal, kind: PriceKind) -> list[Hit]:
-        scaled = price.scaleb(_PLACES, _EXACT)
+        scaled = price.scaleb(PLACES, EXACT)
         floor = ceil = int(scaled)  # int() truncates toward zero
         if floor != scaled:
             if scaled > 0:
@@ -462,7 +359,7 @@ class TriggerBook:
         convert: Callable[[_Row], _Record],
         on_error: LoadError | None,
     ) -> int:
-        dirty: set[_Ladder] = set()
+        dirty: set[Ladder] = set()
         touched: set[str] = set()
         loaded = 0
         try:
@@ -494,7 +391,7 @@ class TriggerBook:
             self._settle(touched)
         return loaded
 
-    def _place(self, key: str, record: _Record, dirty: set[_Ladder] | None) -> None:
+    def _place(self, key: str, record: _Record, dirty: set[Ladder] | None) -> None:
         """Put the record's levels in their ladders; `dirty` defers sorting to a bulk load."""
         sym = self._symbols.get(record[0])
         if sym is None:
