@@ -152,6 +152,10 @@ class Engine:
         for hit in hits:
             uid = owners.get(hit.key)
             if uid is None:
+                # Cannot happen while the index is consistent; if it ever does, the level
+                # goes back rather than leave the book without being written anywhere.
+                log.error("crossed a level with no known owner; restored", key=hit.key)
+                self.book.restore(hit)
                 continue
             if hit.reason is Reason.TRIGGER:
                 found.triggers.append(
