@@ -268,7 +268,8 @@ class Engine:
             if position_id not in opened:
                 self.index.forget(position_id)
         for hit in outcome.closing:
-            self.index.owners.pop(hit.position_id, None)
+            if hit.position_id not in self.book:  # a stale change may have put it back
+                self.index.owners.pop(hit.position_id, None)
         self._gauges()
         if self._on_committed is not None:
             self._on_committed(outcome, batch)
