@@ -212,11 +212,11 @@ class Engine:
 
     async def _commit(self, batch: Crossings) -> None:
         # Chunk only when the backend caps a transaction (Firestore: 500 writes); a
-        # trigger's position and any hit on it stay in the chunk of the trigger.
-        chunks = self._chunks(batch)
-        for positions, triggers in chunks:
+        # trigger's position and any hit on it stay in the chunk of the trigger. The
+        # book is brought up to date once, from every chunk's outcome together.
+        total = BurstOutcome()
+        for positions, triggers in self._chunks(batch):
             began = time.perf_counter()
-
             outcome = await self._store.transact(
                 functools.partial(
                     apply_crossings,
@@ -226,14 +226,14 @@ class Engine:
                     now=self._clock.now(),
                 )
             )
-            done = time.perf_counter()
             self._metrics.commits.inc()
-            self._metrics.commit_seconds.observe(done - began)
+            self._metrics.commit_seconds.observe(time.perf_counter() - began)
             if batch.first_ns:
                 self._metrics.tick_to_commit.observe(
                     max(0.0, (time.time_ns() - batch.first_ns) / 1e9)
                 )
-            self._after(outcome, batch)
+            total.merge(outcome)
+        self._after(total, batch)
 
     def _chunks(self, batch: Crossings) -> list[tuple[list[PositionHit], list[TriggerHit]]]:
         if len(batch) <= self._chunk:

@@ -58,6 +58,14 @@ class BurstOutcome:
     expired: list[Trigger] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # ids whose state had already moved on
 
+    def merge(self, other: BurstOutcome) -> None:
+        self.closing += other.closing
+        self.opened += other.opened
+        self.fired += other.fired
+        self.failed += other.failed
+        self.expired += other.expired
+        self.lost += other.lost
+
 
 def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[str, Any]:
     """The `open -> closing` update, as dotted fields (the compare-and-set's payload)."""

@@ -218,3 +218,50 @@ async def test_restart_rebuilds_the_book_from_the_store(tmp_path: object) -> Non
         assert position.details.close_reason is CloseReason.STOP_LOSS
     finally:
         await close_rig(second)
+
+
+async def test_a_burst_split_over_several_transactions_keeps_its_predicted_positions(
+    tmp_path: object,
+) -> None:
+    """With a small per-transaction cap (as Firestore's), every fired trigger's position
+    stays in the book across chunks, and the burst's later tick closes each of them."""
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from cogmora.engine.engine import Engine
+    from cogmora.engine.metrics import EngineMetrics
+
+    rig = await make_rig(Path(str(tmp_path)) / "chunks.db")
+    try:
+        rig.system.store.max_writes_per_tx = 12  # type: ignore[misc]  # two crossings a chunk
+        for task in rig.tasks:
+            task.cancel()
+        engine = Engine(
+            rig.system.store,
+            rig.system.settings.fees,
+            rig.system.clock,
+            rig.system.live,
+            EngineMetrics(CollectorRegistry()),
+        )
+        rig.engine = engine
+        await rig.system.accounts.create_user("u", D("100000"))
+        for _ in range(5):
+            await rig.system.triggers.create(
+                "u",
+                "SOL-USDT",
+                Market.SPOT,
+                TriggerCondition(TriggerOp.ABOVE, D("150")),
+                TriggerAction(Side.LONG, qty=D("1"), stop_loss=D("140")),
+            )
+        await engine.load()
+        rig.tasks = [asyncio.create_task(engine.run_commits())]
+        rig.ticks("SOL-USDT", "151", "139")
+        await rig.settle()
+        triggers = await rig.system.triggers.list_for_user("u")
+        assert {t.status for t in triggers} == {TriggerStatus.TRIGGERED}
+        positions = await rig.system.positions.list_for_user("u")
+        assert len(positions) == 5
+        assert {p.details.close_reason for p in positions} == {CloseReason.STOP_LOSS}
+    finally:
+        await close_rig(rig)
