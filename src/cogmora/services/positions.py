@@ -216,9 +216,13 @@ class Positions:
             return User.from_doc(doc), out
 
         user, positions = await self._store.read(body)
+        quotes = {}  # one price per symbol, however many positions share it
+        for p in positions:
+            if p.symbol not in quotes:
+                quotes[p.symbol] = await self._prices.latest(p.symbol, p.market)
         equity, margin, upnl = user.balance, ZERO, ZERO
         for p in positions:
-            quote = await self._prices.latest(p.symbol, p.market)
+            quote = quotes[p.symbol]
             price = p.details.close_price or (quote.price if quote else p.entry_price)
             value = mark_value(p.market, p.side, p.qty, p.entry_price, p.margin, price)
             equity += value
