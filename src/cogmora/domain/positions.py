@@ -58,7 +58,7 @@ def check_size(qty: Decimal | None, notional: Decimal | None) -> None:
     if (qty is None) == (notional is None):
         raise ValidationError("qty", "exactly one of qty and notional must be given")
     for name, value in (("qty", qty), ("notional", notional)):
-        if value is not None and value <= 0:
+        if value is not None and (not value.is_finite() or value <= 0):
             raise ValidationError(name, f"{name} must be greater than 0")
     if qty is not None:
         require_places(qty, "qty")
@@ -68,7 +68,7 @@ def check_level(name: str, level: Decimal | None) -> None:
     """A level is positive and exact at 8 places: stored rounded, a level just past the entry
     could land on it, or a tiny one on 0."""
     if level is not None:
-        if level <= 0:
+        if not level.is_finite() or level <= 0:
             raise ValidationError(name, f"{name} must be greater than 0")
         require_places(level, name)
 

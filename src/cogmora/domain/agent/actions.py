@@ -23,7 +23,7 @@ from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Doc, TriggerAction, TriggerCondition
 from cogmora.domain.money import to_str
 from cogmora.domain.orders import OpenRequest
-from cogmora.domain.positions import check_leverage, check_side
+from cogmora.domain.positions import check_level, check_leverage, check_side, check_size
 from cogmora.domain.timeutil import opt_iso
 from cogmora.domain.watchlist import market_of, parse_symbol
 from cogmora.errors import ValidationError
@@ -34,38 +34,6 @@ _FEES = FeeSchedule()
 
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else to_str(value)
-
-
-def _check_order(
-    symbol: str,
-    market: Market,
-    side: Side,
-    qty: Decimal | None,
-    notional: Decimal | None,
-    leverage: Decimal | None,
-    stop_loss: Decimal | None,
-    take_profit: Decimal | None,
-) -> None:
-    if parse_symbol(symbol, "symbol") != symbol:
-        raise ValidationError("symbol", f"symbol must be upper case, not {symbol!r}")
-    if market_of(symbol) is not market:
-        raise ValidationError(
-            "market",
-            f"market {market.value} does not match symbol {symbol} "
-            f"(a {market_of(symbol).value} symbol)",
-        )
-    check_side(market, side)
-    check_leverage(market, leverage, _FEES)
-    if (qty is None) == (notional is None):
-        raise ValidationError("qty", "exactly one of qty and notional must be given")
-    for name, value in (
-        ("qty", qty),
-        ("notional", notional),
-        ("stopLoss", stop_loss),
-        ("takeProfit", take_profit),
-    ):
-        if value is not None and (not value.is_finite() or value <= 0):
-            raise ValidationError(name, f"{name} must be greater than 0")
 
 
 class _Order(Protocol):
@@ -81,6 +49,24 @@ class _Order(Protocol):
     def stop_loss(self) -> Decimal | None: ...
     @property
     def take_profit(self) -> Decimal | None: ...
+
+
+def _check_order(symbol: str, market: Market, order: _Order) -> None:
+    """The API's own order rules (positions.check_*), plus the symbol's spelling and market:
+    an action that breaks one cannot even be constructed."""
+    if parse_symbol(symbol, "symbol") != symbol:
+        raise ValidationError("symbol", f"symbol must be upper case, not {symbol!r}")
+    if market_of(symbol) is not market:
+        raise ValidationError(
+            "market",
+            f"market {market.value} does not match symbol {symbol} "
+            f"(a {market_of(symbol).value} symbol)",
+        )
+    check_side(market, order.side)
+    check_leverage(market, order.leverage, _FEES)
+    check_size(order.qty, order.notional)
+    check_level("stopLoss", order.stop_loss)
+    check_level("takeProfit", order.take_profit)
 
 
 def _order_doc(a: _Order) -> Doc:
@@ -122,16 +108,7 @@ class OpenPositionAction:
     rationale: str = ""
 
     def __post_init__(self) -> None:
-        _check_order(
-            self.symbol,
-            self.market,
-            self.side,
-            self.qty,
-            self.notional,
-            self.leverage,
-            self.stop_loss,
-            self.take_profit,
-        )
+        _check_order(self.symbol, self.market, self)
 
     def to_request(self) -> OpenRequest:
         """The order the positions service opens, marked as the agent's."""
@@ -185,16 +162,7 @@ class PlaceTriggerAction:
     rationale: str = ""
 
     def __post_init__(self) -> None:
-        _check_order(
-            self.symbol,
-            self.market,
-            self.side,
-            self.qty,
-            self.notional,
-            self.leverage,
-            self.stop_loss,
-            self.take_profit,
-        )
+        _check_order(self.symbol, self.market, self)
         if not self.price.is_finite() or self.price <= 0:
             raise ValidationError("price", "price must be greater than 0")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
