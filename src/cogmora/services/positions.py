@@ -188,10 +188,9 @@ class Positions:
         return await self._store.read(lambda tx: _load(tx, uid, pid))
 
     async def list_for_user(self, uid: str, status: PositionStatus | None = None) -> list[Position]:
-        query = q.Query("openPositions", parent=user_path(uid))
-        if status is not None:
-            query = query.where("details.status", "==", status.value)
-        query = query.order_by("openedAt", "desc")
+        query = q.user_newest_first(
+            "openPositions", uid, "openedAt", None if status is None else status.value
+        )
         rows = await self._store.read(lambda tx: tx.query(query))
         return [Position.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 
@@ -207,11 +206,7 @@ class Positions:
                 raise NotFound(f"user {uid} not found")
             out = []
             for status in ACTIVE:
-                query = (
-                    q.Query("openPositions", parent=user_path(uid))
-                    .where("details.status", "==", status.value)
-                    .order_by("openedAt", "desc")
-                )
+                query = q.user_newest_first("openPositions", uid, "openedAt", status.value)
                 out += [Position.from_doc(p.rsplit("/", 1)[1], d) for p, d in tx.query(query)]
             return User.from_doc(doc), out
 

@@ -105,10 +105,9 @@ class Triggers:
         return await self._store.read(lambda tx: _load(tx, uid, tid))
 
     async def list_for_user(self, uid: str, status: TriggerStatus | None = None) -> list[Trigger]:
-        query = q.Query("tradeTriggers", parent=user_path(uid))
-        if status is not None:
-            query = query.where("details.status", "==", status.value)
-        query = query.order_by("createdAt", "desc")
+        query = q.user_newest_first(
+            "tradeTriggers", uid, "createdAt", None if status is None else status.value
+        )
         rows = await self._store.read(lambda tx: tx.query(query))
         return [Trigger.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 

@@ -234,6 +234,15 @@ def positions_with_status(status: str) -> Query:
     return Query("openPositions").where("details.status", "==", status).order_by("uid")
 
 
+def user_newest_first(group: str, uid: str, newest: str, status: str | None = None) -> Query:
+    """A user's positions or triggers, optionally in one status, newest first
+    (USER_POSITIONS[_BY_STATUS], USER_TRIGGERS[_BY_STATUS])."""
+    query = Query(group, parent=f"users/{uid}")
+    if status is not None:
+        query = query.where("details.status", "==", status)
+    return query.order_by(newest, "desc")
+
+
 def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...]) -> str:
     cols = ", ".join(f"{f} {d.upper()}ENDING" for f, d in fields) or "(none)"
     return f"{group} [{scope.upper()}]: {cols}"
