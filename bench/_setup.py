@@ -11,10 +11,10 @@ import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cogmora.domain.enums import Market, Side, Source
+from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import User, user_path
+from cogmora.domain.models import Position, User, user_path
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.store.port import Store, Tx
 
@@ -77,3 +77,54 @@ async def bulk_positions(
         await store.transact(write)
         ids += [p.id for p in batch]
     return ids
+
+
+# ---- closing positions for the settlement benchmarks (SQLite and PostgreSQL)
+
+USERS = 1000
+FEES = FeeSchedule()
+REASONS = (CloseReason.MANUAL, CloseReason.STOP_LOSS, CloseReason.TAKE_PROFIT)
+
+
+def closing_position(i: int, uid: str, now: datetime) -> Position:
+    """Position number `i`, already `closing`: a deterministic mix of markets and outcomes."""
+    entry = Decimal(60000) + i % 997
+    if i % 3 == 0:
+        request = OpenRequest("BTC-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"))
+    else:
+        side = Side.LONG if i % 2 else Side.SHORT
+        request = OpenRequest(
+            "XBTUSDTM", Market.FUTURES, side, qty=Decimal("0.013"), leverage=Decimal(1 + i % 20)
+        )
+    p = build_position(request, uid, new_id(), entry, FEES, now)
+    if i % 11 == 0 and p.details.liquidation_price is not None:
+        reason, price = CloseReason.LIQUIDATION, p.details.liquidation_price
+    else:
+        reason, price = REASONS[i % 3], entry * (Decimal(1) + Decimal((i % 41) - 20) / 1000)
+    return p.with_details(
+        status=PositionStatus.CLOSING,
+        close_reason=reason,
+        close_price=price,
+        close_requested_at=now,
+    )
+
+
+async def fill_closing(store: Store, n: int, chunk: int = 5000) -> None:
+    """`n` closing positions over USERS users with ample balance."""
+    now = datetime.now(UTC)
+    uids = [f"bench{i:05d}" for i in range(USERS)]
+
+    def users(tx: Tx) -> None:
+        for uid in uids:
+            tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
+
+    await store.transact(users)
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        batch = [closing_position(i, uids[i % USERS], now) for i in range(start, stop)]
+
+        def write(tx: Tx, batch: list[Position] = batch) -> None:
+            for p in batch:
+                tx.set(p.path, p.to_doc())
+
+        await store.transact(write)

@@ -20,67 +20,15 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import machine
+from _setup import FEES, fill_closing, machine
 
-from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
-from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.ids import new_id
-from cogmora.domain.models import Position, User, user_path
-from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.services.clock import SystemClock
 from cogmora.services.settlement import CLOSING, Settler
-from cogmora.store.port import Tx
 from cogmora.store.sqlite import SqliteStore
-
-USERS = 1000
-FEES = FeeSchedule()
-REASONS = (CloseReason.MANUAL, CloseReason.STOP_LOSS, CloseReason.TAKE_PROFIT)
-
-
-def closing_position(i: int, uid: str, now: datetime) -> Position:
-    """Position number `i`, already `closing`: a deterministic mix of markets and outcomes."""
-    entry = Decimal(60000) + i % 997
-    if i % 3 == 0:
-        request = OpenRequest("BTC-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"))
-    else:
-        side = Side.LONG if i % 2 else Side.SHORT
-        request = OpenRequest(
-            "XBTUSDTM", Market.FUTURES, side, qty=Decimal("0.013"), leverage=Decimal(1 + i % 20)
-        )
-    p = build_position(request, uid, new_id(), entry, FEES, now)
-    if i % 11 == 0 and p.details.liquidation_price is not None:
-        reason, price = CloseReason.LIQUIDATION, p.details.liquidation_price
-    else:
-        reason, price = REASONS[i % 3], entry * (Decimal(1) + Decimal((i % 41) - 20) / 1000)
-    return p.with_details(
-        status=PositionStatus.CLOSING, close_reason=reason, close_price=price,
-        close_requested_at=now,
-    )
-
-
-async def fill(store: SqliteStore, n: int) -> None:
-    now = datetime.now(UTC)
-    uids = [f"bench{i:05d}" for i in range(USERS)]
-
-    def users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
-
-    await store.transact(users)
-    for start in range(0, n, 10_000):
-        stop = min(n, start + 10_000)
-        batch = [closing_position(i, uids[i % USERS], now) for i in range(start, stop)]
-
-        def write(tx: Tx, batch: list[Position] = batch) -> None:
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
 
 
 async def measure(path: Path, n: int, batch_size: int) -> float:
@@ -88,7 +36,7 @@ async def measure(path: Path, n: int, batch_size: int) -> float:
     store = SqliteStore(path)
     await store.start()
     try:
-        await fill(store, n)
+        await fill_closing(store, n)
         settler = Settler(store, FEES, SystemClock(), batch_size=batch_size)
         t0 = time.perf_counter()
         settled = await settler.settle_all()
