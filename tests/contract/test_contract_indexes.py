@@ -20,12 +20,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from cogmora.store import pg_sql
 from cogmora.store import queries as q
 from cogmora.store.postgres import PostgresStore
+from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.queries import REGISTRY, QuerySpec
 from cogmora.store.sqlite import SqliteStore
-from cogmora.store.sqlite_tx import DIALECT
+from cogmora.store.sqlite.tx import DIALECT
 
 INDEXED = [s for s in REGISTRY if s.scope == "collection" or s.index_fields()]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cogmora.store.firestore_indexes import render
+from cogmora.store.firestore.indexes import render
 
 COGMORA = str(Path(sys.executable).with_name("cogmora"))
 REPO = Path(__file__).resolve().parents[2]

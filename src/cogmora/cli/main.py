@@ -18,7 +18,7 @@ from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
 from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected
 from cogmora.settings import Settings, load
-from cogmora.store import firestore_indexes
+from cogmora.store.firestore import indexes as firestore_indexes
 
 T = TypeVar("T")
 

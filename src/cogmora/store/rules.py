@@ -67,23 +67,30 @@ class TxRules:
     def __init__(self, writable: bool) -> None:
         self._writable = writable
         self._cas = False
+        self._wrote = False
         self.writes: list[Write] = []
 
     def check_read(self) -> None:
-        if self.writes or self._cas:
+        if self._wrote or self._cas:
             raise ReadAfterWrite("every read must come before the first write in a transaction")
 
     def check_cas(self) -> None:
         """A compare-and-set reads, so no plain write may precede it; several may follow
         one another (each reads only the documents it writes)."""
         self._check_writable()
-        if self.writes:
+        if self._wrote:
             raise ReadAfterWrite("compare_and_set must come before the first plain write")
         self._cas = True
 
     def add_write(self, kind: WriteKind, path: str, doc: dict[str, Any] | None) -> None:
-        self._check_writable()
+        self.note_write()
         self.writes.append(Write(kind, doc_path(path), doc))
+
+    def note_write(self) -> None:
+        """A plain write that the backend buffers itself (SQLite's hot path keeps rows,
+        not `Write`s); the rules only need to know it happened."""
+        self._check_writable()
+        self._wrote = True
 
     def _check_writable(self) -> None:
         if not self._writable:

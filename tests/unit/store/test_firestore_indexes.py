@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cogmora.store import queries as q
-from cogmora.store.firestore_indexes import differences, generate, render
+from cogmora.store.firestore.indexes import differences, generate, render
 
 DEPLOYED = Path(__file__).resolve().parents[3] / "deploy" / "firestore.indexes.json"
 

@@ -21,8 +21,8 @@ from cogmora.errors import (
     ValidationError,
 )
 from cogmora.store import queries as q
-from cogmora.store.fs_errors import translate
-from cogmora.store.fs_tx import to_firestore
+from cogmora.store.firestore.errors import translate
+from cogmora.store.firestore.tx import to_firestore
 from cogmora.store.queries import REGISTRY
 
 

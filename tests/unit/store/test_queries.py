@@ -14,7 +14,7 @@ from cogmora.errors import FailedPrecondition
 from cogmora.store import queries as q
 from cogmora.store.port import Tx
 from cogmora.store.sqlite import SqliteStore
-from cogmora.store.sqlite_tx import DIALECT
+from cogmora.store.sqlite.tx import DIALECT
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

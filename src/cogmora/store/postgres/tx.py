@@ -17,9 +17,9 @@ import psycopg
 from psycopg import errors as pgerr
 
 from cogmora.errors import Conflict
-from cogmora.store import pg_sql
 from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Doc
+from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.queries import Query
 from cogmora.store.rules import TxRules, Write, check_group, doc_path, one_group
 

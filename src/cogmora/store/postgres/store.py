@@ -39,9 +39,9 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cogmora.errors import Fatal, Temporary, ValidationError
-from cogmora.store import pg_sql
-from cogmora.store.pg_tx import Conn, PgTx, Tables
 from cogmora.store.port import Change
+from cogmora.store.postgres import sql as pg_sql
+from cogmora.store.postgres.tx import Conn, PgTx, Tables
 from cogmora.store.sqlschema import KNOWN_GROUPS
 from cogmora.store.wakeup import Wakeup
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from cogmora.errors import Fatal, Temporary
 from cogmora.store.port import Change
-from cogmora.store.sqlite_tx import SqliteTx, create_group, decode
+from cogmora.store.sqlite.tx import SqliteTx, create_group, decode
 from cogmora.store.sqlschema import (
     KNOWN_GROUPS,
 )

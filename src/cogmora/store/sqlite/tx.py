@@ -13,11 +13,11 @@ from typing import Any
 
 import msgspec
 
-from cogmora.errors import Conflict, Fatal
+from cogmora.errors import Conflict
 from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Doc
 from cogmora.store.queries import Query
-from cogmora.store.rules import ReadAfterWrite
+from cogmora.store.rules import TxRules
 from cogmora.store.sqlschema import (
     Dialect,
     column,
@@ -68,8 +68,7 @@ class SqliteTx:
     def __init__(self, conn: sqlite3.Connection, tables: set[str], writable: bool) -> None:
         self._conn = conn
         self._tables = tables
-        self._writable = writable
-        self._wrote = False
+        self._rules = TxRules(writable)
         self._ops: list[tuple[int, str, str, str, str, Doc | None]] = []
         self.changed = 0
 
@@ -86,12 +85,8 @@ class SqliteTx:
             self._tables.add(group)
         return row is not None
 
-    def _check_read(self) -> None:
-        if self._wrote:
-            raise ReadAfterWrite("every read must come before the first write in a transaction")
-
     def get(self, path: str) -> Doc | None:
-        self._check_read()
+        self._rules.check_read()
         _, group, _ = _split(path)
         if not self._has(group):
             return None
@@ -99,7 +94,7 @@ class SqliteTx:
         return None if row is None else decode(row[0])
 
     def get_many(self, paths: Sequence[str]) -> list[Doc | None]:
-        self._check_read()
+        self._rules.check_read()
         found: dict[str, Doc] = {}
         by_group: dict[str, list[str]] = {}
         for p in paths:
@@ -117,7 +112,7 @@ class SqliteTx:
         return [found.get(p) for p in paths]
 
     def query(self, query: Query) -> list[tuple[str, Doc]]:
-        self._check_read()
+        self._rules.check_read()
         sql, params = DIALECT.select(query)
         if not self._has(query.group):
             return []
@@ -125,9 +120,7 @@ class SqliteTx:
 
     # ---------------------------------------------------------------- writes
     def _write(self, op: int, path: str, doc: Doc | None) -> None:
-        if not self._writable:
-            raise Fatal("write in a read-only transaction")
-        self._wrote = True
+        self._rules.note_write()
         parent, group, doc_id = _split(path)
         self._ops.append((op, group, parent, doc_id, path, doc))
 
@@ -143,11 +136,7 @@ class SqliteTx:
     def compare_and_set(
         self, paths: Sequence[str], expect: dict[str, Any], updates: dict[str, Any]
     ) -> list[str]:
-        if not self._writable:
-            raise Fatal("write in a read-only transaction")
-        if self._ops:  # a compare-and-set reads: no plain write may precede it
-            raise ReadAfterWrite("compare_and_set must come before the first plain write")
-        self._wrote = True  # ... but several may follow one another
+        self._rules.check_cas()
         if not paths:
             return []
         groups = {_split(p)[1] for p in paths}

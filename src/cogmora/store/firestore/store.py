@@ -5,11 +5,11 @@ this module begins, commits and retries itself (rather than through
 `firestore.transactional`) so that every failure is translated at one place: ABORTED
 (contention) re-runs the body with the transaction's retry id, which keeps its place in
 Firestore's queue; ALREADY_EXISTS from a `create` is Conflict; the rest goes through
-`fs_errors.translate`. Reads-before-writes is Firestore's own rule, checked here too so the
+`errors.translate`. Reads-before-writes is Firestore's own rule, checked here too so the
 error is the same as on the SQL backends. FIRESTORE_EMULATOR_HOST points the client at the
 emulator.
 
-The change feed (`fs_feed`) listens to the fed collection groups from start(). A commit
+The change feed (`feed`) listens to the fed collection groups from start(). A commit
 records its time per group written; head() and changes() first wait (briefly) until
 those groups' listeners have delivered a snapshot at least that recent, so a process
 sees its own writes on its feed as it does on the SQL backends.
@@ -30,9 +30,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from cogmora.errors import CogmoraError, Temporary
-from cogmora.store.fs_errors import translate
-from cogmora.store.fs_feed import SnapshotFeed
-from cogmora.store.fs_tx import FsTx
+from cogmora.store.firestore.errors import translate
+from cogmora.store.firestore.feed import SnapshotFeed
+from cogmora.store.firestore.tx import FsTx
 from cogmora.store.port import UNFED_GROUPS, Change
 from cogmora.store.sqlschema import KNOWN_GROUPS
 from cogmora.store.wakeup import Wakeup
