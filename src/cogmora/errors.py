@@ -7,6 +7,7 @@
     │   ├── NotFound          404 (also another user's id)
     │   └── Conflict          409 (stale price, wrong status, lost a race)
     ├── Temporary           retry with backoff: network, contention, a peer that is down
+    │   └── FeedResync        a change-feed cursor fell behind what is kept: rebuild, then follow
     └── Fatal               stop and say why: bad configuration, an undeclared query
         ├── ConfigError
         └── FailedPrecondition
@@ -73,3 +74,10 @@ class ConfigError(Fatal):
 
 class FailedPrecondition(Fatal):
     """Code ran a query the registry does not declare: Firestore would refuse it in production."""
+
+
+class FeedResync(Temporary):
+    """A change-feed reader's cursor is older than what the store still keeps (the feed was
+    pruned past it, or a listener could not confirm what it delivered): the reader must
+    rebuild its view from the registered queries and follow from `head()` again, never
+    carry on as if nothing had been missed."""
