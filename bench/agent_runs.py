@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _setup import machine
 
 from cogmora.cli.compose import build_system
+from cogmora.cli.jobs import JobsOptions, build_jobs
 from cogmora.domain.agent import AgentConfig, agent_config_path
 from cogmora.domain.models import PriceQuote, User, user_path
 from cogmora.jobs.agent.context import Candle
 from cogmora.jobs.market import WIDTH
-from cogmora.jobs.runtime import JobsOptions, build_jobs
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig

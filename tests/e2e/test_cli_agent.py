@@ -68,7 +68,7 @@ async def test_agent_run_prints_and_logs_one_decision(env: dict[str, str]) -> No
     assert code == 0, err
 
     async def configure(system: Any) -> str:
-        await system.extras["agentConfigs"].put(
+        await system.agent_configs.put(
             "ann", {"enabled": True, "schedule": "every 1h", "symbols": ["ETH-USDT", "XBTUSDTM"]}
         )
         doc = await system.store.read(lambda tx: tx.get(agent_config_path("ann")))
@@ -111,10 +111,10 @@ async def test_cogmora_jobs_runs_a_due_agent_and_the_watchlist(env: dict[str, st
     await run("users", "create", "ann", "--balance", "10000", env=env)
 
     async def prepare(system: Any) -> None:
-        await system.extras["agentConfigs"].put(
+        await system.agent_configs.put(
             "ann", {"enabled": True, "schedule": "every 1h", "symbols": ["ETH-USDT"]}
         )
-        await system.extras["watchlists"].put("ann", ["ETH-USDT", "NOPE-USDT"])
+        await system.watchlists.put("ann", ["ETH-USDT", "NOPE-USDT"])
         path = agent_config_path("ann")
         doc = await system.store.read(lambda tx: tx.get(path))
         due = {**doc, "nextRunAt": "2020-01-01T00:00:00.000000Z"}  # due since long ago
@@ -135,7 +135,7 @@ async def test_cogmora_jobs_runs_a_due_agent_and_the_watchlist(env: dict[str, st
                 q.Query("agentDecisions", parent=user_path("ann")).order_by("createdAt", "desc")
             )
         )
-        watch = await system.extras["watchlists"].get("ann")
+        watch = await system.watchlists.get("ann")
         return bool(decisions) and all(e["error"] != "no market data yet" for e in watch)
 
     try:
@@ -150,7 +150,7 @@ async def test_cogmora_jobs_runs_a_due_agent_and_the_watchlist(env: dict[str, st
     assert proc.returncode == 0, err.decode()
 
     async def check(system: Any) -> None:
-        watch = {e["symbol"]: e for e in await system.extras["watchlists"].get("ann")}
+        watch = {e["symbol"]: e for e in await system.watchlists.get("ann")}
         assert watch["ETH-USDT"]["lastPrice"] is not None
         assert watch["NOPE-USDT"]["error"] == "unknown or delisted symbol on KuCoin"
         doc = await system.store.read(lambda tx: tx.get(agent_config_path("ann")))

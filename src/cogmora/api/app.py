@@ -31,8 +31,6 @@ def create_app(deps: ApiDeps) -> FastAPI:
     errors.install(app)
     for module in (positions, triggers, account, watchlist, agent, ops):
         app.include_router(module.router)
-    for router in deps.extras.get("routers", ()):
-        app.include_router(router)
 
     requests = Counter(
         "cogmora_http_requests_total",

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from cogmora.services.accounts import Accounts
+from cogmora.services.agent import AgentConfigs
 from cogmora.services.clock import Clock
 from cogmora.services.positions import Positions
 from cogmora.services.prices import PriceSource
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.services.triggers import Triggers
+from cogmora.services.watchlist import Watchlists
 from cogmora.store.port import Store
 
 
@@ -27,5 +29,6 @@ class ApiDeps:
     catalog: SymbolCatalog
     clock: Clock
     registry: CollectorRegistry
+    watchlists: Watchlists
+    agent_configs: AgentConfigs
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
-    extras: dict[str, Any] = field(default_factory=dict)  # jobs' services (watchlist, agent)

@@ -23,7 +23,7 @@ StoreOpt = Annotated[
 
 
 async def run_once(settings: Settings, uid: str) -> AgentDecision:
-    from cogmora.jobs.runtime import build_jobs, run_agent_now
+    from cogmora.cli.jobs import build_jobs, run_agent_now
 
     store = open_store(settings.store_url)
     await store.start()

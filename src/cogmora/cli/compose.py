@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -22,6 +22,10 @@ from cogmora.settings import Settings
 from cogmora.store.port import Store
 from cogmora.supervisor import Supervisor
 
+if TYPE_CHECKING:
+    from cogmora.cli.jobs import Jobs
+    from cogmora.cli.worker import Worker
+
 
 @dataclass(slots=True)
 class System:
@@ -37,7 +41,11 @@ class System:
     positions: Positions
     triggers: Triggers
     settler: Settler
-    extras: dict[str, Any] = field(default_factory=dict)
+    watchlists: Watchlists
+    agent_configs: AgentConfigs
+    # The components this process runs, set by whoever starts them (None: not here).
+    worker: Worker | None = None
+    jobs: Jobs | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -55,8 +63,9 @@ class System:
             catalog=self.catalog,
             clock=self.clock,
             registry=self.registry,
+            watchlists=self.watchlists,
+            agent_configs=self.agent_configs,
             health=self.supervisor.health,
-            extras=self.extras,
         )
 
 
@@ -92,10 +101,8 @@ def build_system(
         positions=Positions(store, prices, catalog, fees, clock, settings.price_max_age_seconds),
         triggers=Triggers(store, catalog, fees, clock),
         settler=Settler(store, fees, clock),
-        extras={  # the jobs' services the API serves (routes/watchlist.py, routes/agent.py)
-            "watchlists": Watchlists(store, clock),
-            "agentConfigs": AgentConfigs(
-                store, clock, llm_configured=bool(settings.llm_url and settings.llm_model)
-            ),
-        },
+        watchlists=Watchlists(store, clock),
+        agent_configs=AgentConfigs(
+            store, clock, llm_configured=bool(settings.llm_url and settings.llm_model)
+        ),
     )

@@ -110,7 +110,7 @@ async def _seed(
 
 async def _agent_and_watchlist(http: httpx.AsyncClient, system: System, state: DemoState) -> None:
     """Alice switches her builtin agent on (and runs it once now); Bob watches a few pairs."""
-    from cogmora.jobs.runtime import run_agent_now
+    from cogmora.cli.jobs import run_agent_now
 
     alice = {"Authorization": f"Bearer {state.tokens['alice']}"}
     bob = {"Authorization": f"Bearer {state.tokens['bob']}"}
@@ -131,7 +131,8 @@ async def _agent_and_watchlist(http: httpx.AsyncClient, system: System, state: D
         state.events.appendleft(f"[red]agent config: {response.json().get('detail')}")
         return
     await http.put("/v1/watchlist", json={"symbols": [*SPOT_SYMBOLS, "NOPE-USDT"]}, headers=bob)
-    decision = await run_agent_now(system.extras["jobs"], "alice")
+    assert system.jobs is not None, "the demo starts the scheduler before the agent"
+    decision = await run_agent_now(system.jobs, "alice")
     doc = decision.to_doc()
     state.counts["agent runs"] += 1
     state.events.appendleft(
@@ -234,7 +235,7 @@ def _view(
     for uid, b in balances.items():
         accounts.add_row(uid, _fmt(b["balance"]), _fmt(b["equity"]), _fmt(b["upnl"]))
     reg = system.registry
-    worker = system.extras.get("worker")
+    worker = system.worker
     health = worker.health() if worker else {}
     feeds = " ".join(
         f"{m}:{'up' if f['connected'] else 'down'}" for m, f in health.get("feeds", {}).items()

@@ -49,7 +49,7 @@ async def start_components(system: System, components: tuple[str, ...]) -> None:
 
         await start_worker(system)
     if "scheduler" in components:
-        from cogmora.jobs.runtime import start_jobs
+        from cogmora.cli.jobs import start_jobs
 
         await start_jobs(system)
     if "api" in components:

@@ -129,12 +129,12 @@ def build_worker(
     for rest in rests.values():
         system.closers.append(rest.aclose)
     feeds: dict[Market, KucoinFeed] = {}
-    engine_ref: list[Engine] = []
 
     def market_of(symbol: str) -> Market | None:
-        return engine_ref[0].index.markets.get(symbol) or system.catalog.market_of(symbol)
+        # `engine` is bound below: the engine and the subscriptions call each other.
+        return engine.index.markets.get(symbol) or system.catalog.market_of(symbol)
 
-    subscriptions = Subscriptions(feeds, market_of)  # type: ignore[arg-type]
+    subscriptions = Subscriptions(feeds, market_of)
     engine = Engine(
         system.store,
         settings.fees,
@@ -144,13 +144,12 @@ def build_worker(
         on_symbols_changed=subscriptions.book_changed,
         on_committed=on_committed,
     )
-    engine_ref.append(engine)
     feed_metrics = FeedMetrics(system.registry)
     for market, rest in rests.items():
         feeds[market] = KucoinFeed(rest, market, engine.on_ticks, feed_metrics, options=options)
     worker = Worker(system, engine, feeds, rests, subscriptions)
     system.prices.add(RestPrices(worker))
-    system.extras["worker"] = worker
+    system.worker = worker
     return worker
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 import structlog
@@ -31,7 +31,7 @@ class Feed(Protocol):
 class Subscriptions:
     def __init__(
         self,
-        feeds: dict[Market, Feed],
+        feeds: Mapping[Market, Feed],
         market_of: Callable[[str], Market | None],
         linger_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,

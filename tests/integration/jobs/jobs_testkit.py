@@ -13,11 +13,11 @@ import psycopg
 import pytest
 
 from cogmora.cli.compose import System
+from cogmora.cli.jobs import Jobs, JobsOptions, build_jobs
 from cogmora.domain.agent import agent_config_path
 from cogmora.domain.models import Doc, user_path
 from cogmora.jobs.agent.context import Candle
 from cogmora.jobs.market import WIDTH
-from cogmora.jobs.runtime import Jobs, JobsOptions, build_jobs
 from cogmora.services.agent import AgentConfigs
 from cogmora.store import queries as q
 from cogmora.store.port import Store
@@ -68,7 +68,7 @@ def jobs_for(system: System, candles: FixedCandles | None = None, **options: Any
 
 
 async def save_config(system: System, uid: str, **body: Any) -> Doc:
-    configs: AgentConfigs = system.extras["agentConfigs"]
+    configs: AgentConfigs = system.agent_configs
     doc = {"enabled": True, "schedule": "every 15m", "symbols": ["BTC-USDT"], **body}
     return (await configs.put(uid, doc)).to_doc()
 

@@ -13,6 +13,7 @@ from fake_openai_server import FakeOpenAI
 from jobs_testkit import agent_positions, config_doc, decisions, jobs_for, save_config
 
 from cogmora.cli.compose import System, build_system
+from cogmora.cli.jobs import Jobs
 from cogmora.domain.agent import AgentConfig, RiskLimits, agent_config_path
 from cogmora.domain.enums import Side
 from cogmora.jobs.agent.builtin import BuiltinParams, signal
@@ -20,7 +21,6 @@ from cogmora.jobs.agent.context import AgentContext, Candle
 from cogmora.jobs.agent.llm import BUDGET_EXHAUSTED
 from cogmora.jobs.agent.runner import LLM_NOT_CONFIGURED, RunRequest, slot_decision_id
 from cogmora.jobs.agent.store_budget import StoreCallBudget
-from cogmora.jobs.runtime import Jobs
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator

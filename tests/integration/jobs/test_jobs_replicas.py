@@ -20,10 +20,10 @@ from jobs_testkit import (
 )
 
 from cogmora.cli.compose import build_system
+from cogmora.cli.jobs import Jobs
 from cogmora.domain.agent import AgentConfig
 from cogmora.domain.models import PriceQuote
 from cogmora.jobs.agent.runner import RunRequest, slot_decision_id
-from cogmora.jobs.runtime import Jobs
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.port import Store

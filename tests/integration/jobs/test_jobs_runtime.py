@@ -32,7 +32,7 @@ async def test_the_scheduler_component_runs_due_agents_and_the_watchlist(
     loads the symbol catalog itself (no worker here) and reports in the health probe."""
     await make_user("ann")
     await save_config(system, "ann", symbols=["ETH-USDT"])
-    await system.extras["watchlists"].put("ann", ["ETH-USDT"])
+    await system.watchlists.put("ann", ["ETH-USDT"])
     system.catalog.update(Market.SPOT, [])
     system.clock.set(DUE)  # type: ignore[attr-defined]
 
@@ -40,7 +40,7 @@ async def test_the_scheduler_component_runs_due_agents_and_the_watchlist(
 
     [decision] = await until(lambda: decisions(system.store, "ann"))
     assert decision["error"] is None
-    entries = await until(lambda: _with_stats(system.extras["watchlists"].get("ann")))
+    entries = await until(lambda: _with_stats(system.watchlists.get("ann")))
     assert entries[0]["lastPrice"] == "3500.00000000"
     await until(lambda: _known(system))
     health = system.supervisor.health()

@@ -26,7 +26,7 @@ async def test_one_run_refreshes_every_users_symbols_from_one_snapshot(
 ) -> None:
     """Each market's tickers are fetched once per run, and every watched symbol gets that
     snapshot's last price, 24h change, high, low and volume."""
-    watchlists: Watchlists = system.extras["watchlists"]
+    watchlists: Watchlists = system.watchlists
     await sim.set_price("BTC-USDT", "68000")
     await make_user("ann")
     await make_user("bob")
@@ -58,7 +58,7 @@ async def test_a_symbol_the_exchange_does_not_list_stays_with_an_error(
     system: System, make_user
 ) -> None:
     """Unknown spot and futures symbols keep their entries, marked unknown or delisted."""
-    watchlists: Watchlists = system.extras["watchlists"]
+    watchlists: Watchlists = system.watchlists
     await make_user("ann")
     await watchlists.put("ann", ["NOPE-USDT", "BTC-USDT", "NOPEUSDTM"])
     before = by_symbol(await watchlists.get("ann"))
@@ -86,7 +86,7 @@ async def test_a_failed_futures_fetch_does_not_call_futures_symbols_delisted(
         kucoin_futures_url="http://127.0.0.1:9",
     )
     system = build_system(settings, store, catalog=SymbolCatalog(), clock=clock)  # type: ignore[arg-type]
-    watchlists: Watchlists = system.extras["watchlists"]
+    watchlists: Watchlists = system.watchlists
     await system.accounts.create_user("ann", Decimal(100))
     await watchlists.put("ann", ["XBTUSDTM", "BTC-USDT"])
     try:
@@ -102,7 +102,7 @@ async def test_a_failed_futures_fetch_does_not_call_futures_symbols_delisted(
 
 async def test_the_next_refresh_waits_for_the_next_slot(system: System, make_user) -> None:
     """A second run in the same minute finds the slot taken; the next minute runs again."""
-    watchlists: Watchlists = system.extras["watchlists"]
+    watchlists: Watchlists = system.watchlists
     await make_user("ann")
     await watchlists.put("ann", ["BTC-USDT"])
     job = jobs_for(system).watchlist

@@ -35,7 +35,8 @@ class Live:
 
     @property
     def worker(self) -> Worker:
-        worker: Worker = self.system.extras["worker"]
+        worker = self.system.worker
+        assert worker is not None, "this fixture starts the worker"
         return worker
 
     async def user(self, uid: str, balance: str = "100000") -> dict[str, str]:

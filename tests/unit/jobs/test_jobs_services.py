@@ -38,7 +38,7 @@ async def test_saving_the_same_schedule_keeps_the_slot_and_the_scheduler_state(
 ) -> None:
     """Editing symbols keeps nextRunAt and `run`; a new schedule moves it; off clears it."""
     await make_user("ann")
-    configs: AgentConfigs = system.extras["agentConfigs"]
+    configs: AgentConfigs = system.agent_configs
     await configs.put("ann", {"enabled": True, "schedule": "every 15m", "symbols": ["BTC-USDT"]})
     path = "users/ann/agent/config"
     doc = await system.store.read(lambda tx: tx.get(path))
@@ -70,7 +70,7 @@ async def test_saving_the_same_schedule_keeps_the_slot_and_the_scheduler_state(
 
 async def test_an_unknown_user_has_no_agent(system: System) -> None:
     """A config for a user that does not exist is a 404, not a stray document."""
-    configs: AgentConfigs = system.extras["agentConfigs"]
+    configs: AgentConfigs = system.agent_configs
     with pytest.raises(NotFound):
         await configs.put("ghost", {"enabled": False})
     with pytest.raises(ValidationError):

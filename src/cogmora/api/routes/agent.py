@@ -9,12 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.deps import ApiDeps
-from cogmora.errors import Fatal, ValidationError
-from cogmora.services.agent import MAX_DECISIONS, AgentConfigs
+from cogmora.errors import ValidationError
+from cogmora.services.agent import MAX_DECISIONS
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
-EXTRA_KEY = "agentConfigs"
 
 CONFIG_EXAMPLE = {
     "enabled": True,
@@ -51,16 +49,9 @@ CONFIG_BODY: dict[str, Any] = {
 }
 
 
-def agent_configs(deps: ApiDeps) -> AgentConfigs:
-    service = deps.extras.get(EXTRA_KEY)
-    if not isinstance(service, AgentConfigs):
-        raise Fatal(f"the agent service is not wired (ApiDeps.extras[{EXTRA_KEY!r}])")
-    return service
-
-
 @router.get("", summary="Your agent's config (the disabled defaults if never saved)")
 async def get_agent(uid: Uid, deps: Deps) -> dict[str, Any]:
-    return (await agent_configs(deps).get(uid)).to_doc()
+    return (await deps.agent_configs.get(uid)).to_doc()
 
 
 @router.put(
@@ -81,7 +72,7 @@ async def put_agent(request: Request, uid: Uid, deps: Deps) -> dict[str, Any]:
         body = json.loads(raw or b"null", parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError("body", f"the body must be a JSON object: {exc}") from None
-    return (await agent_configs(deps).put(uid, body)).to_doc()
+    return (await deps.agent_configs.put(uid, body)).to_doc()
 
 
 @router.get("/decisions", summary="What your agent decided, newest first")
@@ -90,4 +81,4 @@ async def get_decisions(
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=MAX_DECISIONS)] = 50,
 ) -> list[dict[str, Any]]:
-    return await agent_configs(deps).decisions(uid, limit)
+    return await deps.agent_configs.decisions(uid, limit)

@@ -8,12 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.deps import ApiDeps
-from cogmora.errors import Fatal
-from cogmora.services.watchlist import Watchlists, watchlist_answer
+from cogmora.services.watchlist import watchlist_answer
 
 router = APIRouter(prefix="/v1/watchlist", tags=["watchlist"])
-EXTRA_KEY = "watchlists"
 
 
 class WatchlistPut(BaseModel):
@@ -26,16 +23,9 @@ class WatchlistPut(BaseModel):
     )
 
 
-def watchlists(deps: ApiDeps) -> Watchlists:
-    service = deps.extras.get(EXTRA_KEY)
-    if not isinstance(service, Watchlists):
-        raise Fatal(f"the watchlist service is not wired (ApiDeps.extras[{EXTRA_KEY!r}])")
-    return service
-
-
 @router.get("", summary="Your watched symbols, in your order, with 24h stats")
 async def get_watchlist(uid: Uid, deps: Deps) -> dict[str, Any]:
-    return watchlist_answer(await watchlists(deps).get(uid))
+    return watchlist_answer(await deps.watchlists.get(uid))
 
 
 @router.put(
@@ -48,4 +38,4 @@ async def get_watchlist(uid: Uid, deps: Deps) -> dict[str, Any]:
     ),
 )
 async def put_watchlist(body: WatchlistPut, uid: Uid, deps: Deps) -> dict[str, Any]:
-    return watchlist_answer(await watchlists(deps).put(uid, body.symbols))
+    return watchlist_answer(await deps.watchlists.put(uid, body.symbols))

@@ -118,7 +118,7 @@ def build_jobs(
         settings.kucoin_spot_url, settings.kucoin_futures_url, system.clock, system.live
     )
     system.closers.append(market.aclose)
-    if "worker" not in system.extras:
+    if system.worker is None:  # the worker brings its own REST prices
         system.prices.add(market)
     metrics = JobsMetrics(system.registry)
     providers = Providers(
@@ -161,7 +161,7 @@ def build_jobs(
         metrics=metrics,
     )
     jobs = Jobs(system, options, market, scheduler, runner, agents, scraper, watchlist, metrics)
-    system.extras["jobs"] = jobs
+    system.jobs = jobs
     return jobs
 
 
@@ -184,7 +184,7 @@ async def start_jobs(system: System, options: JobsOptions | None = None) -> None
     jobs = build_jobs(system, options)
     sup = system.supervisor
     sup.add_probe("jobs", jobs.health)
-    if "worker" not in system.extras:
+    if system.worker is None:  # the worker keeps the catalog itself
         sup.start("jobs-catalog", lambda: keep_catalog(jobs))
     sup.start("scheduler-agents", jobs.agents.run_forever)
     sup.start("scheduler-watchlist", jobs.watchlist.run_forever)
