@@ -14,6 +14,7 @@ import typer
 from cogmora import logs
 from cogmora.cli import agent_cmd, processes, replay_cmd
 from cogmora.cli.compose import build_system
+from cogmora.cli.demo import command as demo_command
 from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
 from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected
@@ -162,6 +163,7 @@ def indexes_check(
 
 
 processes.register(app, settings_or_exit, run_async)
+demo_command.register(app, settings_or_exit, run_async)
 agent_cmd.register(app, settings_or_exit, run_async)
 replay_cmd.register(app, settings_or_exit, run_async)
 app.command("simulator")(simulator)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -99,27 +98,6 @@ def register(
         compare-and-set, so exactly one replica wins each crossing."""
         settings = settings_or_exit(store_url=store)
         run_async(lambda: serve(settings, ("worker", "close-handler")))
-
-    @app.command("demo")
-    def demo(
-        duration: Annotated[float, typer.Option(help="Seconds to run before the summary.")] = 45,
-        seed: Annotated[int, typer.Option(help="Random seed of the simulated market.")] = 7,
-        keep_db: Annotated[
-            Path | None, typer.Option(help="Keep the demo's SQLite store at this path.")
-        ] = None,
-    ) -> None:
-        """The whole system offline, against the built-in KuCoin simulator.
-
-        Starts the simulator, worker, close handler and API on a scratch store, opens demo
-        users' positions and triggers through the API, shows a live view, and ends with a
-        summary that checks every ledger against its balance."""
-        from rich.console import Console
-
-        from cogmora.cli.demo import run_demo
-
-        settings_or_exit(log_level="ERROR", log_json=False)
-        code = run_async(lambda: run_demo(duration, seed, keep_db, Console()))
-        raise typer.Exit(code)
 
     @app.command("jobs")
     def jobs(store: StoreOpt = None) -> None:
