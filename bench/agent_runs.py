@@ -46,19 +46,12 @@ from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q
 from cogmora.store.port import Tx
 from cogmora.store.sqlite import SqliteStore
+from cogmora.testing import ManualClock
 
 D = Decimal
 SLOT = datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
 PRICES = {"BTC-USDT": D("67000"), "ETH-USDT": D("3500"), "XBTUSDTM": D("67000")}
 TRENDS = {"BTC-USDT": D("0.003"), "ETH-USDT": D(0), "XBTUSDTM": D("-0.003")}
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def series(symbol: str, now: datetime, n: int = 100) -> tuple[Candle, ...]:
@@ -116,7 +109,7 @@ async def main(users: int, concurrency: int, source: str) -> None:
         store = SqliteStore(Path(tmp) / "agents.db")
         await store.start()
         await setup(store, users)
-        clock = Clock(SLOT + timedelta(seconds=1))
+        clock = ManualClock(SLOT + timedelta(seconds=1))
         settings = Settings(
             kucoin_spot_url=sim.spot_url if sim else "http://127.0.0.1:9",
             kucoin_futures_url=sim.futures_url if sim else "http://127.0.0.1:9",

@@ -3,7 +3,7 @@
 Everything here is the real code on real files and sockets; nothing of ours is mocked.
 Fixtures (all function-scoped, each test gets fresh ones):
 
-- `clock` -> `ManualClock`: starts at 2026-01-01T00:00:00Z and only moves when told
+- `clock` -> `cogmora.testing.ManualClock`: starts at 2026-01-01T00:00:00Z and only moves when told
   (`clock.advance(seconds)`, `clock.set(datetime)`), so price freshness is deterministic.
 - `db_path` -> `Path`: where this test's SQLite file lives (inside `tmp_path`).
 - `store` -> a started `SqliteStore` on `db_path`, closed after the test.
@@ -14,6 +14,8 @@ Fixtures (all function-scoped, each test gets fresh ones):
 - `quote` -> `quote(symbol, price, age=0.0)`: puts a live price seen `age` seconds ago.
 - `make_user` -> `await make_user(uid, balance="10000")` -> `(uid, token)` via
   `Accounts.create_user` (ledger entry included).
+- `pg_url` -> the PostgreSQL server's URL (session; skips when unreachable);
+  `pg_schema_url` -> a URL on a fresh schema, dropped after the test.
 - `live_server` -> `LiveServer`: the real FastAPI app (`cogmora.cli.serve.api_server`) on
   uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, and
   `.client(token=None)` -> an `httpx.AsyncClient` with the bearer header set (close it,
@@ -26,13 +28,16 @@ directory; everything built on top follows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from cogmora.cli.compose import System, build_system
@@ -41,27 +46,11 @@ from cogmora.domain.models import PriceQuote
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
+from cogmora.testing import EPOCH, ManualClock
 
 SPOT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 FUTURES_SYMBOLS = ("XBTUSDTM", "ETHUSDTM")
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class ManualClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, start: datetime = EPOCH) -> None:
-        self._now = start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        self._now += timedelta(seconds=seconds)
-        return self._now
-
-    def set(self, at: datetime) -> None:
-        self._now = at
+PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 
 @dataclass
@@ -80,7 +69,7 @@ MakeUser = Callable[..., Awaitable[tuple[str, str]]]
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(EPOCH)
 
 
 @pytest.fixture
@@ -143,3 +132,24 @@ async def live_server(system: System) -> AsyncIterator[LiveServer]:
     yield LiveServer(f"http://127.0.0.1:{port}", system)
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The PostgreSQL server's URL (COGMORA_TEST_PG overrides), or a skip naming why it
+    cannot be used."""
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+    return PG_URL
+
+
+@pytest.fixture
+def pg_schema_url(pg_url: str) -> Iterator[str]:
+    """A store URL on a fresh schema of its own, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield f"{pg_url}?schema={schema}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -27,7 +27,6 @@ import pytest
 from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
 
-PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 EMULATOR_SCRIPTS = (
     "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator",
     "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator",
@@ -38,17 +37,6 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("firestore", id="firestore"),
 ]
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """The server's URL, or a skip naming why it cannot be used."""
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
-    return PG_URL
 
 
 def drop_schema(url: str, schema: str) -> None:

@@ -6,13 +6,13 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cogmora_cli import COGMORA, run
 
 from cogmora.cli.compose import build_system
 from cogmora.domain.agent import agent_config_path
@@ -21,20 +21,6 @@ from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q
 from cogmora.store.sqlite import SqliteStore
-
-COGMORA = str(Path(sys.executable).with_name("cogmora"))
-
-
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        COGMORA,
-        *args,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 @pytest.fixture

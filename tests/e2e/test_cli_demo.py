@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-COGMORA = str(Path(sys.executable).with_name("cogmora"))
+from cogmora_cli import COGMORA
 
 
 def test_demo_runs_offline_and_every_ledger_balances(tmp_path: Path) -> None:

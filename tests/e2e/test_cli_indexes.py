@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from cogmora_cli import run_sync
 
 from cogmora.store.firestore.indexes import render
 
-COGMORA = str(Path(sys.executable).with_name("cogmora"))
 REPO = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [COGMORA, "indexes", *args], capture_output=True, text=True, cwd=cwd, timeout=60,
-        check=False,
-    )
+    return run_sync("indexes", *args, cwd=cwd)
 
 
 def test_generate_writes_the_default_path_and_check_accepts_it(tmp_path: Path) -> None:

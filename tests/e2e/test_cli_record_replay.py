@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from decimal import Decimal
 from pathlib import Path
+
+from cogmora_cli import run
 
 from cogmora.cli.compose import build_system
 from cogmora.domain.enums import Market, Side, TriggerOp
@@ -17,20 +17,6 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store.sqlite import SqliteStore
-
-COGMORA = str(Path(sys.executable).with_name("cogmora"))
-
-
-async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        COGMORA,
-        *args,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_recorded_ticks_replay_as_a_backtest_of_resting_triggers(tmp_path: Path) -> None:

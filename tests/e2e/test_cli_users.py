@@ -8,7 +8,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-COGMORA = str(Path(sys.executable).with_name("cogmora"))
+from cogmora_cli import COGMORA, run_sync
 
 
 def cli(
     *args: str, store: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "COGMORA_STORE": f"sqlite:///{store}", **(env or {})}
-    return subprocess.run(
-        [COGMORA, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
-    )
+    return run_sync(*args, env={"COGMORA_STORE": f"sqlite:///{store}", **(env or {})})
 
 
 def ledger(store: Path, uid: str) -> list[tuple[str, str, str]]:

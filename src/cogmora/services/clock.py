@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -16,13 +16,18 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that says what it is told: replays run on the recording's time."""
+    """A clock that says what it is told and moves only when told: replays run on the
+    recording's time, tests on their own. `at` is the time it says."""
 
-    def __init__(self, now: datetime | None = None) -> None:
-        self._now = now or datetime.now(UTC)
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at or datetime.now(UTC)
 
     def now(self) -> datetime:
-        return self._now
+        return self.at
 
-    def set(self, now: datetime) -> None:
-        self._now = now
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+    def advance(self, seconds: float) -> datetime:
+        self.at += timedelta(seconds=seconds)
+        return self.at

@@ -21,10 +21,10 @@ from cogmora.domain.agent import (
     RiskLimits,
     Usage,
 )
-from cogmora.jobs.agent.budget import InMemoryCallBudget
 from cogmora.jobs.agent.context import AgentContext, Candle
 from cogmora.jobs.agent.llm import BUDGET_EXHAUSTED, LlmMetrics, LlmProvider, LlmSettings
 from cogmora.jobs.agent.run import RunIds, run_agent
+from cogmora.testing import InMemoryCallBudget
 
 D = Decimal
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

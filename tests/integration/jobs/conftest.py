@@ -7,12 +7,10 @@ the agent tests is reused from tests/integration/agent.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from cogmora.cli.compose import System, build_system
@@ -25,8 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 
 from fake_openai_server import FakeOpenAI
 from jobs_testkit import TwoStores
-
-PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -66,16 +62,6 @@ async def fake_llm() -> AsyncIterator[FakeOpenAI]:
         yield server
     finally:
         await server.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
-    return PG_URL
 
 
 @pytest.fixture(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ from cogmora.services.agent import AgentConfigs
 from cogmora.store import queries as q
 from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
+from cogmora.testing import FixedCandles
 
 D = Decimal
 
@@ -41,20 +41,6 @@ def rising(
         high, low = close * D("1.001"), close * D("0.999")
         out.append(Candle(end - width * (n - i), close, high, low, close, D(5)))
     return tuple(out)
-
-
-class FixedCandles:
-    """A `CandleSource` serving prepared series, counting the calls it gets."""
-
-    def __init__(self, series: Mapping[str, tuple[Candle, ...]]) -> None:
-        self.series = dict(series)
-        self.calls = 0
-
-    async def candles(
-        self, symbol: str, interval: str, now: datetime, count: int
-    ) -> tuple[Candle, ...]:
-        self.calls += 1
-        return self.series.get(symbol, ())[-count:]
 
 
 def fast_options(**changes: Any) -> JobsOptions:

@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from jobs_testkit import FixedCandles, jobs_for, rising
+from jobs_testkit import jobs_for, rising
 
 from cogmora.domain.models import PriceQuote
+from cogmora.testing import FixedCandles
 
 DUE = datetime(2026, 1, 1, 0, 15, 1, tzinfo=UTC)
 

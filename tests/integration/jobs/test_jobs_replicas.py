@@ -27,35 +27,28 @@ from cogmora.jobs.agent.runner import RunRequest, slot_decision_id
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.port import Store
+from cogmora.testing import ManualClock
 
 PRICE = Decimal("67000")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 USERS = 40
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-
-def replica(store: Store, settings: Settings, clock: Clock, candles: FixedCandles) -> Jobs:
+def replica(store: Store, settings: Settings, clock: ManualClock, candles: FixedCandles) -> Jobs:
     system = build_system(
         settings, store, catalog=SymbolCatalog(["BTC-USDT"], ["XBTUSDTM"]), clock=clock
     )
     return jobs_for(system, candles, concurrency=4)
 
 
-def quote(jobs: Jobs, clock: Clock) -> None:
+def quote(jobs: Jobs, clock: ManualClock) -> None:
     jobs.system.live.put(PriceQuote("BTC-USDT", PRICE, clock.now()))
 
 
 async def two_replicas(
     replicas: TwoStores, settings: Settings
-) -> tuple[Jobs, Jobs, Clock, list[str]]:
-    clock = Clock(START)
+) -> tuple[Jobs, Jobs, ManualClock, list[str]]:
+    clock = ManualClock(START)
     candles = FixedCandles({"BTC-USDT": rising(PRICE, START + timedelta(minutes=15))})
     a = replica(await replicas.open(), settings, clock, candles)
     b = replica(await replicas.open(), settings, clock, candles)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import threading
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import psycopg
 import pytest
 from pg_replicas import check_books, race, replica_main, seed
 
@@ -20,26 +18,11 @@ from cogmora.store.port import Change, Tx
 from cogmora.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
-PG_URL = "postgresql://127.0.0.1:5432/test"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema's URL (dropped after), or a skip naming why the server is unusable."""
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
-    schema = f"replicas_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_URL}?schema={schema}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture
-async def replicas(pg_url: str) -> AsyncIterator[list[PostgresStore]]:
-    stores = [PostgresStore(pg_url, pool_size=2) for _ in range(4)]
+async def replicas(pg_schema_url: str) -> AsyncIterator[list[PostgresStore]]:
+    stores = [PostgresStore(pg_schema_url, pool_size=2) for _ in range(4)]
     await asyncio.gather(*(s.start() for s in stores))  # DDL raced too
     yield stores
     for s in stores:
@@ -59,9 +42,9 @@ async def test_four_replicas_close_and_settle_each_position_exactly_once(
     await check_books(replicas[1], seeded)
 
 
-async def test_replicas_in_separate_processes_close_each_position_once(pg_url: str) -> None:
+async def test_replicas_in_separate_processes_close_each_position_once(pg_schema_url: str) -> None:
     """Three OS processes racing over the same 300 positions: each closed exactly once."""
-    store = PostgresStore(pg_url, pool_size=2)
+    store = PostgresStore(pg_schema_url, pool_size=2)
     await store.start()
     try:
         seeded = await seed(store, users=10, per_user=30)
@@ -69,7 +52,7 @@ async def test_replicas_in_separate_processes_close_each_position_once(pg_url: s
         with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
             won = await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool, replica_main, pg_url, seeded.positions, i)
+                    loop.run_in_executor(pool, replica_main, pg_schema_url, seeded.positions, i)
                     for i in range(3)
                 )
             )
@@ -114,10 +97,10 @@ async def test_a_follower_on_one_replica_sees_every_change_of_the_others_once(
     assert [c.seq for c in seen] == [c.seq for c in full]
 
 
-async def test_running_out_of_retries_is_temporary(pg_url: str) -> None:
+async def test_running_out_of_retries_is_temporary(pg_schema_url: str) -> None:
     """A body that keeps losing the serialization race past its retries raises Temporary,
     and the winner's write stands."""
-    store = PostgresStore(pg_url, pool_size=2, retries=1)
+    store = PostgresStore(pg_schema_url, pool_size=2, retries=1)
     await store.start()
     try:
         await store.transact(lambda tx: tx.set("users/u1", {"n": 0}))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from cogmora.cli.compose import System
 from cogmora.domain.agent import AgentConfig, ProviderKind
 from cogmora.jobs.agent.builtin import BuiltinProvider
-from cogmora.jobs.agent.context import AgentContext, Candle
+from cogmora.jobs.agent.context import AgentContext
 from cogmora.jobs.agent.gather import ContextBuilder
 from cogmora.jobs.agent.provider import ProviderResult
 from cogmora.jobs.agent.runner import (
@@ -20,15 +20,9 @@ from cogmora.jobs.agent.runner import (
     slot_decision_id,
 )
 from cogmora.jobs.market import candle_interval
+from cogmora.testing import FixedCandles
 
 D = Decimal
-
-
-class NoCandles:
-    async def candles(
-        self, symbol: str, interval: str, now: datetime, count: int
-    ) -> tuple[Candle, ...]:
-        return ()
 
 
 class Stuck:
@@ -42,7 +36,7 @@ class Stuck:
 
 
 def runner(system: System, providers: Providers, timeout: float = 5.0) -> AgentRunner:
-    builder = ContextBuilder(system.store, system.positions, NoCandles(), system.settings.fees)
+    builder = ContextBuilder(system.store, system.positions, FixedCandles(), system.settings.fees)
     return AgentRunner(builder, providers, system.positions, system.triggers, system.clock, timeout)
 
 

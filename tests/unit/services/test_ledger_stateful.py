@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ from cogmora.services.crossings import PositionHit, apply_crossings
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
+from cogmora.testing import EPOCH, ManualClock
 
 T = TypeVar("T")
 FEES = FeeSchedule()
@@ -52,14 +53,6 @@ QTYS = st.decimals(min_value=D("0.001"), max_value=D(120), places=3)
 ONE_CENT = D("0.01")
 # each stored leg is quantized on its own: up to half a unit per leg, four legs
 QUANT_SLACK = D("0.00000004")
-
-
-class StillClock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @dataclass
@@ -108,7 +101,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="cogmora-ledger-"))
         self.loop = asyncio.new_event_loop()
-        self.clock = StillClock()
+        self.clock = ManualClock(EPOCH)
         self.store = SqliteStore(self.dir / "ledger.db")
         self.run(self.store.start())
         self.system = build_system(

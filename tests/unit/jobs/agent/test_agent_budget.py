@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cogmora.jobs.agent.budget import InMemoryCallBudget
+from cogmora.testing import InMemoryCallBudget
 
 DAY = date(2024, 5, 1)
 
