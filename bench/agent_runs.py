@@ -44,7 +44,7 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q
-from cogmora.store.port import Tx
+from cogmora.store.port import Doc, Tx
 from cogmora.store.sqlite import SqliteStore
 from cogmora.testing import ManualClock
 
@@ -115,7 +115,7 @@ async def main(users: int, concurrency: int, source: str) -> None:
             kucoin_futures_url=sim.futures_url if sim else "http://127.0.0.1:9",
         )
         catalog = SymbolCatalog(["BTC-USDT", "ETH-USDT"], ["XBTUSDTM"])
-        system = build_system(settings, store, catalog=catalog, clock=clock)  # type: ignore[arg-type]
+        system = build_system(settings, store, catalog=catalog, clock=clock)
         candles = MemoryCandles() if sim is None else None
         jobs = build_jobs(system, JobsOptions(concurrency=concurrency), candles=candles)
         print(f"machine: {machine()}")
@@ -135,19 +135,38 @@ async def main(users: int, concurrency: int, source: str) -> None:
                 f"({ran / elapsed:,.0f}/s)"
             )
         stats = jobs.agents.stats
-        opened = await store.read(
-            lambda tx: len(tx.query(q.positions_with_status("open")))
-        )
+        rows = await store.read(lambda tx: tx.query(q.positions_with_status("open")))
         print(
-            f"positions opened: {opened}; decisions failed: {stats.failed}; "
+            f"positions opened: {len(rows)}; decisions failed: {stats.failed}; "
             f"last error: {stats.last_error}"
         )
+        problems = check_opens(rows, users)
+        for problem in problems:
+            print(f"CHECK FAILED: {problem}")
         if sim is not None:
             print(f"candle requests to the simulator: {jobs.market.candle_calls}")
         await system.aclose()
         await store.close()
     if sim is not None:
         await sim.stop()
+    if problems:
+        raise SystemExit(1)
+
+
+def check_opens(rows: list[tuple[str, Doc]], users: int) -> list[str]:
+    """What the figures claim, checked: slot 1 opened exactly a BTC-USDT spot long and an
+    XBTUSDTM futures short per user (ETH-USDT flat: nothing), slot 2 opened nothing more."""
+    expected = {("BTC-USDT", "spot", "long"), ("XBTUSDTM", "futures", "short")}
+    by_user: dict[str, list[tuple[str, str, str]]] = {}
+    for _, doc in rows:
+        by_user.setdefault(doc["uid"], []).append((doc["symbol"], doc["market"], doc["side"]))
+    problems = []
+    if len(by_user) != users:
+        problems.append(f"{len(by_user)} users hold positions, expected {users}")
+    wrong = [uid for uid, held in by_user.items() if sorted(held) != sorted(expected)]
+    if wrong:
+        problems.append(f"{len(wrong)} users hold other than {sorted(expected)}, e.g. {wrong[0]}")
+    return problems
 
 
 if __name__ == "__main__":
