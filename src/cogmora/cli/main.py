@@ -33,6 +33,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown joins a docstring's wrapped lines into paragraphs, so help text is wrapped
+    # once, at the terminal's width, not at the source's line breaks as well.
+    rich_markup_mode="markdown",
 )
 users_app = typer.Typer(help="Create users and deposit paper money.", no_args_is_help=True)
 indexes_app = typer.Typer(
