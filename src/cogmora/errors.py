@@ -24,15 +24,12 @@ class CogmoraError(Exception):
 
 
 class Rejected(CogmoraError):
-    """The request is wrong; repeating it unchanged gives the same answer."""
-
-    status_code = 400
+    """The request is wrong; repeating it unchanged gives the same answer. (Which HTTP
+    status each kind answers is the API's business: `api.errors.STATUS`.)"""
 
 
 class ValidationError(Rejected):
     """A field breaks a rule; the message names both."""
-
-    status_code = 422
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -40,8 +37,6 @@ class ValidationError(Rejected):
 
 
 class InsufficientBalance(Rejected):
-    status_code = 422
-
     def __init__(self, need: object, have: object) -> None:
         super().__init__(f"insufficient balance: need {need}, have {have}")
         self.need = need
@@ -49,13 +44,11 @@ class InsufficientBalance(Rejected):
 
 
 class NotFound(Rejected):
-    status_code = 404
+    """Unknown id, or another user's (the API never says which)."""
 
 
 class Conflict(Rejected):
     """The request is well formed but the world is not in the state it needs."""
-
-    status_code = 409
 
 
 class Temporary(CogmoraError):

@@ -15,9 +15,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from cogmora.errors import CogmoraError, Rejected, Temporary, ValidationError
+from cogmora.errors import (
+    CogmoraError,
+    Conflict,
+    InsufficientBalance,
+    NotFound,
+    Rejected,
+    Temporary,
+    ValidationError,
+)
 
 log = structlog.get_logger("cogmora.api")
+
+# The HTTP status of each kind of refusal; the nearest listed ancestor decides.
+STATUS: dict[type[Rejected], int] = {
+    ValidationError: 422,
+    InsufficientBalance: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Rejected: 400,
+}
+
+
+def status_of(exc: Rejected) -> int:
+    return next(STATUS[k] for k in type(exc).__mro__ if k in STATUS)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -52,7 +73,7 @@ def install(app: FastAPI) -> None:
     async def cogmora_error(_: Request, exc: CogmoraError) -> JSONResponse:
         if isinstance(exc, Rejected):
             field = exc.field if isinstance(exc, ValidationError) else None
-            return _error(exc.status_code, str(exc), field)
+            return _error(status_of(exc), str(exc), field)
         if isinstance(exc, Temporary):
             log.warning("temporary failure", error=str(exc))
             return _error(503, f"temporarily unavailable: {exc}")
