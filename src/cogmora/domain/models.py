@@ -21,18 +21,10 @@ from cogmora.domain.enums import (
     TriggerOp,
     TriggerStatus,
 )
-from cogmora.domain.money import to_str
+from cogmora.domain.money import opt_decimal, opt_str, to_str
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
 
 Doc = dict[str, Any]
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else to_str(value)
-
-
-def _opt_dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
 
 
 # ---------------------------------------------------------------- paths
@@ -150,11 +142,11 @@ class PositionDetails:
     def to_doc(self) -> Doc:
         return {
             "status": self.status.value,
-            "stopLoss": _dec(self.stop_loss),
-            "takeProfit": _dec(self.take_profit),
-            "liquidationPrice": _dec(self.liquidation_price),
+            "stopLoss": opt_str(self.stop_loss),
+            "takeProfit": opt_str(self.take_profit),
+            "liquidationPrice": opt_str(self.liquidation_price),
             "closeReason": None if self.close_reason is None else self.close_reason.value,
-            "closePrice": _dec(self.close_price),
+            "closePrice": opt_str(self.close_price),
             "closeRequestedAt": opt_iso(self.close_requested_at),
         }
 
@@ -163,11 +155,11 @@ class PositionDetails:
         reason = doc.get("closeReason")
         return cls(
             status=PositionStatus(doc["status"]),
-            stop_loss=_opt_dec(doc.get("stopLoss")),
-            take_profit=_opt_dec(doc.get("takeProfit")),
-            liquidation_price=_opt_dec(doc.get("liquidationPrice")),
+            stop_loss=opt_decimal(doc.get("stopLoss")),
+            take_profit=opt_decimal(doc.get("takeProfit")),
+            liquidation_price=opt_decimal(doc.get("liquidationPrice")),
             close_reason=None if reason is None else CloseReason(reason),
-            close_price=_opt_dec(doc.get("closePrice")),
+            close_price=opt_decimal(doc.get("closePrice")),
             close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
         )
 
@@ -300,22 +292,22 @@ class TriggerAction:
     def to_doc(self) -> Doc:
         return {
             "side": self.side.value,
-            "qty": _dec(self.qty),
-            "notional": _dec(self.notional),
-            "leverage": _dec(self.leverage),
-            "stopLoss": _dec(self.stop_loss),
-            "takeProfit": _dec(self.take_profit),
+            "qty": opt_str(self.qty),
+            "notional": opt_str(self.notional),
+            "leverage": opt_str(self.leverage),
+            "stopLoss": opt_str(self.stop_loss),
+            "takeProfit": opt_str(self.take_profit),
         }
 
     @classmethod
     def from_doc(cls, doc: Doc) -> TriggerAction:
         return cls(
             side=Side(doc["side"]),
-            qty=_opt_dec(doc.get("qty")),
-            notional=_opt_dec(doc.get("notional")),
-            leverage=_opt_dec(doc.get("leverage")),
-            stop_loss=_opt_dec(doc.get("stopLoss")),
-            take_profit=_opt_dec(doc.get("takeProfit")),
+            qty=opt_decimal(doc.get("qty")),
+            notional=opt_decimal(doc.get("notional")),
+            leverage=opt_decimal(doc.get("leverage")),
+            stop_loss=opt_decimal(doc.get("stopLoss")),
+            take_profit=opt_decimal(doc.get("takeProfit")),
         )
 
 
@@ -331,7 +323,7 @@ class TriggerDetails:
         return {
             "status": self.status.value,
             "firedAt": opt_iso(self.fired_at),
-            "firedPrice": _dec(self.fired_price),
+            "firedPrice": opt_str(self.fired_price),
             "positionId": self.position_id,
             "error": self.error,
         }
@@ -341,7 +333,7 @@ class TriggerDetails:
         return cls(
             status=TriggerStatus(doc["status"]),
             fired_at=opt_from_iso(doc.get("firedAt")),
-            fired_price=_opt_dec(doc.get("firedPrice")),
+            fired_price=opt_decimal(doc.get("firedPrice")),
             position_id=doc.get("positionId"),
             error=doc.get("error"),
         )
@@ -419,7 +411,7 @@ class PriceQuote:
             "symbol": self.symbol,
             "price": to_str(self.price),
             "at": to_iso(self.at),
-            "markPrice": _dec(self.mark_price),
+            "markPrice": opt_str(self.mark_price),
         }
 
     @classmethod
@@ -428,5 +420,5 @@ class PriceQuote:
             symbol=doc["symbol"],
             price=Decimal(doc["price"]),
             at=from_iso(doc["at"]),
-            mark_price=_opt_dec(doc.get("markPrice")),
+            mark_price=opt_decimal(doc.get("markPrice")),
         )

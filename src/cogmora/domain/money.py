@@ -45,6 +45,16 @@ def to_str(value: Decimal) -> str:
     return format(quantize(value), "f")
 
 
+def opt_str(value: Decimal | None) -> str | None:
+    """The storage form of an optional amount or level (None stays None)."""
+    return None if value is None else to_str(value)
+
+
+def opt_decimal(value: object) -> Decimal | None:
+    """An optional stored amount or level back as a Decimal (None stays None)."""
+    return None if value is None else Decimal(str(value))
+
+
 def parse(value: object, field: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
     """Turn a JSON value into a finite Decimal, naming `field` when it is not one.
 

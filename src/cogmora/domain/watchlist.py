@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora.domain.enums import Market
-from cogmora.domain.money import to_str
+from cogmora.domain.money import opt_decimal, opt_str
 from cogmora.domain.timeutil import from_iso, to_iso
 from cogmora.errors import ValidationError
 
@@ -118,11 +118,11 @@ class WatchEntry:
         return {
             "symbol": self.symbol,
             "market": self.market.value,
-            "lastPrice": _dec(self.last_price),
-            "changeRate24h": _dec(self.change_rate_24h),
-            "high24h": _dec(self.high_24h),
-            "low24h": _dec(self.low_24h),
-            "volume24h": _dec(self.volume_24h),
+            "lastPrice": opt_str(self.last_price),
+            "changeRate24h": opt_str(self.change_rate_24h),
+            "high24h": opt_str(self.high_24h),
+            "low24h": opt_str(self.low_24h),
+            "volume24h": opt_str(self.volume_24h),
             "updatedAt": to_iso(self.updated_at),
             "error": self.error,
         }
@@ -133,11 +133,11 @@ class WatchEntry:
             symbol=doc["symbol"],
             market=Market(doc["market"]),
             updated_at=from_iso(doc["updatedAt"]),
-            last_price=_opt_dec(doc.get("lastPrice")),
-            change_rate_24h=_opt_dec(doc.get("changeRate24h")),
-            high_24h=_opt_dec(doc.get("high24h")),
-            low_24h=_opt_dec(doc.get("low24h")),
-            volume_24h=_opt_dec(doc.get("volume24h")),
+            last_price=opt_decimal(doc.get("lastPrice")),
+            change_rate_24h=opt_decimal(doc.get("changeRate24h")),
+            high_24h=opt_decimal(doc.get("high24h")),
+            low_24h=opt_decimal(doc.get("low24h")),
+            volume_24h=opt_decimal(doc.get("volume24h")),
             error=doc.get("error"),
         )
 
@@ -170,11 +170,3 @@ def refresh_watchlist(
             continue
         entries.append(WatchEntry(symbol, market, at, error=UNKNOWN_SYMBOL))
     return entries
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else to_str(value)
-
-
-def _opt_dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)

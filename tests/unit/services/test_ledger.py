@@ -7,6 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from cogmora.api.errors import status_of
 from cogmora.domain.enums import LedgerKind
 from cogmora.domain.models import LedgerEntry, User
 from cogmora.errors import InsufficientBalance, NotFound
@@ -53,7 +54,7 @@ def test_require_refuses_more_than_the_balance_with_the_spec_message() -> None:
     with pytest.raises(InsufficientBalance) as info:
         book.require("alice", D("10.500000001"))
     assert str(info.value) == "insufficient balance: need 10.50000000, have 10.5"
-    assert info.value.status_code == 422
+    assert status_of(info.value) == 422
 
 
 def test_unknown_user_is_not_found() -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from cogmora.api.errors import status_of
 from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.ticks import PriceKind, Tick
@@ -67,4 +68,4 @@ async def test_an_older_or_missing_price_is_a_conflict(age: float) -> None:
     live.put(PriceQuote("BTC-USDT", D(7), T0 - timedelta(seconds=age)))
     with pytest.raises(Conflict) as info:
         await fresh_price(live, "BTC-USDT", Market.SPOT, T0, 5.0)
-    assert info.value.status_code == 409
+    assert status_of(info.value) == 409

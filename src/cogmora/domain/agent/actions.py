@@ -21,7 +21,7 @@ from cogmora.domain.agent import fields as f
 from cogmora.domain.enums import Market, Side, Source, TriggerOp
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Doc, TriggerAction, TriggerCondition
-from cogmora.domain.money import to_str
+from cogmora.domain.money import opt_str, to_str
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.positions import check_level, check_leverage, check_side, check_size
 from cogmora.domain.timeutil import opt_iso
@@ -30,10 +30,6 @@ from cogmora.errors import ValidationError
 
 MAX_RATIONALE = 2000
 _FEES = FeeSchedule()
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else to_str(value)
 
 
 class _Order(Protocol):
@@ -73,11 +69,11 @@ def _order_doc(a: _Order) -> Doc:
     """The order an open or a trigger describes, in the decision log's form."""
     return {
         "side": a.side.value,
-        "qty": _dec(a.qty),
-        "notional": _dec(a.notional),
-        "leverage": _dec(a.leverage),
-        "stopLoss": _dec(a.stop_loss),
-        "takeProfit": _dec(a.take_profit),
+        "qty": opt_str(a.qty),
+        "notional": opt_str(a.notional),
+        "leverage": opt_str(a.leverage),
+        "stopLoss": opt_str(a.stop_loss),
+        "takeProfit": opt_str(a.take_profit),
     }
 
 
