@@ -37,9 +37,14 @@ def universe(symbols: str | None) -> tuple[dict[str, str], dict[str, str]]:
 def simulator(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     spot_port: Annotated[
-        int, typer.Option(help="Port of the spot host (REST, and the websocket at /).")
+        int,
+        typer.Option(
+            min=0, max=65535, help="Port of the spot host (REST, and the websocket at /)."
+        ),
     ] = 8181,
-    futures_port: Annotated[int, typer.Option(help="Port of the futures host.")] = 8182,
+    futures_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the futures host.")
+    ] = 8182,
     seed: Annotated[int, typer.Option(help="Seed of the random walk: same seed, same prices.")] = 0,
     tick_rate: Annotated[
         float,
@@ -106,5 +111,13 @@ def simulator(
             typer.echo("KuCoin simulator running; Ctrl-C to stop.")
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve())
+    except OSError as exc:  # most often: the port is taken
+        typer.echo(
+            f"cannot listen on {host} (spot port {spot_port}, futures port {futures_port}): "
+            f"{exc.strerror or exc}; choose others with --spot-port/--futures-port",
+            err=True,
+        )
+        raise typer.Exit(2) from None
