@@ -52,11 +52,18 @@ def _error(status: int, detail: str, field: str | None = None) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         field = _field(tuple(first.get("loc", ())))
         message = str(first.get("msg", "is invalid"))
-        if first.get("type") == "json_invalid":
+        content_type = request.headers.get("content-type", "")
+        if field == "body" and "json" not in content_type and request.method != "GET":
+            # Without the header the body was never read as JSON: say what to send.
+            message = (
+                f"must be JSON sent with Content-Type: application/json "
+                f"(got {content_type or 'no Content-Type'})"
+            )
+        elif first.get("type") == "json_invalid":
             # its loc is ("body", character offset): the offset is not a field
             field = "body"
             error = (first.get("ctx") or {}).get("error")

@@ -392,3 +392,17 @@ async def test_concurrent_retries_with_one_key_open_once(
         assert len({r.json()["id"] for r in answers}) == 1
         assert len((await c.get("/v1/positions")).json()) == 1
         assert await balance_of(c) == "899.90000000"
+
+
+async def test_a_body_without_a_json_content_type_says_what_to_send(
+    live_server: LiveServer, make_user: Any
+) -> None:
+    """A body sent as text/plain or with no Content-Type is a 422 naming the header to set."""
+    _, token = await make_user("alice", "1000")
+    body = b'{"symbol":"BTC-USDT","market":"spot","side":"long","qty":"1"}'
+    async with live_server.client(token) as c:
+        for headers in ({"Content-Type": "text/plain"}, {}):
+            r = await c.post("/v1/positions", content=body, headers=headers)
+            assert r.status_code == 422, r.text
+            assert r.json()["field"] == "body"
+            assert "Content-Type: application/json" in r.json()["detail"], r.text
