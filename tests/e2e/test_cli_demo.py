@@ -16,5 +16,6 @@ def test_demo_runs_offline_and_every_ledger_balances(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every ledger sums to its balance" in result.stdout
-    assert "positions opened via API: 18" in result.stdout
+    assert "positions opened through the API: 18" in result.stdout
+    assert "closes: " in result.stdout and "{" not in result.stdout  # words, not a dict
     assert (tmp_path / "demo.db").exists()

@@ -25,10 +25,16 @@ USERS = {"alice": "25000", "bob": "10000", "carol": "5000"}
 
 @dataclass
 class DemoState:
-    events: deque[str] = field(default_factory=lambda: deque(maxlen=12))
+    """What the view shows besides the store: the stage of start-up, the narrated events,
+    counts, and the prices seen first and last (for change and direction)."""
+
+    stage: str = "starting the KuCoin simulator"
+    events: deque[str] = field(default_factory=lambda: deque(maxlen=10))
     counts: Counter[str] = field(default_factory=Counter)
     tokens: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    first_prices: dict[str, Decimal] = field(default_factory=dict)
+    last_prices: dict[str, Decimal] = field(default_factory=dict)
 
 
 async def seed_positions(

@@ -35,17 +35,22 @@ def summary(
     console.print(table)
     p50 = _quantile(reg, 0.5)
     p99 = _quantile(reg, 0.99)
-    closes = {k.split(":", 1)[1]: v for k, v in state.counts.items() if k.startswith("closing:")}
+    closes = {
+        k.split(":", 1)[1].replace("_", " "): v
+        for k, v in sorted(state.counts.items())
+        if k.startswith("closing:")
+    }
+    by_reason = ", ".join(f"{n} by {reason}" for reason, n in closes.items()) or "none"
     console.print(
-        f"positions opened via API: {state.counts['api /v1/positions']}, "
-        f"triggers placed: {state.counts['api /v1/triggers']}, "
-        f"triggers fired: {state.counts['trigger triggered']} "
-        f"(failed: {state.counts['trigger failed']}), closes by reason: {dict(closes)}, "
-        f"settled: {state.counts['settled']}, agent runs: {state.counts['agent runs']}"
+        f"positions opened through the API: {state.counts['api /v1/positions']}; "
+        f"triggers placed: {state.counts['api /v1/triggers']}, fired: "
+        f"{state.counts['trigger triggered']}, refused at fire time: "
+        f"{state.counts['trigger failed']}; closes: {by_reason}; "
+        f"settled: {state.counts['settled']}; agent runs: {state.counts['agent runs']}"
     )
     console.print(
-        f"ticks evaluated: {ticks_evaluated(reg):,.0f}; "
-        f"tick -> commit latency p50 <= {p50}, p99 <= {p99} (histogram bucket bounds)"
+        f"trades evaluated: {ticks_evaluated(reg):,.0f}; from the crossing trade to the close "
+        f"committed: half within {p50}, 99% within {p99}"
     )
     console.print("[green]every ledger sums to its balance" if ok else "[red]LEDGER MISMATCH")
     return 0 if ok else 1
