@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from cogmora.cli.compose import System
+from cogmora.cli.compose import System, build_system
 from cogmora.domain.agent import (
     CancelTriggerAction,
     ClosePositionAction,
@@ -14,8 +15,11 @@ from cogmora.domain.agent import (
     PlaceTriggerAction,
 )
 from cogmora.domain.enums import Market, PositionStatus, Side, Source, TriggerOp, TriggerStatus
-from cogmora.errors import Conflict, InsufficientBalance
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.models import PriceQuote
+from cogmora.errors import Conflict, InsufficientBalance, ValidationError
 from cogmora.jobs.agent.applier import ServiceApplier
+from cogmora.settings import Settings
 
 D = Decimal
 SLOT = "2026-01-01T00:15:00.000000Z"
@@ -106,3 +110,20 @@ async def test_triggers_and_closes_go_through_their_services(
     assert closing.status is PositionStatus.CLOSING
     assert closing.details.close_reason is not None
     assert closing.details.close_reason.value == "agent"
+
+
+async def test_an_action_is_held_to_the_configured_leverage_ceiling(
+    store: Any, db_path: Any, catalog: Any, clock: Any
+) -> None:
+    """With a configured maximum of 20x, the agent's 50x open is refused naming that
+    ceiling, not the exchange's 125x."""
+    settings = Settings(store_url=f"sqlite:///{db_path}", fees=FeeSchedule(max_leverage=D(20)))
+    system = build_system(settings, store, catalog=catalog, clock=clock)
+    await system.accounts.create_user("ann", D(10000))
+    system.live.put(PriceQuote("XBTUSDTM", D(65000), clock.now()))
+    action = OpenPositionAction(
+        "XBTUSDTM", Market.FUTURES, Side.LONG, qty=D("0.01"), leverage=D(50)
+    )
+    with pytest.raises(ValidationError, match="from 1 to 20") as caught:
+        await applier(system).open_position("ann", action)
+    assert caught.value.field == "leverage"

@@ -3,33 +3,141 @@
 An action that breaks a rule it can check alone (exactly one of qty and notional, spot is
 long-only and unlevered, the market matches the symbol) cannot be constructed: an invalid
 action never exists as a value, so nothing downstream can apply one. Rules that need the
-world (prices, limits, open positions) belong to the risk guard.
+world (prices, limits, open positions, the configured maximum leverage) belong to the risk
+guard and the positions service.
 
-Document form (decision log and LLM replies): `{"type": "open_position", "symbol": ...}`,
-camelCase keys, decimals as strings, as everywhere else in the data model.
+Each action describes its fields once, in `FIELDS`: attribute, document key, and a
+`FieldKind` that knows how the field is read strictly, written, and shown to a model in
+the JSON schema. The document form (decision log and LLM replies: `{"type":
+"open_position", "symbol": ...}`, camelCase keys, decimals as strings), the set of keys a
+document may carry, and `schema.action_list_schema()` are all derived from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, Self
 
 from cogmora.domain.agent import fields as f
 from cogmora.domain.enums import Market, Side, Source, TriggerOp
-from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Doc, TriggerAction, TriggerCondition
 from cogmora.domain.money import opt_str, to_str
 from cogmora.domain.orders import OpenRequest
-from cogmora.domain.positions import check_level, check_leverage, check_side, check_size
+from cogmora.domain.positions import check_level, check_side, check_size
 from cogmora.domain.timeutil import opt_iso
 from cogmora.domain.watchlist import market_of, parse_symbol
 from cogmora.errors import ValidationError
 
 MAX_RATIONALE = 2000
-_FEES = FeeSchedule()
+# KuCoin's own ceiling; the configured one (FeeSchedule.max_leverage, never above this) is
+# applied by the positions and triggers services when the action is carried out.
+EXCHANGE_MAX_LEVERAGE = 125
+DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
+
+_DEC: dict[str, Any] = {"type": "string", "pattern": DECIMAL_PATTERN}
+_OPT_DEC: dict[str, Any] = {"type": ["string", "null"], "pattern": DECIMAL_PATTERN}
+_TEXT: dict[str, Any] = {"type": "string"}
+_OPT_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+
+Reader = Callable[[Mapping[str, Any], str, str], Any]  # (document, key, prefix) -> value
+
+
+@dataclass(frozen=True, slots=True)
+class FieldKind:
+    """How one kind of field is read (strictly, naming its path), written, and described."""
+
+    read: Reader
+    write: Callable[[Any], Any]
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    attr: str
+    key: str
+    kind: FieldKind
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _symbol(doc: Mapping[str, Any], key: str, prefix: str) -> str:
+    return parse_symbol(doc.get(key), f.join(prefix, key))
+
+
+def _opt_symbol(doc: Mapping[str, Any], key: str, prefix: str) -> str | None:
+    value = doc.get(key)
+    return None if value is None else parse_symbol(value, f.join(prefix, key))
+
+
+def _enum_kind(kind: type[StrEnum]) -> FieldKind:
+    return FieldKind(
+        lambda doc, key, prefix: f.enum(doc, key, prefix, kind),
+        lambda value: value.value,
+        {"type": "string", "enum": [m.value for m in kind]},
+    )
+
+
+def _text_kind(max_len: int, *, optional: bool = False) -> FieldKind:
+    if optional:
+        return FieldKind(
+            lambda doc, key, prefix: f.opt_text(doc, key, prefix, max_len=max_len), _same, _TEXT
+        )
+    return FieldKind(
+        lambda doc, key, prefix: f.text(doc, key, prefix, max_len=max_len), _same, _TEXT
+    )
+
+
+SYMBOL = FieldKind(_symbol, _same, _TEXT)
+OPT_SYMBOL = FieldKind(_opt_symbol, _same, _OPT_TEXT)
+DECIMAL = FieldKind(f.decimal, to_str, _DEC)
+OPT_DECIMAL = FieldKind(f.opt_decimal, opt_str, _OPT_DEC)
+OPT_TIME = FieldKind(
+    f.opt_time,
+    opt_iso,
+    {**_OPT_TEXT, "description": "ISO-8601 UTC time, or null for never"},
+)
+RATIONALE = Field("rationale", "rationale", _text_kind(MAX_RATIONALE, optional=True))
+ID = _text_kind(64)
+
+# The order an open or a trigger describes.
+_ORDER_FIELDS = (
+    Field("side", "side", _enum_kind(Side)),
+    Field("qty", "qty", OPT_DECIMAL),
+    Field("notional", "notional", OPT_DECIMAL),
+    Field("leverage", "leverage", OPT_DECIMAL),
+    Field("stop_loss", "stopLoss", OPT_DECIMAL),
+    Field("take_profit", "takeProfit", OPT_DECIMAL),
+)
+_MARKET = Field("market", "market", _enum_kind(Market))
+
+
+class _Described:
+    """The document form of an action, derived from its `FIELDS`."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str]
+    FIELDS: ClassVar[tuple[Field, ...]]
+
+    def to_doc(self) -> Doc:
+        return {
+            "type": self.TYPE,
+            **{x.key: x.kind.write(getattr(self, x.attr)) for x in self.FIELDS},
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> Self:
+        return cls(**{x.attr: x.kind.read(doc, x.key, prefix) for x in cls.FIELDS})
+
+    @classmethod
+    def keys(cls) -> frozenset[str]:
+        """The keys its document may carry."""
+        return frozenset(("type", *(x.key for x in cls.FIELDS)))
 
 
 class _Order(Protocol):
@@ -49,7 +157,9 @@ class _Order(Protocol):
 
 def _check_order(symbol: str, market: Market, order: _Order) -> None:
     """The API's own order rules (positions.check_*), plus the symbol's spelling and market:
-    an action that breaks one cannot even be constructed."""
+    an action that breaks one cannot even be constructed. Leverage is checked against the
+    exchange's ceiling here; the configured one is the services' to apply, so an action
+    reads the same whatever a deployment configured."""
     if parse_symbol(symbol, "symbol") != symbol:
         raise ValidationError("symbol", f"symbol must be upper case, not {symbol!r}")
     if market_of(symbol) is not market:
@@ -59,40 +169,50 @@ def _check_order(symbol: str, market: Market, order: _Order) -> None:
             f"(a {market_of(symbol).value} symbol)",
         )
     check_side(market, order.side)
-    check_leverage(market, order.leverage, _FEES)
+    _check_leverage_form(market, order.leverage)
     check_size(order.qty, order.notional)
     check_level("stopLoss", order.stop_loss)
     check_level("takeProfit", order.take_profit)
 
 
-def _order_doc(a: _Order) -> Doc:
-    """The order an open or a trigger describes, in the decision log's form."""
-    return {
-        "side": a.side.value,
-        "qty": opt_str(a.qty),
-        "notional": opt_str(a.notional),
-        "leverage": opt_str(a.leverage),
-        "stopLoss": opt_str(a.stop_loss),
-        "takeProfit": opt_str(a.take_profit),
-    }
+def _check_leverage_form(market: Market, leverage: Decimal | None) -> None:
+    if leverage is None:
+        return
+    if market is Market.SPOT and leverage != 1:
+        raise ValidationError("leverage", "leverage must be 1 for spot")
+    whole = leverage.is_finite() and leverage == leverage.to_integral_value()
+    if not whole or not 1 <= leverage <= EXCHANGE_MAX_LEVERAGE:
+        raise ValidationError(
+            "leverage", f"leverage must be a whole number from 1 to {EXCHANGE_MAX_LEVERAGE}"
+        )
 
 
-def _order_fields(doc: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    return {
-        "side": f.enum(doc, "side", prefix, Side),
-        "qty": f.opt_decimal(doc, "qty", prefix),
-        "notional": f.opt_decimal(doc, "notional", prefix),
-        "leverage": f.opt_decimal(doc, "leverage", prefix),
-        "stop_loss": f.opt_decimal(doc, "stopLoss", prefix),
-        "take_profit": f.opt_decimal(doc, "takeProfit", prefix),
-    }
+def _request(symbol: str, market: Market, order: _Order) -> OpenRequest:
+    """The order the positions service opens (or a trigger will), marked as the agent's."""
+    return OpenRequest(
+        symbol,
+        market,
+        order.side,
+        order.qty,
+        order.notional,
+        order.leverage,
+        order.stop_loss,
+        order.take_profit,
+        Source.AGENT,
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class OpenPositionAction:
+class OpenPositionAction(_Described):
     """Open at market now, at the latest fresh price."""
 
     TYPE: ClassVar[str] = "open_position"
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("symbol", "symbol", SYMBOL),
+        _MARKET,
+        *_ORDER_FIELDS,
+        RATIONALE,
+    )
     symbol: str
     market: Market
     side: Side
@@ -107,43 +227,23 @@ class OpenPositionAction:
         _check_order(self.symbol, self.market, self)
 
     def to_request(self) -> OpenRequest:
-        """The order the positions service opens, marked as the agent's."""
-        return OpenRequest(
-            self.symbol,
-            self.market,
-            self.side,
-            self.qty,
-            self.notional,
-            self.leverage,
-            self.stop_loss,
-            self.take_profit,
-            Source.AGENT,
-        )
-
-    def to_doc(self) -> Doc:
-        return {
-            "type": self.TYPE,
-            "symbol": self.symbol,
-            "market": self.market.value,
-            **_order_doc(self),
-            "rationale": self.rationale,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> OpenPositionAction:
-        return cls(
-            symbol=parse_symbol(doc.get("symbol"), f.join(prefix, "symbol")),
-            market=f.enum(doc, "market", prefix, Market),
-            **_order_fields(doc, prefix),
-            rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
-        )
+        return _request(self.symbol, self.market, self)
 
 
 @dataclass(frozen=True, slots=True)
-class PlaceTriggerAction:
+class PlaceTriggerAction(_Described):
     """Leave a trigger: when `symbol` crosses `price` (`op`), open the described position."""
 
     TYPE: ClassVar[str] = "place_trigger"
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        Field("symbol", "symbol", SYMBOL),
+        _MARKET,
+        Field("op", "op", _enum_kind(TriggerOp)),
+        Field("price", "price", DECIMAL),
+        *_ORDER_FIELDS,
+        Field("expires_at", "expiresAt", OPT_TIME),
+        RATIONALE,
+    )
     symbol: str
     market: Market
     op: TriggerOp
@@ -176,95 +276,33 @@ class PlaceTriggerAction:
 
     def to_request(self) -> OpenRequest:
         """The order the trigger will place, for checking it against its own level now."""
-        return OpenRequest(
-            self.symbol,
-            self.market,
-            self.side,
-            self.qty,
-            self.notional,
-            self.leverage,
-            self.stop_loss,
-            self.take_profit,
-            Source.AGENT,
-        )
-
-    def to_doc(self) -> Doc:
-        return {
-            "type": self.TYPE,
-            "symbol": self.symbol,
-            "market": self.market.value,
-            "op": self.op.value,
-            "price": to_str(self.price),
-            **_order_doc(self),
-            "expiresAt": opt_iso(self.expires_at),
-            "rationale": self.rationale,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> PlaceTriggerAction:
-        return cls(
-            symbol=parse_symbol(doc.get("symbol"), f.join(prefix, "symbol")),
-            market=f.enum(doc, "market", prefix, Market),
-            op=f.enum(doc, "op", prefix, TriggerOp),
-            price=f.decimal(doc, "price", prefix),
-            **_order_fields(doc, prefix),
-            expires_at=f.opt_time(doc, "expiresAt", prefix),
-            rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
-        )
+        return _request(self.symbol, self.market, self)
 
 
 @dataclass(frozen=True, slots=True)
-class CancelTriggerAction:
+class CancelTriggerAction(_Described):
     TYPE: ClassVar[str] = "cancel_trigger"
+    FIELDS: ClassVar[tuple[Field, ...]] = (Field("trigger_id", "triggerId", ID), RATIONALE)
     trigger_id: str
     rationale: str = ""
 
-    def to_doc(self) -> Doc:
-        return {"type": self.TYPE, "triggerId": self.trigger_id, "rationale": self.rationale}
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> CancelTriggerAction:
-        return cls(
-            trigger_id=f.text(doc, "triggerId", prefix, max_len=64),
-            rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class ClosePositionAction:
+class ClosePositionAction(_Described):
     TYPE: ClassVar[str] = "close_position"
+    FIELDS: ClassVar[tuple[Field, ...]] = (Field("position_id", "positionId", ID), RATIONALE)
     position_id: str
     rationale: str = ""
 
-    def to_doc(self) -> Doc:
-        return {"type": self.TYPE, "positionId": self.position_id, "rationale": self.rationale}
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> ClosePositionAction:
-        return cls(
-            position_id=f.text(doc, "positionId", prefix, max_len=64),
-            rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
-        )
-
 
 @dataclass(frozen=True, slots=True)
-class HoldAction:
+class HoldAction(_Described):
     """Do nothing, on purpose; `symbol` says which market the decision was about, if one."""
 
     TYPE: ClassVar[str] = "hold"
+    FIELDS: ClassVar[tuple[Field, ...]] = (Field("symbol", "symbol", OPT_SYMBOL), RATIONALE)
     rationale: str = ""
     symbol: str | None = None
-
-    def to_doc(self) -> Doc:
-        return {"type": self.TYPE, "symbol": self.symbol, "rationale": self.rationale}
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any], prefix: str = "") -> HoldAction:
-        symbol = doc.get("symbol")
-        return cls(
-            rationale=f.opt_text(doc, "rationale", prefix, max_len=MAX_RATIONALE),
-            symbol=None if symbol is None else parse_symbol(symbol, f.join(prefix, "symbol")),
-        )
 
 
 Action = (
@@ -283,43 +321,6 @@ ACTION_TYPES: dict[str, type[Action]] = {
     )
 }
 
-_KEYS: dict[str, frozenset[str]] = {
-    "open_position": frozenset(
-        (
-            "type",
-            "symbol",
-            "market",
-            "side",
-            "qty",
-            "notional",
-            "leverage",
-            "stopLoss",
-            "takeProfit",
-            "rationale",
-        )
-    ),
-    "place_trigger": frozenset(
-        (
-            "type",
-            "symbol",
-            "market",
-            "op",
-            "price",
-            "side",
-            "qty",
-            "notional",
-            "leverage",
-            "stopLoss",
-            "takeProfit",
-            "expiresAt",
-            "rationale",
-        )
-    ),
-    "cancel_trigger": frozenset(("type", "triggerId", "rationale")),
-    "close_position": frozenset(("type", "positionId", "rationale")),
-    "hold": frozenset(("type", "symbol", "rationale")),
-}
-
 
 def action_from_doc(doc: object, prefix: str = "") -> Action:
     """Read one action strictly; a ValidationError names the path (`actions[2].leverage`)."""
@@ -331,7 +332,7 @@ def action_from_doc(doc: object, prefix: str = "") -> Action:
         field = f.join(prefix, "type")
         allowed = ", ".join(repr(k) for k in ACTION_TYPES)
         raise ValidationError(field, f"{field} must be one of {allowed}, not {kind!r}")
-    f.only_keys(body, _KEYS[cls.TYPE], prefix)
+    f.only_keys(body, cls.keys(), prefix)
     try:
         return cls.from_doc(body, prefix)
     except ValidationError as exc:

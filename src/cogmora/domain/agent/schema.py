@@ -18,26 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cogmora.domain.agent.actions import Action, action_from_doc
+from cogmora.domain.agent.actions import ACTION_TYPES, Action, action_from_doc
 from cogmora.domain.agent.decision import Refusal
 from cogmora.domain.agent.fields import opt_text
 from cogmora.errors import ValidationError
 
 MAX_ACTIONS = 20
-DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
-
-_DEC: dict[str, Any] = {"type": "string", "pattern": DECIMAL_PATTERN}
-_OPT_DEC: dict[str, Any] = {"type": ["string", "null"], "pattern": DECIMAL_PATTERN}
-_TEXT: dict[str, Any] = {"type": "string"}
-_OPT_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 
 
-def _enum(*values: str) -> dict[str, Any]:
-    return {"type": "string", "enum": list(values)}
-
-
-def _variant(kind: str, properties: dict[str, Any]) -> dict[str, Any]:
-    props = {"type": _enum(kind), **properties, "rationale": _TEXT}
+def _variant(cls: type[Action]) -> dict[str, Any]:
+    """One action's object schema, from the fields it declares."""
+    props = {"type": {"type": "string", "enum": [cls.TYPE]}}
+    props |= {field.key: field.kind.schema for field in cls.FIELDS}
     return {
         "type": "object",
         "properties": props,
@@ -46,42 +38,17 @@ def _variant(kind: str, properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_ORDER: dict[str, Any] = {
-    "symbol": _TEXT,
-    "market": _enum("spot", "futures"),
-    "side": _enum("long", "short"),
-    "qty": _OPT_DEC,
-    "notional": _OPT_DEC,
-    "leverage": _OPT_DEC,
-    "stopLoss": _OPT_DEC,
-    "takeProfit": _OPT_DEC,
-}
-
-
 def action_list_schema() -> dict[str, Any]:
     """The reply `{rationale, actions: [...]}` as JSON Schema; a fresh copy on every call."""
-    order = _ORDER
-    trigger = {
-        "symbol": _TEXT,
-        "market": order["market"],
-        "op": _enum("above", "below"),
-        "price": _DEC,
-        **{k: v for k, v in order.items() if k not in ("symbol", "market")},
-        "expiresAt": {**_OPT_TEXT, "description": "ISO-8601 UTC time, or null for never"},
-    }
-    variants = [
-        _variant("open_position", order),
-        _variant("place_trigger", trigger),
-        _variant("cancel_trigger", {"triggerId": _TEXT}),
-        _variant("close_position", {"positionId": _TEXT}),
-        _variant("hold", {"symbol": _OPT_TEXT}),
-    ]
     return copy.deepcopy(
         {
             "type": "object",
             "properties": {
-                "rationale": _TEXT,
-                "actions": {"type": "array", "items": {"anyOf": variants}},
+                "rationale": {"type": "string"},
+                "actions": {
+                    "type": "array",
+                    "items": {"anyOf": [_variant(cls) for cls in ACTION_TYPES.values()]},
+                },
             },
             "required": ["rationale", "actions"],
             "additionalProperties": False,
