@@ -14,8 +14,9 @@ from decimal import Decimal
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Position, User, user_path
+from cogmora.domain.models import Position, User
 from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.paths import user_path
 from cogmora.store.port import Store, Tx
 
 

@@ -36,8 +36,9 @@ from _setup import machine
 
 from cogmora.cli.compose import build_system
 from cogmora.cli.jobs import JobsOptions, build_jobs
-from cogmora.domain.agent import AgentConfig, agent_config_path
-from cogmora.domain.models import PriceQuote, User, user_path
+from cogmora.domain.agent import AgentConfig
+from cogmora.domain.models import PriceQuote, User
+from cogmora.domain.paths import agent_config_path, user_path
 from cogmora.jobs.agent.context import Candle
 from cogmora.jobs.market import WIDTH
 from cogmora.services.symbols import SymbolCatalog

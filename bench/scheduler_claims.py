@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _setup import machine
 
-from cogmora.domain.agent import AgentConfig, agent_config_path
+from cogmora.domain.agent import AgentConfig
+from cogmora.domain.paths import agent_config_path
 from cogmora.domain.timeutil import to_iso
 from cogmora.jobs.scheduler import SlotScheduler
 from cogmora.store.port import Store, Tx

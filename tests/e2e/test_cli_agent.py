@@ -15,8 +15,7 @@ import pytest
 from cogmora_cli import COGMORA, run
 
 from cogmora.cli.compose import build_system
-from cogmora.domain.agent import agent_config_path
-from cogmora.domain.models import user_path
+from cogmora.domain.paths import agent_config_path, user_path
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q

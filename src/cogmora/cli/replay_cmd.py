@@ -23,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cogmora.cli.stores import open_store
-from cogmora.domain.models import User, user_path
+from cogmora.domain.models import User
+from cogmora.domain.paths import user_path
 from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import ACTIVE_TRIGGERS, OPEN_POSITIONS
 from cogmora.engine.engine import Engine

@@ -22,36 +22,10 @@ from cogmora.domain.enums import (
     TriggerStatus,
 )
 from cogmora.domain.money import opt_decimal, opt_str, to_str
+from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
 
 Doc = dict[str, Any]
-
-
-# ---------------------------------------------------------------- paths
-
-
-def user_path(uid: str) -> str:
-    return f"users/{uid}"
-
-
-def position_path(uid: str, pid: str) -> str:
-    return f"users/{uid}/openPositions/{pid}"
-
-
-def trigger_path(uid: str, tid: str) -> str:
-    return f"users/{uid}/tradeTriggers/{tid}"
-
-
-def history_path(uid: str, pid: str) -> str:
-    return f"users/{uid}/positionHistory/{pid}"
-
-
-def ledger_path(uid: str, lid: str) -> str:
-    return f"users/{uid}/ledger/{lid}"
-
-
-def price_path(symbol: str) -> str:
-    return f"prices/{symbol}"
 
 
 # ---------------------------------------------------------------- users and ledger

@@ -34,10 +34,6 @@ _SPOT = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 _FUTURES = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
-def watch_path(uid: str, symbol: str) -> str:
-    return f"users/{uid}/watchlist/{symbol}"
-
-
 def market_of(symbol: str) -> Market:
     """KuCoin spot symbols always contain a dash; futures contract codes never do."""
     return Market.SPOT if "-" in symbol else Market.FUTURES

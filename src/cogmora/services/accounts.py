@@ -13,7 +13,8 @@ from decimal import Decimal
 
 from cogmora.domain import money
 from cogmora.domain.enums import LedgerKind
-from cogmora.domain.models import LedgerEntry, User, user_path
+from cogmora.domain.models import LedgerEntry, User
+from cogmora.domain.paths import user_path
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook

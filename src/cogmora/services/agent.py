@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cogmora.domain.agent import AgentConfig, ProviderKind, agent_config_path
-from cogmora.domain.models import Doc, user_path
+from cogmora.domain.agent import AgentConfig, ProviderKind
+from cogmora.domain.models import Doc
+from cogmora.domain.paths import agent_config_path, user_path
 from cogmora.domain.timeutil import opt_from_iso
 from cogmora.errors import NotFound, ValidationError
 from cogmora.services.clock import Clock

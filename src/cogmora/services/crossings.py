@@ -19,9 +19,10 @@ from typing import Any
 from cogmora.domain.enums import CloseReason, PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Position, Trigger, position_path, trigger_path, user_path
+from cogmora.domain.models import Position, Trigger
 from cogmora.domain.money import to_str
 from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.paths import position_path, trigger_path, user_path
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
 from cogmora.services.ledger import AccountBook

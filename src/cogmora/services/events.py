@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from cogmora.domain.enums import PositionStatus
-from cogmora.domain.models import history_path, ledger_path
+from cogmora.domain.paths import history_path, ledger_path
 from cogmora.services.accounts import Accounts
 from cogmora.store.port import Store
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 from cogmora.domain.enums import LedgerKind
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Doc, LedgerEntry, User, ledger_path, user_path
+from cogmora.domain.models import Doc, LedgerEntry, User
 from cogmora.domain.money import quantize
+from cogmora.domain.paths import ledger_path, user_path
 from cogmora.errors import InsufficientBalance, NotFound
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from cogmora.domain.enums import CloseReason, Market, PositionStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Doc, Position, User, position_path, user_path
+from cogmora.domain.models import Doc, Position, User
 from cogmora.domain.money import ZERO
 from cogmora.domain.orders import OpenRequest, build_position, check_request
+from cogmora.domain.paths import position_path, user_path
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
 from cogmora.errors import Conflict, NotFound
 from cogmora.services import idempotency

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from cogmora.domain.enums import Market
-from cogmora.domain.models import PriceQuote, price_path
+from cogmora.domain.models import PriceQuote
+from cogmora.domain.paths import price_path
 from cogmora.domain.ticks import PriceKind, Tick
 from cogmora.errors import Conflict
 from cogmora.services.clock import Clock

@@ -16,7 +16,8 @@ import structlog
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.models import Doc, Settlement, closed_doc, history_path, user_path
+from cogmora.domain.models import Doc, Settlement, closed_doc
+from cogmora.domain.paths import history_path, user_path
 from cogmora.domain.positions import close_fill
 from cogmora.errors import NotFound
 from cogmora.services.clock import Clock

@@ -10,16 +10,10 @@ from datetime import datetime
 from cogmora.domain.enums import Market, Source, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import (
-    Doc,
-    Trigger,
-    TriggerAction,
-    TriggerCondition,
-    trigger_path,
-    user_path,
-)
+from cogmora.domain.models import Doc, Trigger, TriggerAction, TriggerCondition
 from cogmora.domain.money import require_places
 from cogmora.domain.orders import OpenRequest, precheck
+from cogmora.domain.paths import trigger_path, user_path
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency

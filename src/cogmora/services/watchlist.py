@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cogmora.domain.models import Doc, user_path
-from cogmora.domain.watchlist import NO_DATA, WatchEntry, market_of, parse_symbols, watch_path
+from cogmora.domain.models import Doc
+from cogmora.domain.paths import user_path, watch_path
+from cogmora.domain.watchlist import NO_DATA, WatchEntry, market_of, parse_symbols
 from cogmora.errors import NotFound
 from cogmora.services.clock import Clock
 from cogmora.store import queries as q

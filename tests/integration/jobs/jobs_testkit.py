@@ -13,8 +13,8 @@ import pytest
 
 from cogmora.cli.compose import System
 from cogmora.cli.jobs import Jobs, JobsOptions, build_jobs
-from cogmora.domain.agent import agent_config_path
-from cogmora.domain.models import Doc, user_path
+from cogmora.domain.models import Doc
+from cogmora.domain.paths import agent_config_path, user_path
 from cogmora.jobs.agent.context import Candle
 from cogmora.jobs.market import WIDTH
 from cogmora.services.agent import AgentConfigs

@@ -14,8 +14,9 @@ from jobs_testkit import agent_positions, config_doc, decisions, jobs_for, save_
 
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.jobs import Jobs
-from cogmora.domain.agent import AgentConfig, RiskLimits, agent_config_path
+from cogmora.domain.agent import AgentConfig, RiskLimits
 from cogmora.domain.enums import Side
+from cogmora.domain.paths import agent_config_path
 from cogmora.jobs.agent.builtin import BuiltinParams, signal
 from cogmora.jobs.agent.context import AgentContext, Candle
 from cogmora.jobs.agent.llm import BUDGET_EXHAUSTED

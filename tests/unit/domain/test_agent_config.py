@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from cogmora.domain.agent import AgentConfig, ProviderKind, RiskLimits, agent_config_path
+from cogmora.domain.agent import AgentConfig, ProviderKind, RiskLimits
+from cogmora.domain.paths import agent_config_path
 from cogmora.errors import ValidationError
 
 D = Decimal

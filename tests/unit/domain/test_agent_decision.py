@@ -11,9 +11,9 @@ from cogmora.domain.agent import (
     OpenPositionAction,
     Refusal,
     Usage,
-    decision_path,
 )
 from cogmora.domain.enums import Market, Side
+from cogmora.domain.paths import decision_path
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -26,12 +26,8 @@ from cogmora.domain.models import (
     TriggerAction,
     TriggerCondition,
     User,
-    history_path,
-    ledger_path,
-    position_path,
-    trigger_path,
-    user_path,
 )
+from cogmora.domain.paths import history_path, ledger_path, position_path, trigger_path, user_path
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from cogmora.domain.enums import Market
+from cogmora.domain.paths import watch_path
 from cogmora.domain.watchlist import (
     NO_DATA,
     UNKNOWN_SYMBOL,
@@ -14,7 +15,6 @@ from cogmora.domain.watchlist import (
     market_of,
     parse_symbols,
     refresh_watchlist,
-    watch_path,
 )
 from cogmora.errors import ValidationError
 

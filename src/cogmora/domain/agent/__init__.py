@@ -18,19 +18,8 @@ from cogmora.domain.agent.actions import (
     action_from_doc,
     is_opening,
 )
-from cogmora.domain.agent.config import (
-    AgentConfig,
-    ProviderKind,
-    RiskLimits,
-    agent_config_path,
-)
-from cogmora.domain.agent.decision import (
-    AgentDecision,
-    Applied,
-    Refusal,
-    Usage,
-    decision_path,
-)
+from cogmora.domain.agent.config import AgentConfig, ProviderKind, RiskLimits
+from cogmora.domain.agent.decision import AgentDecision, Applied, Refusal, Usage
 from cogmora.domain.agent.guard import GuardFacts, check_actions
 from cogmora.domain.agent.schema import (
     CheckedReply,
@@ -59,10 +48,8 @@ __all__ = [
     "Usage",
     "action_from_doc",
     "action_list_schema",
-    "agent_config_path",
     "check_actions",
     "check_reply",
-    "decision_path",
     "is_opening",
     "response_format",
 ]

@@ -26,10 +26,6 @@ MAX_LEVERAGE = Decimal(125)
 MAX_OPEN_POSITIONS = 100
 
 
-def agent_config_path(uid: str) -> str:
-    return f"users/{uid}/agent/config"
-
-
 class ProviderKind(StrEnum):
     BUILTIN = "builtin"
     LLM = "llm"

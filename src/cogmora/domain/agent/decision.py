@@ -14,11 +14,8 @@ from typing import Any
 
 from cogmora.domain.agent.actions import Action, action_from_doc
 from cogmora.domain.models import Doc
+from cogmora.domain.paths import decision_path
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
-
-
-def decision_path(uid: str, did: str) -> str:
-    return f"users/{uid}/agentDecisions/{did}"
 
 
 @dataclass(frozen=True, slots=True)

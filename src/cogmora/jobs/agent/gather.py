@@ -18,8 +18,9 @@ from decimal import Decimal
 from cogmora.domain.agent import AgentConfig
 from cogmora.domain.enums import PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.models import Position, Trigger, User, user_path
+from cogmora.domain.models import Position, Trigger, User
 from cogmora.domain.money import ZERO
+from cogmora.domain.paths import user_path
 from cogmora.domain.timeutil import to_iso
 from cogmora.domain.watchlist import WatchEntry
 from cogmora.errors import CogmoraError, NotFound

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from cogmora.domain.models import user_path
+from cogmora.domain.paths import budget_path
 from cogmora.store.port import Store, Tx
-
-
-def budget_path(uid: str, day: date) -> str:
-    return f"{user_path(uid)}/llmBudget/{day.isoformat()}"
 
 
 class StoreCallBudget:
