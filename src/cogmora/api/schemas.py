@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -74,7 +74,3 @@ class TriggerCreate(Body):
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
         return value
-
-
-class UserStatus(Body):
-    status: Literal["ok"] = "ok"

@@ -50,35 +50,6 @@ class ControlFrame(msgspec.Struct, frozen=True):
         return None if self.id is None else str(self.id)
 
 
-class SpotTickerData(msgspec.Struct, frozen=True, rename="camel"):
-    sequence: str
-    price: Decimal
-    size: Decimal
-    best_ask: Decimal | None = None
-    best_ask_size: Decimal | None = None
-    best_bid: Decimal | None = None
-    best_bid_size: Decimal | None = None
-    time: int = 0
-
-
-class ExecutionData(msgspec.Struct, frozen=True):
-    symbol: str
-    sequence: int
-    side: str
-    size: int
-    price: Decimal
-    ts: int
-    tradeId: str = ""
-
-
-class InstrumentData(msgspec.Struct, frozen=True, rename="camel"):
-    granularity: int
-    timestamp: int
-    mark_price: Decimal | None = None
-    index_price: Decimal | None = None
-    funding_rate: Decimal | None = None
-
-
 class SubscribeRequest(msgspec.Struct, frozen=True, rename="camel"):
     id: str
     type: str
