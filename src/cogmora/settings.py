@@ -32,6 +32,9 @@ class Settings:
     llm_api_key: str | None = None
     llm_daily_calls: int = 96
     price_max_age_seconds: float = 5.0
+    # A feed price more than this factor away from the symbol's last accepted price is
+    # dropped, never evaluated (SPEC 5.1; engine/price_filter.py).
+    price_band: Decimal = Decimal(10)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -73,6 +76,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
         raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(name, f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def _band(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ConfigError(name, f"must be a factor such as 10, got {raw!r}") from None
+    if not value.is_finite() or not 1 < value <= 1_000_000:
+        raise ConfigError(name, f"must be a factor above 1 (and at most 1000000), got {raw!r}")
     return value
 
 
@@ -118,6 +134,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         llm_model=env.get("COGMORA_LLM_MODEL") or None,
         llm_api_key=env.get("COGMORA_LLM_API_KEY") or None,
         llm_daily_calls=_int(env, "COGMORA_LLM_DAILY_CALLS", base.llm_daily_calls, 0, 100_000),
+        price_band=_band(env, "COGMORA_PRICE_BAND", base.price_band),
         log_level=log_level,
         log_json=log_format == "json",
     )

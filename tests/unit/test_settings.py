@@ -22,6 +22,7 @@ def test_defaults_are_the_spec_table() -> None:
     assert s.fees.maintenance_margin_rate == D("0.005")
     assert s.llm_url is s.llm_model is s.llm_api_key is None
     assert s.price_max_age_seconds == 5.0
+    assert s.price_band == D(10)
 
 
 def test_every_variable_is_read() -> None:
@@ -40,6 +41,7 @@ def test_every_variable_is_read() -> None:
         "COGMORA_LLM_API_KEY": "k",
         "COGMORA_LOG_LEVEL": "debug",
         "COGMORA_LOG_FORMAT": "console",
+        "COGMORA_PRICE_BAND": "4",
     })
     assert s.store_url == "postgresql://u@h/db"
     assert s.kucoin_spot_url == "http://127.0.0.1:9001"  # trailing slash dropped
@@ -50,6 +52,7 @@ def test_every_variable_is_read() -> None:
     )
     assert (s.llm_url, s.llm_model, s.llm_api_key) == ("http://127.0.0.1:11434/v1", "m", "k")
     assert (s.log_level, s.log_json) == ("DEBUG", False)
+    assert s.price_band == D(4)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +72,10 @@ def test_every_variable_is_read() -> None:
         ("COGMORA_LLM_URL", "localhost:8080"),
         ("COGMORA_LOG_LEVEL", "loud"),
         ("COGMORA_LOG_FORMAT", "xml"),
+        ("COGMORA_PRICE_BAND", "ten"),
+        ("COGMORA_PRICE_BAND", "1"),
+        ("COGMORA_PRICE_BAND", "0.5"),
+        ("COGMORA_PRICE_BAND", "Infinity"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:

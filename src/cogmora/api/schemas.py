@@ -27,12 +27,20 @@ def _not_too_large(value: Decimal) -> Decimal:
 Dec = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_not_too_large)]
 
 
+def canonical_symbol(value: str) -> str:
+    """KuCoin's symbols are upper case (`BTC-USDT`, `XBTUSDTM`): `btc-usdt` means the same."""
+    return value.strip().upper()
+
+
+Symbol = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(canonical_symbol)]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class PositionCreate(Body):
-    symbol: str = Field(min_length=1, max_length=40, examples=["BTC-USDT"])
+    symbol: Symbol = Field(examples=["BTC-USDT"])
     market: Market
     side: Side
     qty: Dec | None = None
@@ -62,7 +70,7 @@ class ActionIn(Body):
 
 
 class TriggerCreate(Body):
-    symbol: str = Field(min_length=1, max_length=40)
+    symbol: Symbol
     market: Market
     condition: ConditionIn
     action: ActionIn

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 import structlog
 import typer
 
+from cogmora.cli.catalog import refresh_catalog
 from cogmora.cli.compose import build_system
 from cogmora.cli.stores import open_store
 from cogmora.domain.agent import AgentDecision
+from cogmora.domain.enums import Market
 from cogmora.errors import CogmoraError
 from cogmora.settings import Settings
 
@@ -31,7 +33,7 @@ async def run_once(settings: Settings, uid: str) -> AgentDecision:
     try:
         jobs = build_jobs(system)
         try:
-            await jobs.market.refresh_catalog(system.catalog)
+            await refresh_catalog(system.catalog, {m: jobs.market.rest(m) for m in Market})
         except CogmoraError as exc:  # opens will be refused as unknown symbols, and logged
             log.warning("symbol catalog not loaded", error=str(exc))
         return await run_agent_now(jobs, uid)

@@ -46,6 +46,7 @@ class System:
     # The components this process runs, set by whoever starts them (None: not here).
     worker: Worker | None = None
     jobs: Jobs | None = None
+    catalog_kept: bool = False  # cli/catalog.py's loop runs in this process
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -2,14 +2,13 @@
 
 Every replica runs the same loops; the slot claims in the store decide who runs what.
 A process without the real-time worker (`cogmora jobs`, `cogmora agent run`) has no feed,
-so the jobs bring their own KuCoin REST price source (for the agent's opens) and keep the
-symbol catalog fresh themselves; with the worker in the process, its feed and catalog
-serve.
+so the jobs bring their own KuCoin REST price source (for the agent's opens); with the
+worker in the process, its feed serves. The symbol catalog is the process's own
+(cli/catalog.py), whichever components run.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,11 +16,12 @@ from typing import Any
 import httpx
 import structlog
 
+from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System
 from cogmora.domain.agent import AgentDecision
 from cogmora.domain.ids import new_id
 from cogmora.domain.schedule import parse_schedule
-from cogmora.errors import CogmoraError, ConfigError, ValidationError
+from cogmora.errors import ConfigError, ValidationError
 from cogmora.jobs.agent.builtin import BuiltinProvider
 from cogmora.jobs.agent.gather import DEFAULT_CANDLES, ContextBuilder
 from cogmora.jobs.agent.llm import LlmMetrics, LlmProvider, LlmSettings
@@ -53,7 +53,6 @@ class JobsOptions:
     watchlist_timeout_seconds: float = 50.0
     watchlist_batch: int = 500
     candle_count: int = DEFAULT_CANDLES
-    catalog_refresh_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if not 0 < self.run_timeout_seconds < self.lease_seconds:
@@ -165,27 +164,11 @@ def build_jobs(
     return jobs
 
 
-async def keep_catalog(jobs: Jobs) -> None:
-    """Which symbols exist, for a process without the worker (which keeps its own)."""
-    backoff = 1.0
-    while True:
-        try:
-            await jobs.market.refresh_catalog(jobs.system.catalog)
-        except CogmoraError as exc:
-            log.warning("symbol catalog refresh failed", error=str(exc), retry_in=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
-            continue
-        backoff = 1.0
-        await asyncio.sleep(jobs.options.catalog_refresh_seconds)
-
-
 async def start_jobs(system: System, options: JobsOptions | None = None) -> None:
     jobs = build_jobs(system, options)
     sup = system.supervisor
     sup.add_probe("jobs", jobs.health)
-    if system.worker is None:  # the worker keeps the catalog itself
-        sup.start("jobs-catalog", lambda: keep_catalog(jobs))
+    await start_catalog(system)  # once per process, whoever asks first
     sup.start("scheduler-agents", jobs.agents.run_forever)
     sup.start("scheduler-watchlist", jobs.watchlist.run_forever)
     log.info(

@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import structlog
 import typer
 
+from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.stores import open_store
 from cogmora.jobs.close_handler import run_close_handler
+from cogmora.services.prices import PriceSource
 from cogmora.settings import Settings
 
 log = structlog.get_logger("cogmora")
@@ -38,6 +40,18 @@ async def wait_for_stop(system: System) -> None:
         raise fatal.result()
 
 
+def rest_prices(system: System) -> PriceSource:
+    """KuCoin's REST ticker as a price source, for a process without the worker's feed."""
+    from cogmora.jobs.market import MarketData
+
+    settings = system.settings
+    market = MarketData.connect(
+        settings.kucoin_spot_url, settings.kucoin_futures_url, system.clock, system.live
+    )
+    system.closers.append(market.aclose)
+    return market
+
+
 async def start_components(system: System, components: tuple[str, ...]) -> None:
     settings = system.settings
     sup = system.supervisor
@@ -53,6 +67,12 @@ async def start_components(system: System, components: tuple[str, ...]) -> None:
         await start_jobs(system)
     if "api" in components:
         from cogmora.cli.serve import api_server  # FastAPI loads only for processes that serve
+
+        await start_catalog(system)
+        if system.worker is None and system.jobs is None:
+            # Fills of a symbol nobody follows: KuCoin's REST ticker, after the live
+            # prices and the worker's prices/{symbol} mirror.
+            system.prices.add(rest_prices(system))
 
         server = api_server(system, settings.api_host, settings.api_port)
         sup.start("api", server.serve)

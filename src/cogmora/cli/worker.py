@@ -12,13 +12,15 @@ from typing import Any
 
 import structlog
 
+from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System
 from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
 from cogmora.engine.engine import Committed, Engine
 from cogmora.engine.metrics import EngineMetrics
+from cogmora.engine.price_filter import PriceFilter, PriceFilterMetrics
 from cogmora.engine.subscriptions import Subscriptions
-from cogmora.errors import CogmoraError, NotFound
+from cogmora.errors import NotFound
 from cogmora.feeds.kucoin.client import FeedOptions, KucoinFeed
 from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
@@ -53,6 +55,7 @@ class Worker:
     feeds: dict[Market, KucoinFeed]
     rests: dict[Market, KucoinRest]
     subscriptions: Subscriptions
+    price_filter: PriceFilter
 
     def health(self) -> dict[str, Any]:
         feeds = {
@@ -69,34 +72,6 @@ class Worker:
             "feeds": feeds,
             "book": {"levels": self.engine.book.levels_count(), "entries": len(self.engine.book)},
         }
-
-
-async def refresh_catalog(worker: Worker) -> None:
-    """Which symbols exist, from the exchange itself (unknown symbols are refused, 422)."""
-    catalog = worker.system.catalog
-    tickers = await worker.rests[Market.SPOT].all_tickers()
-    catalog.update(Market.SPOT, [t.symbol for t in tickers.ticker])
-    contracts = await worker.rests[Market.FUTURES].contracts_active()
-    catalog.update(Market.FUTURES, [c.symbol for c in contracts])
-    log.info(
-        "symbol catalog loaded",
-        spot=len(catalog.symbols(Market.SPOT)),
-        futures=len(catalog.symbols(Market.FUTURES)),
-    )
-
-
-async def keep_catalog(worker: Worker, period: float = 3600.0) -> None:
-    backoff = 1.0
-    while True:
-        try:
-            await refresh_catalog(worker)
-        except CogmoraError as exc:
-            log.warning("symbol catalog refresh failed", error=str(exc), retry_in=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
-            continue
-        backoff = 1.0
-        await asyncio.sleep(period)
 
 
 async def mirror_prices(worker: Worker, period: float = 1.0) -> None:
@@ -145,9 +120,13 @@ def build_worker(
         on_committed=on_committed,
     )
     feed_metrics = FeedMetrics(system.registry)
+    # Implausible prices (SPEC 5.1) are dropped here, before the engine sees them.
+    plausible = PriceFilter(
+        system.catalog, engine.on_ticks, PriceFilterMetrics(system.registry), settings.price_band
+    )
     for market, rest in rests.items():
-        feeds[market] = KucoinFeed(rest, market, engine.on_ticks, feed_metrics, options=options)
-    worker = Worker(system, engine, feeds, rests, subscriptions)
+        feeds[market] = KucoinFeed(rest, market, plausible, feed_metrics, options=options)
+    worker = Worker(system, engine, feeds, rests, subscriptions, plausible)
     system.prices.add(RestPrices(worker))
     system.worker = worker
     return worker
@@ -158,10 +137,7 @@ async def start_worker(
 ) -> Worker:
     worker = build_worker(system, options, on_committed)
     engine, sup = worker.engine, system.supervisor
-    try:
-        await refresh_catalog(worker)
-    except CogmoraError as exc:
-        log.warning("symbol catalog not loaded yet; retrying in the background", error=str(exc))
+    await start_catalog(system)  # before the book: the feeds subscribe by market
     await engine.load()
     sup.add_probe("worker", worker.health)
     sup.start("engine-commits", engine.run_commits)
@@ -169,7 +145,6 @@ async def start_worker(
     sup.start("subscriptions", worker.subscriptions.run)
     for market, feed in worker.feeds.items():
         sup.start(f"feed-{market.value}", feed.run)
-    sup.start("catalog", lambda: keep_catalog(worker))
     sup.start("price-mirror", lambda: mirror_prices(worker))
     sup.start("trigger-expiry", lambda: expire_triggers(worker))
     return worker

@@ -205,11 +205,6 @@ class MarketData:
             no_data.update(s for s in names if s not in market_stats)
         return MarketSnapshot(stats, frozenset(listed), frozenset(no_data), listed, errors)
 
-    async def refresh_catalog(self, catalog: SymbolCatalog) -> MarketSnapshot:
-        snap = await self.snapshot()
-        update_catalog(catalog, snap)
-        return snap
-
     async def _market_stats(self, market: Market) -> tuple[dict[str, TickerStats], list[str]]:
         stats: dict[str, TickerStats] = {}
         listed: list[str] = []

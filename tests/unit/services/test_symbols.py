@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from cogmora.domain.enums import Market
-from cogmora.errors import ValidationError
-from cogmora.services.symbols import SymbolCatalog
+from cogmora.errors import Temporary, ValidationError
+from cogmora.services.symbols import SymbolCatalog, SymbolSpec
 
 
 def test_known_symbols_pass_and_unknown_ones_are_refused() -> None:
@@ -37,3 +39,26 @@ def test_update_replaces_and_add_extends() -> None:
     catalog.update(Market.SPOT, ["C-USDT"])
     assert catalog.symbols(Market.SPOT) == {"C-USDT"}
     assert not catalog.known(Market.SPOT, "A-USDT")
+
+
+def test_a_reload_carries_ticks_and_a_names_only_update_keeps_them() -> None:
+    """`load` sets each symbol's tick; a names-only `update` keeps the ticks of names still
+    listed, forgets the others, and every change moves the generation."""
+    catalog = SymbolCatalog()
+    start = catalog.generation
+    catalog.load(
+        Market.SPOT,
+        {"A-USDT": SymbolSpec(Decimal("0.01")), "B-USDT": SymbolSpec(Decimal("0.1"))},
+    )
+    assert catalog.tick("A-USDT") == Decimal("0.01")
+    catalog.update(Market.SPOT, ["A-USDT"])
+    assert catalog.tick("A-USDT") == Decimal("0.01")
+    assert catalog.tick("B-USDT") is None
+    assert catalog.generation == start + 2
+
+
+def test_an_unloaded_market_is_a_retry_not_an_unknown_symbol() -> None:
+    """Before KuCoin's list is loaded the answer is Temporary (503), not a 422 lie."""
+    catalog = SymbolCatalog(spot=["BTC-USDT"])
+    with pytest.raises(Temporary, match="futures symbol list is not loaded yet"):
+        catalog.check(Market.FUTURES, "XBTUSDTM")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from cogmora.api.auth import Deps, Uid
+from cogmora.api.schemas import canonical_symbol
 from cogmora.domain.enums import Market
 from cogmora.domain.money import to_str
 from cogmora.domain.timeutil import to_iso
@@ -48,6 +49,7 @@ async def ledger(uid: Uid, deps: Deps) -> list[dict[str, Any]]:
 
 @router.get("/v1/prices/{symbol}", summary="The latest known trade price of a symbol")
 async def price(symbol: str, uid: Uid, deps: Deps) -> dict[str, Any]:
+    symbol = canonical_symbol(symbol)
     market = deps.catalog.market_of(symbol)
     if market is None:
         raise ValidationError("symbol", f"symbol {symbol} is not a known symbol on KuCoin")

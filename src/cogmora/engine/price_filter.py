@@ -1,0 +1,209 @@
+"""The gate between the feeds and the engine: an implausible price never reaches the book.
+
+SPEC 5.1's rules are `domain.plausibility.judge`; this is the hot-path wrapper the worker
+puts in front of `Engine.on_ticks`. Almost every real tick is accepted, so the accepted
+path is kept to a dict lookup, two float comparisons and one Decimal exponent check:
+
+- per symbol it caches a *fast region* `[anchor / sqrt(band), anchor * sqrt(band)]` as
+  floats (shrunk by a hair so float rounding can only send a price to the exact path);
+  since the last accepted price is kept inside that region, any price inside it is
+  within `band` of the last accepted one, and no Decimal arithmetic is needed;
+- a price already on the tick's exponent (`same_quantum`), or with fewer places, needs no
+  rounding;
+- anything else (outside the region, finer than the tick, not finite, no reference yet)
+  goes to `judge`, exactly; an accepted price there re-anchors the region on itself.
+
+The band's reference before the feed has given a symbol any price (the first tick after
+a start, a symbol newly followed) is KuCoin's own last price from the symbol catalog
+(`SymbolSpec.last_price`, loaded from REST at start and every refresh). With no catalog
+price either (the catalog could not be loaded), only the absolute rules apply to the
+first tick. At every catalog reload a last accepted price that is more than `band` away
+from KuCoin's REST price is replaced by it: REST is a second channel, and this way one
+bad price accepted as a reference cannot lock a symbol's real prices out for good.
+
+Dropped ticks are counted per symbol and reason (`cogmora_prices_dropped_total`) and
+logged at most once a minute per symbol and reason; they are not evaluated and do not
+update the live prices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from cogmora.domain.plausibility import DEFAULT_BAND, Drop, judge, quantum_of
+from cogmora.domain.ticks import Tick
+from cogmora.services.symbols import SymbolCatalog
+
+log = structlog.get_logger("cogmora.price_filter")
+
+Sink = Callable[[list[Tick]], None]
+
+_CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
+_SHRINK = 1e-9  # relative; far above float rounding, far below any tick
+_LOG_EVERY_S = 60.0
+
+
+class PriceFilterMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.dropped = Counter(
+            "cogmora_prices_dropped_total",
+            "Feed prices dropped as implausible before evaluation (SPEC 5.1), by reason",
+            ["symbol", "reason"],
+            registry=registry,
+        )
+        self.reanchored = Counter(
+            "cogmora_price_band_reanchored_total",
+            "Band references replaced by KuCoin's REST price at a catalog reload",
+            registry=registry,
+        )
+
+
+class _Symbol:
+    """One symbol's cached rule inputs."""
+
+    __slots__ = ("high", "last", "low", "quantum", "tick")
+
+    def __init__(self, tick: Decimal | None, last: Decimal | None, root: Decimal) -> None:
+        self.tick = tick
+        self.quantum = quantum_of(tick)
+        self.last = last
+        self.low = float("inf")  # nothing is fast-accepted without a reference
+        self.high = float("-inf")
+        if last is not None:
+            self.anchor(last, root)
+
+    def anchor(self, price: Decimal, root: Decimal) -> None:
+        self.last = price
+        self.low = float(_CTX.divide(price, root)) * (1 + _SHRINK)
+        self.high = float(_CTX.multiply(price, root)) * (1 - _SHRINK)
+
+
+class PriceFilter:
+    """Call it with a burst of ticks; it calls `sink` with the plausible ones, rounded to
+    their tick (the very list when all pass unchanged; nothing when none pass)."""
+
+    def __init__(
+        self,
+        catalog: SymbolCatalog,
+        sink: Sink,
+        metrics: PriceFilterMetrics | None = None,
+        band: Decimal = DEFAULT_BAND,
+    ) -> None:
+        if not band.is_finite() or band <= 1:
+            raise ValueError(f"the price band must be a factor above 1, got {band}")
+        self._catalog = catalog
+        self._sink = sink
+        self._metrics = metrics
+        self.band = band
+        self._root = band.sqrt(_CTX)
+        self._symbols: dict[str, _Symbol] = {}
+        self._generation = catalog.generation
+        self._logged: dict[tuple[str, Drop], float] = {}
+        self.dropped = 0
+
+    def __call__(self, ticks: list[Tick]) -> None:
+        if self._generation != self._catalog.generation:
+            self._reload()
+        symbols = self._symbols
+        try:
+            for tick in ticks:
+                state = symbols.get(tick.symbol)
+                if state is None:
+                    break
+                price = tick.price
+                quantum = state.quantum
+                if state.low < float(price) < state.high and (
+                    price.same_quantum(quantum) or price.quantize(quantum, context=_CTX) == price
+                ):
+                    state.last = price
+                    continue
+                break
+            else:
+                self._sink(ticks)
+                return
+        except (ValueError, ArithmeticError):  # float(sNaN); judged exactly below
+            pass
+        kept = self._sift(ticks)
+        if kept:
+            self._sink(kept)
+
+    def last_accepted(self, symbol: str) -> Decimal | None:
+        state = self._symbols.get(symbol)
+        return None if state is None else state.last
+
+    # ---- the exact path ----------------------------------------------------------------
+
+    def _sift(self, ticks: list[Tick]) -> list[Tick]:
+        kept: list[Tick] = []
+        for tick in ticks:
+            state = self._symbols.get(tick.symbol) or self._new_state(tick.symbol)
+            verdict = judge(tick.price, state.tick, state.last, self.band)
+            if isinstance(verdict, Drop):
+                self._drop(tick, verdict, state.last)
+                continue
+            if verdict is not tick.price:
+                tick = tick._replace(price=verdict)
+            if state.low < float(verdict) < state.high:
+                state.last = verdict
+            else:
+                state.anchor(verdict, self._root)
+            kept.append(tick)
+        return kept
+
+    def _new_state(self, symbol: str) -> _Symbol:
+        spec = self._catalog.spec(symbol)
+        reference = self._catalog_price(symbol)
+        state = self._symbols[symbol] = _Symbol(spec.tick, reference, self._root)
+        return state
+
+    def _catalog_price(self, symbol: str) -> Decimal | None:
+        """KuCoin's REST last price from the catalog, if it passes the absolute rules."""
+        spec = self._catalog.spec(symbol)
+        if spec.last_price is None:
+            return None
+        verdict = judge(spec.last_price, spec.tick, None, self.band)
+        return None if isinstance(verdict, Drop) else verdict
+
+    def _reload(self) -> None:
+        """New ticks from the catalog; a last price out of band of KuCoin's REST price is
+        replaced by it (see the module docstring)."""
+        self._generation = self._catalog.generation
+        old, self._symbols = self._symbols, {}
+        for symbol, state in old.items():
+            last = state.last
+            rest = self._catalog_price(symbol)
+            if rest is not None and last is not None:
+                if isinstance(judge(last, None, rest, self.band), Drop):
+                    log.warning(
+                        "price band reference replaced by KuCoin's REST price",
+                        symbol=symbol,
+                        last_accepted=str(last),
+                        rest_price=str(rest),
+                    )
+                    if self._metrics is not None:
+                        self._metrics.reanchored.inc()
+                    last = rest
+            elif last is None:
+                last = rest
+            self._symbols[symbol] = _Symbol(self._catalog.tick(symbol), last, self._root)
+
+    def _drop(self, tick: Tick, reason: Drop, reference: Decimal | None) -> None:
+        self.dropped += 1
+        if self._metrics is not None:
+            self._metrics.dropped.labels(tick.symbol, reason.value).inc()
+        key = (tick.symbol, reason)
+        now = time.monotonic()
+        if now - self._logged.get(key, -_LOG_EVERY_S) >= _LOG_EVERY_S:
+            self._logged[key] = now
+            log.warning(
+                "implausible price dropped",
+                symbol=tick.symbol,
+                price=str(tick.price)[:40],
+                reason=reason.value,
+                reference=None if reference is None else str(reference),
+            )
