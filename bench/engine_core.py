@@ -14,6 +14,9 @@ sees the same levels:
 - decode only: `FrameDecoder(Market.SPOT).decode(raw, time.time_ns())` per frame;
 - book only: `book.cross(symbol, price, kind)` on the pre-decoded ticks;
 - decode+book: both, as the worker's hot loop does;
+- decode+filter+book: the same with the worker's price plausibility filter
+  (`cogmora.engine.price_filter.PriceFilter`, SPEC 5.1) in between, one frame per burst
+  (the worst case for it: the feed hands it bursts of several frames);
 - naive: decode, then the seed's indexed query and a scan of its documents (bench/_naive.py),
   for a fixed number of frames spread over the run, because it is slow.
 
@@ -47,6 +50,8 @@ from book_cost import SyntheticBook, load, synthetic_book
 from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import PriceKind, Tick
+from cogmora.engine.price_filter import PriceFilter
+from cogmora.services.symbols import SymbolCatalog, SymbolSpec
 
 Decode = Callable[[bytes, int], Tick | None]
 
@@ -244,11 +249,57 @@ def main() -> None:
         put_back()
         return elapsed
 
+    catalog = SymbolCatalog()
+    catalog.load(
+        Market.SPOT,
+        {
+            sym: SymbolSpec(
+                tick=Decimal(data.tick_units[sym]).scaleb(-8),
+                last_price=Decimal(data.base_units[sym]).scaleb(-8),
+            )
+            for sym in data.symbols
+        },
+    )
+
+    def decode_filter_and_book() -> float:
+        now = time.time_ns
+        cross = book.cross
+        keep = taken.extend
+
+        def evaluate(burst: list[Tick]) -> None:
+            for tick in burst:
+                hits = cross(tick.symbol, tick.price, tick.kind)
+                if hits:
+                    keep(hits)
+
+        plausible = PriceFilter(catalog, evaluate)
+        started = time.perf_counter()
+        for raw in frames:
+            tick = decode(raw, now())
+            if tick is not None:
+                plausible([tick])
+        elapsed = time.perf_counter() - started
+        put_back()
+        assert plausible.dropped == 0
+        return elapsed
+
+    def filter_only() -> float:
+        passed: list[list[Tick]] = []
+        plausible = PriceFilter(catalog, passed.append)
+        started = time.perf_counter()
+        for tick in ticks:
+            plausible([tick])
+        elapsed = time.perf_counter() - started
+        assert plausible.dropped == 0 and len(passed) == len(ticks)
+        return elapsed
+
     n = len(frames)
     t_parse = best_of(args.repeat, parse_only)
     t_decode = best_of(args.repeat, decode_only)
     t_book = best_of(args.repeat, book_only)
     t_both = best_of(args.repeat, decode_and_book)
+    t_filtered = best_of(args.repeat, decode_filter_and_book)
+    t_filter = best_of(args.repeat, filter_only)
     print(
         f"frames: {n:,} spot ticker frames over {args.symbols:,} symbols; "
         f"{crossing_frames:,} of them cross something ({hits_per_run:,} hits per pass)"
@@ -256,8 +307,13 @@ def main() -> None:
     print(f"msgspec parse only, no Tick (floor of any decoder): {rate(n, t_parse)}")
     print(f"decode only:  {rate(n, t_decode)}")
     print(f"book only:    {rate(n, t_book)}")
+    print(f"price filter only (one tick per burst): {rate(n, t_filter)}")
     ok = "OK" if n / t_both >= 1_000_000 else "MISSED"
     print(f"decode+book:  {rate(n, t_both)}  target >= 1,000,000 frames/s: {ok}")
+    print(
+        f"decode+filter+book: {rate(n, t_filtered)}  "
+        f"(the plausibility filter adds {(t_filtered - t_both) / n * 1e9:,.0f} ns/frame)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

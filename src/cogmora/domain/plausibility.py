@@ -45,10 +45,11 @@ def exponent(value: Decimal) -> int:
 
 
 def quantum_of(tick: Decimal | None) -> Decimal:
-    """What a price is rounded to: the tick, or 8 places when the tick is not known."""
+    """What a price is rounded to: the tick's places (`0.00010` is `0.0001`; a tick of 1 or
+    more, such as 5, means whole numbers), or 8 places when the tick is not known."""
     if tick is None or not tick.is_finite() or tick <= 0:
         return EIGHT_PLACES
-    return tick
+    return tick.normalize() if tick < 1 else Decimal(1)
 
 
 def band_bounds(reference: Decimal, band: Decimal) -> tuple[Decimal, Decimal]:

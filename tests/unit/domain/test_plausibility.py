@@ -81,3 +81,9 @@ def test_judge_never_raises_and_what_it_accepts_is_storable(
     assert verdict == verdict.quantize(D("1e-8"))
     if reference is not None and reference > 0:
         assert reference / TEN <= verdict <= reference * TEN
+
+
+def test_the_tick_counts_by_its_places_whatever_its_spelling() -> None:
+    """`0.00010` rounds like `0.0001`; a tick of 5 means whole numbers."""
+    assert judge(D("1.00014"), D("0.00010"), None, TEN) == D("1.0001")
+    assert judge(D("101.6"), D("5"), None, TEN) == D("102")
