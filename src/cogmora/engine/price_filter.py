@@ -112,12 +112,22 @@ class PriceFilter:
     def __call__(self, ticks: list[Tick]) -> None:
         if self._generation != self._catalog.generation:
             self._reload()
+        if self._all_fast(ticks):
+            self._sink(ticks)  # outside any `try`: the sink's errors are the sink's own
+            return
+        kept = self._sift(ticks)
+        if kept:
+            self._sink(kept)
+
+    def _all_fast(self, ticks: list[Tick]) -> bool:
+        """Whether every tick is inside its symbol's fast region and on its tick (noting
+        each as the symbol's last accepted price); False at the first that is not."""
         symbols = self._symbols
         try:
             for tick in ticks:
                 state = symbols.get(tick.symbol)
                 if state is None:
-                    break
+                    return False
                 price = tick.price
                 quantum = state.quantum
                 if state.low < price < state.high and (
@@ -125,15 +135,10 @@ class PriceFilter:
                 ):
                     state.last = price
                     continue
-                break
-            else:
-                self._sink(ticks)
-                return
-        except ArithmeticError:  # comparing sNaN; judged exactly below
-            pass
-        kept = self._sift(ticks)
-        if kept:
-            self._sink(kept)
+                return False
+        except ArithmeticError:  # comparing a NaN; judged exactly by the caller
+            return False
+        return True
 
     def last_accepted(self, symbol: str) -> Decimal | None:
         state = self._symbols.get(symbol)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from cogmora.domain.enums import Market
@@ -125,3 +126,19 @@ def test_mark_prices_obey_the_same_rules() -> None:
     f = PriceFilter(catalog(), sink)
     f([tick("1e-400", PriceKind.MARK), tick("60000.05", PriceKind.MARK)])
     assert sink.prices == [D("60000.0")]
+
+
+def test_a_failing_sink_sees_each_burst_once() -> None:
+    """An ArithmeticError raised by the engine reaches its caller, and the burst is not
+    handed over a second time."""
+    calls: list[list[Tick]] = []
+
+    def failing(ticks: list[Tick]) -> None:
+        calls.append(ticks)
+        raise ArithmeticError("the engine's own failure")
+
+    f = PriceFilter(catalog(), failing)
+    for burst in ([tick("60000.1")], [tick("60000.2")]):
+        with pytest.raises(ArithmeticError):
+            f(burst)
+    assert [t.price for b in calls for t in b] == [D("60000.1"), D("60000.2")]
