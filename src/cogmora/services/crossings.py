@@ -240,7 +240,11 @@ def apply_crossings(
         book_open(tx, book, position)
         out.opened.append(position)
 
-    out.missed += missed.values()
+    for hit in missed.values():
+        if hit.level is None:  # only the state was expected: it moved on
+            out.lost.append(hit.position_id)
+        else:
+            out.missed.append(hit)
     for path, doc in book.writes():
         tx.set(path, doc)
     return out
