@@ -41,6 +41,7 @@ that moves levels within one symbol notifies nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -141,6 +142,12 @@ def _signed(value: Decimal | None, ladder: int | None, name: str) -> int | None:
     return -whole if ladder & 1 else whole
 
 
+@functools.lru_cache(maxsize=4096)
+def _level(scaled: int) -> Decimal:
+    """A stored level from its scaled int; cached, as a storm's hits share a handful."""
+    return Decimal(scaled).scaleb(-PLACES, EXACT)
+
+
 def _unsigned(value: int | None, ladder: int | None) -> Decimal | None:
     if value is None or ladder is None:
         return None
@@ -161,8 +168,11 @@ class Hit:
         if record is None:
             return None
         slot = _REASON_SLOTS[self.reason]
-        levels = (record[2], record[3], record[4])
-        return _unsigned(levels[slot], _LAYOUT[record[1]][slot])
+        value = record[2] if slot == 0 else record[3] if slot == 1 else record[4]
+        ladder = _LAYOUT[record[1]][slot]
+        if value is None or ladder is None:
+            return None
+        return _level(-value if ladder & 1 else value)
 
     def levels(self) -> PositionLevels | TriggerLevel | None:
         """The levels the key held when it was crossed: what its write expects to find stored."""
