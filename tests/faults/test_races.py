@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,7 +34,7 @@ from cogmora.engine.metrics import EngineMetrics
 from cogmora.errors import Conflict, ValidationError
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
-from cogmora.store.sqlite import SqliteStore
+from cogmora.store.port import Store
 
 pytestmark = pytest.mark.faults
 
@@ -85,9 +84,8 @@ class Race:
 
 
 @pytest.fixture
-async def race(tmp_path: Path) -> AsyncIterator[Race]:
-    store = SqliteStore(tmp_path / "races.db")
-    await store.start()
+async def race(race_store: Store) -> AsyncIterator[Race]:
+    store = race_store
     system = build_system(Settings(), store, catalog=SymbolCatalog([SYMBOL], []))
     metrics = EngineMetrics(CollectorRegistry())
     engine = Engine(store, system.settings.fees, system.clock, system.live, metrics)
@@ -98,7 +96,6 @@ async def race(tmp_path: Path) -> AsyncIterator[Race]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await store.close()
 
 
 async def interleave(rng: random.Random, tick: Callable[[], None], other: Awaitable[Any]) -> Any:
@@ -169,6 +166,7 @@ async def final_checks(race: Race, tally: Tally) -> None:
 
 
 def report(name: str, tally: Tally, race: Race) -> None:
+    name = f"{name}, {race.system.store.name.split(':')[0]}"
     for result in ("crossed", "kept"):
         count = race.metrics.rejudged.labels(result)._value.get()
         if count:
