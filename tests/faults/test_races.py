@@ -10,6 +10,7 @@ its balance and the book equals a fresh load from the store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import Counter
@@ -218,7 +219,7 @@ async def test_patch_racing_a_crossing_never_contradicts(race: Race, tries: int)
             race.price("60000")  # the API's quote, older than the tick
             return await race.system.positions.amend("u", p, c)
 
-        answer = await interleave(rng, lambda p=price: race.tick(p), patch())
+        answer = await interleave(rng, functools.partial(race.tick, price), patch())
         await race.quiet()
         race.tick(price)  # a second tick at the same price: every crossed level closes
         await race.quiet()
