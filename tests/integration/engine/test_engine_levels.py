@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, TriggerOp, TriggerStatus
-from cogmora.domain.models import TriggerAction, TriggerCondition, trigger_path
+from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.domain.orders import OpenRequest
+from cogmora.domain.paths import trigger_path
 from cogmora.errors import Conflict
 from cogmora.store.port import Tx
 
