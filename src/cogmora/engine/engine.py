@@ -321,7 +321,13 @@ class Engine:
                 self._wake.clear()
                 continue
             batch, self._pending = self._pending, Crossings()
-            rest = await self._process(batch)
+            try:
+                rest = await self._process(batch)
+            except Exception as exc:  # a bug past every step's own guard: keep the writer alive
+                self._failed(Step.COMMIT, exc, crossings=len(batch))
+                await self._reconcile(batch.positions, batch.triggers)
+                self.index.release(batch.keys())
+                continue
             if rest is None:
                 delay = 0.01
                 continue
