@@ -41,6 +41,7 @@ that moves levels within one symbol notifies nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -114,6 +115,13 @@ def _reasons() -> tuple[tuple[Reason, ...], ...]:
 
 
 _REASONS = _reasons()
+# Which of a record's three levels a reason names (a trigger's price is its first).
+_REASON_SLOTS = {
+    Reason.STOP_LOSS: 0,
+    Reason.TAKE_PROFIT: 1,
+    Reason.LIQUIDATION: 2,
+    Reason.TRIGGER: 0,
+}
 
 
 def _scaled(value: Decimal, name: str) -> int:
@@ -134,6 +142,12 @@ def _signed(value: Decimal | None, ladder: int | None, name: str) -> int | None:
     return -whole if ladder & 1 else whole
 
 
+@functools.lru_cache(maxsize=4096)
+def _level(scaled: int) -> Decimal:
+    """A stored level from its scaled int; cached, as a storm's hits share a handful."""
+    return Decimal(scaled).scaleb(-PLACES, EXACT)
+
+
 def _unsigned(value: int | None, ladder: int | None) -> Decimal | None:
     if value is None or ladder is None:
         return None
@@ -147,6 +161,22 @@ class Hit:
     key: str
     reason: Reason
     _record: _Record | None = field(default=None, compare=False, repr=False)
+
+    def level(self) -> Decimal | None:
+        """The level of `reason` as the book held it: the one whose crossing this is."""
+        record = self._record
+        if record is None:
+            return None
+        slot = _REASON_SLOTS[self.reason]
+        value = record[2] if slot == 0 else record[3] if slot == 1 else record[4]
+        ladder = _LAYOUT[record[1]][slot]
+        if value is None or ladder is None:
+            return None
+        return _level(-value if ladder & 1 else value)
+
+    def levels(self) -> PositionLevels | TriggerLevel | None:
+        """The levels the key held when it was crossed: what its write expects to find stored."""
+        return None if self._record is None else _levels(self._record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,17 +358,7 @@ class TriggerBook:
 
     def levels_for(self, key: str) -> PositionLevels | TriggerLevel | None:
         record = self._keys.get(key)
-        if record is None:
-            return None
-        symbol, code, a, b, c = record
-        la, lb, lc = _LAYOUT[code]
-        if code in (_ABOVE, _BELOW):
-            price = _unsigned(a, la)
-            assert price is not None
-            op = TriggerOp.ABOVE if code == _ABOVE else TriggerOp.BELOW
-            return TriggerLevel(symbol, op, price)
-        side = Side.LONG if code == _LONG else Side.SHORT
-        return PositionLevels(symbol, side, _unsigned(a, la), _unsigned(b, lb), _unsigned(c, lc))
+        return None if record is None else _levels(record)
 
     # ------------------------------------------------------------------ internals
 
@@ -446,6 +466,18 @@ class TriggerBook:
                 gained.append(name)
         if (gained or lost) and self._on_symbols_changed is not None:
             self._on_symbols_changed(frozenset(gained), frozenset(lost))
+
+
+def _levels(record: _Record) -> PositionLevels | TriggerLevel:
+    symbol, code, a, b, c = record
+    la, lb, lc = _LAYOUT[code]
+    if code in (_ABOVE, _BELOW):
+        price = _unsigned(a, la)
+        assert price is not None
+        op = TriggerOp.ABOVE if code == _ABOVE else TriggerOp.BELOW
+        return TriggerLevel(symbol, op, price)
+    side = Side.LONG if code == _LONG else Side.SHORT
+    return PositionLevels(symbol, side, _unsigned(a, la), _unsigned(b, lb), _unsigned(c, lc))
 
 
 def _position_record(

@@ -11,9 +11,17 @@ A trigger's fire is predicted in the book at once: its new position's levels go 
 the commit, so a later tick of the same burst can close it, in the same transaction. If
 the transaction then refuses the open, the predicted levels are taken out again.
 
+Each crossing carries the level the book crossed, and commits only while that level is
+still stored (SPEC 5.1); one whose level changed is judged again, at its tick's price,
+against the stored levels (`rejudge_positions`), and the book ends holding what is
+stored, whichever of the commit and the change's feed entry comes first.
+
 A transaction that fails for a temporary reason is retried with the same crossings until
 it commits (the compare-and-set makes retries safe), because dropping it would miss a stop
-loss whose tick may never come back.
+loss whose tick may never come back. Any other exception, at any step (`faults.Step`),
+ends with what the step had taken out of the book committed or put back: a failing tick
+puts back its own levels, a failing transaction is split until the crossing that fails is
+alone (the others commit), and a failure after a commit re-reads the burst's documents.
 """
 
 from __future__ import annotations
@@ -23,29 +31,42 @@ import functools
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import structlog
 
-from cogmora.domain.book import Hit, TriggerBook
+from cogmora.domain.book import Hit, TriggerBook, TriggerLevel
 from cogmora.domain.crossing import Reason, close_reason
+from cogmora.domain.enums import PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
+from cogmora.domain.models import Doc, Position, Trigger
 from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
+from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.errors import Rejected, Temporary
 from cogmora.services.clock import Clock
-from cogmora.services.crossings import BurstOutcome, PositionHit, TriggerHit, apply_crossings
+from cogmora.services.crossings import (
+    BurstOutcome,
+    PositionHit,
+    TriggerHit,
+    apply_crossings,
+    rejudge_positions,
+)
 from cogmora.services.prices import LivePrices
-from cogmora.store.port import Store
+from cogmora.store.port import Change, Store, Tx
 
 log = structlog.get_logger("cogmora.engine")
 SymbolsChanged = Callable[[frozenset[str], frozenset[str]], None]
 Committed = Callable[[BurstOutcome, "Crossings"], None]
+T = TypeVar("T")
+_REJUDGE_ROUNDS = 3
 
 
 @dataclass(slots=True)
@@ -69,6 +90,46 @@ class Crossings:
         if not self.first_ns or (other.first_ns and other.first_ns < self.first_ns):
             self.first_ns = other.first_ns
 
+    def keys(self) -> list[str]:
+        """Every book key this holds out of the book or put in early."""
+        return [h.key for h in self.hits] + self.predicted
+
+
+@dataclass(slots=True)
+class _WatchedIndex(BookIndex):
+    """The book's index, noting which keys the change feed touched while a crossing of
+    theirs was in flight: for those the feed's view is newer than anything the commit
+    read, so the engine leaves them as the feed set them."""
+
+    inflight: dict[str, int] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+    def apply(self, change: Change) -> None:
+        key = change.path.rsplit("/", 1)[1]
+        if key in self.inflight:
+            self.touched.add(key)
+        BookIndex.apply(self, change)
+
+    def hold(self, keys: list[str]) -> None:
+        inflight = self.inflight
+        for key in keys:
+            inflight[key] = inflight.get(key, 0) + 1
+
+    def release(self, keys: list[str]) -> None:
+        inflight = self.inflight
+        for key in keys:
+            n = inflight.get(key, 0) - 1
+            if n > 0:
+                inflight[key] = n
+            else:
+                inflight.pop(key, None)
+                self.touched.discard(key)
+
+    def may_put(self, key: str) -> bool:
+        """Whether a settling crossing may set `key` from what it read: no other crossing
+        of it is in flight and the feed has not set it since it left the book."""
+        return key not in self.touched and self.inflight.get(key, 0) <= 1
+
 
 class Engine:
     def __init__(
@@ -80,6 +141,7 @@ class Engine:
         metrics: EngineMetrics,
         on_symbols_changed: SymbolsChanged | None = None,
         on_committed: Committed | None = None,
+        faults: FaultHook | None = None,
     ) -> None:
         self._store = store
         self._fees = fees
@@ -88,8 +150,9 @@ class Engine:
         self._metrics = metrics
         self._on_symbols_changed = on_symbols_changed
         self._on_committed = on_committed
+        self._faults = faults
         self.book = TriggerBook(on_symbols_changed=self._symbols_changed)
-        self.index = BookIndex(self.book)
+        self.index: _WatchedIndex = _WatchedIndex(self.book)
         self._pending = Crossings()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -128,27 +191,59 @@ class Engine:
     # ---------------------------------------------------------------- ticks
 
     def on_ticks(self, ticks: list[Tick]) -> None:
-        """Evaluate one burst; queue its crossings for one transaction."""
+        """Evaluate one burst; queue its crossings for one transaction.
+
+        Whatever raises while a tick is evaluated, the levels it took out of the book go
+        back before the next tick (a well-formed frame with an absurd price must not
+        disarm stops); the burst's other ticks are still evaluated.
+        """
         at = self._clock.now()
-        live, cross = self._live, self.book.cross
+        live, cross, faults = self._live, self.book.cross, self._faults
         found: Crossings | None = None
         for tick in ticks:
-            live.update(tick, at)
-            hits = cross(tick.symbol, tick.price, tick.kind)
-            if hits:
-                if found is None:
-                    found = Crossings(first_ns=tick.received_ns or time.time_ns())
-                self._record(found, tick, hits, at)
+            try:
+                if faults is not None:
+                    faults.check(Step.PRICE)
+                live.update(tick, at)
+            except Exception as exc:  # the live price is for display and opens; stops still run
+                self._failed(Step.PRICE, exc, symbol=tick.symbol, price=str(tick.price))
+            try:
+                hits = cross(tick.symbol, tick.price, tick.kind)
+            except Exception as exc:  # the book judges the price before it takes anything out
+                self._failed(Step.CROSS, exc, symbol=tick.symbol, price=str(tick.price))
+                continue
+            if not hits:
+                continue
+            crossed = Crossings(first_ns=tick.received_ns or time.time_ns())
+            try:
+                if faults is not None:
+                    faults.check(Step.CROSS)
+                self._record(crossed, tick, hits, at)
+            except Exception as exc:
+                self._failed(Step.CROSS, exc, symbol=tick.symbol, price=str(tick.price))
+                self._put_back_unqueued(crossed, hits)
+                continue
+            if found is None:
+                found = crossed
+            else:
+                found.extend(crossed)
         if ticks:
             self._metrics.ticks.labels(ticks[0].market.value).inc(len(ticks))
         if found is not None:
+            try:
+                if faults is not None:
+                    faults.check(Step.QUEUE)
+                self.index.hold(found.keys())
+            except Exception as exc:
+                self._failed(Step.QUEUE, exc, crossings=len(found))
+                self._put_back_unqueued(found, found.hits)
+                return
             self._pending.extend(found)
             self._idle.clear()
             self._wake.set()
 
     def _record(self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime) -> None:
         owners = self.index.owners
-        found.hits += hits
         for hit in hits:
             uid = owners.get(hit.key)
             if uid is None:
@@ -158,16 +253,28 @@ class Engine:
                 self.book.restore(hit)
                 continue
             if hit.reason is Reason.TRIGGER:
+                levels = hit.levels()
+                assert isinstance(levels, TriggerLevel)
+                position_id = self._predict(hit.key, tick, at, found)
+                if position_id is None:
+                    self.book.restore(hit)  # the transaction would fail the same way
+                    continue
                 found.triggers.append(
-                    TriggerHit(uid, hit.key, tick.price, self._predict(hit.key, tick, at, found))
+                    TriggerHit(
+                        uid, hit.key, tick.price, position_id, levels.op, levels.price, tick.kind
+                    )
                 )
             else:
                 found.positions.append(
-                    PositionHit(uid, hit.key, close_reason(hit.reason), tick.price)
+                    PositionHit(
+                        uid, hit.key, close_reason(hit.reason), tick.price, hit.level(), tick.kind
+                    )
                 )
+            found.hits.append(hit)
 
-    def _predict(self, trigger_id: str, tick: Tick, at: datetime, found: Crossings) -> str:
-        """Put the position this fire will open into the book now; returns its id."""
+    def _predict(self, trigger_id: str, tick: Tick, at: datetime, found: Crossings) -> str | None:
+        """Put the position this fire will open into the book now; returns its id, or None
+        when building it failed for a reason the transaction would fail on too."""
         position_id = new_id()
         trigger = self.index.triggers.get(trigger_id)
         if trigger is None:
@@ -176,12 +283,31 @@ class Engine:
             trigger.symbol, trigger.market, trigger.action, trigger.id
         )
         try:
+            if self._faults is not None:
+                self._faults.check(Step.PREDICT)
             position = build_position(request, trigger.uid, position_id, tick.price, self._fees, at)
         except Rejected:
             return position_id  # the transaction will record why it failed
-        self.index.put_position(position)
+        except Exception as exc:  # e.g. InvalidOperation from an absurd price
+            self._failed(Step.PREDICT, exc, trigger=trigger_id, price=str(tick.price))
+            return None
+        try:
+            self.index.put_position(position)
+        except Exception as exc:
+            self._failed(Step.PREDICT, exc, trigger=trigger_id, price=str(tick.price))
+            self.index.forget(position_id)
+            return None
         found.predicted.append(position_id)
         return position_id
+
+    def _put_back_unqueued(self, found: Crossings, hits: list[Hit]) -> None:
+        """Undo a tick or burst that never reached the queue: nothing is in flight yet."""
+        predicted = set(found.predicted)
+        for position_id in predicted:
+            self.index.forget(position_id)
+        for hit in hits:
+            if hit.key not in predicted:
+                self.book.restore(hit)
 
     # ---------------------------------------------------------------- commits
 
@@ -196,93 +322,260 @@ class Engine:
                 continue
             batch, self._pending = self._pending, Crossings()
             try:
-                await self._commit(batch)
+                rest = await self._process(batch)
+            except Exception as exc:  # a bug past every step's own guard: keep the writer alive
+                self._failed(Step.COMMIT, exc, crossings=len(batch))
+                await self._reconcile(batch.positions, batch.triggers)
+                self.index.release(batch.keys())
+                continue
+            if rest is None:
                 delay = 0.01
+                continue
+            rest.extend(self._pending)
+            self._pending = rest
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _process(self, batch: Crossings) -> Crossings | None:
+        """Commit a batch part by part (parts only where the backend caps a transaction;
+        a trigger's position and any hit on it stay in the trigger's part). Returns what is
+        left to retry after a temporary failure, or None."""
+        parts = self._parts(batch, self._chunk)
+        for i, part in enumerate(parts):
+            try:
+                outcome = await self._transact_part(part)
             except Temporary as exc:
                 self._metrics.commit_errors.labels("temporary").inc()
-                log.warning("burst commit failed; retrying", error=str(exc), delay=delay)
-                batch.extend(self._pending)
-                self._pending = batch
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except Exception:
+                log.warning("burst commit failed; retrying", error=str(exc))
+                rest = Crossings(first_ns=batch.first_ns)
+                for later in parts[i:]:
+                    rest.extend(later)
+                return rest
+            except Exception as exc:
                 self._metrics.commit_errors.labels("error").inc()
-                log.exception("burst commit failed; restoring its levels", crossings=len(batch))
-                self._abandon(batch)
+                self._failed(Step.COMMIT, exc, crossings=len(part))
+                await self._isolate(part)
+                continue
+            await self._finish(part, outcome)
+        return None
 
-    async def _commit(self, batch: Crossings) -> None:
-        # Chunk only when the backend caps a transaction (Firestore: 500 writes); a
-        # trigger's position and any hit on it stay in the chunk of the trigger. The
-        # book is brought up to date once, from every chunk's outcome together.
-        total = BurstOutcome()
-        for positions, triggers in self._chunks(batch):
-            began = time.perf_counter()
-            outcome = await self._store.transact(
-                functools.partial(
-                    apply_crossings,
-                    position_hits=positions,
-                    trigger_hits=triggers,
-                    fees=self._fees,
-                    now=self._clock.now(),
-                )
-            )
-            self._metrics.commits.inc()
-            self._metrics.commit_seconds.observe(time.perf_counter() - began)
-            if batch.first_ns:
-                self._metrics.tick_to_commit.observe(
-                    max(0.0, (time.time_ns() - batch.first_ns) / 1e9)
-                )
-            total.merge(outcome)
-        self._after(total, batch)
+    async def _transact_part(self, part: Crossings) -> BurstOutcome:
+        began = time.perf_counter()
+        outcome = await self._store.transact(
+            functools.partial(self._burst_body, part=part, now=self._clock.now())
+        )
+        self._metrics.commits.inc()
+        self._metrics.commit_seconds.observe(time.perf_counter() - began)
+        if part.first_ns:
+            self._metrics.tick_to_commit.observe(max(0.0, (time.time_ns() - part.first_ns) / 1e9))
+        return outcome
 
-    def _chunks(self, batch: Crossings) -> list[tuple[list[PositionHit], list[TriggerHit]]]:
-        if len(batch) <= self._chunk:
-            return [(batch.positions, batch.triggers)]
-        born = {t.position_id for t in batch.triggers}
-        late = [p for p in batch.positions if p.position_id in born]
-        early = [p for p in batch.positions if p.position_id not in born]
-        out: list[tuple[list[PositionHit], list[TriggerHit]]] = [
-            (early[i : i + self._chunk], []) for i in range(0, len(early), self._chunk)
-        ]
-        for i in range(0, len(batch.triggers), self._chunk):
-            triggers = batch.triggers[i : i + self._chunk]
-            ids = {t.position_id for t in triggers}
-            out.append(([p for p in late if p.position_id in ids], triggers))
-        return out
+    def _burst_body(self, tx: Tx, part: Crossings, now: datetime) -> BurstOutcome:
+        outcome = apply_crossings(tx, part.positions, part.triggers, self._fees, now)
+        if self._faults is not None:
+            self._faults.check(Step.COMMIT)  # after the writes: the transaction rolls them back
+        return outcome
+
+    async def _isolate(self, part: Crossings) -> None:
+        """A part whose transaction raised (not temporarily): commit its halves apart until
+        the crossing that fails is alone, and put that one back (its transaction rolled
+        back, so the book goes back to what the store still holds)."""
+        halves = self._parts(part, max(1, (len(part) + 1) // 2))
+        if len(halves) == 1:
+            self._put_back(part)
+            return
+        for half in halves:
+            try:
+                outcome = await self._retrying(functools.partial(self._transact_part, half))
+            except Exception as exc:
+                self._failed(Step.COMMIT, exc, crossings=len(half))
+                await self._isolate(half)
+                continue
+            await self._finish(half, outcome)
+
+    def _put_back(self, part: Crossings) -> None:
+        predicted = set(part.predicted)
+        for position_id in predicted:
+            self.index.forget(position_id)
+        for hit in part.hits:
+            if hit.key not in predicted and self.index.may_put(hit.key):
+                self.book.restore(hit)
+        self.index.release(part.keys())
+        self._gauges()
+
+    async def _finish(self, part: Crossings, outcome: BurstOutcome) -> None:
+        """After a commit: judge the missed crossings again, then bring the book up to date;
+        if that raises, the part's documents are read back and the book set from them."""
+        try:
+            await self._rejudge(outcome)
+            try:
+                self._after(outcome, part)
+            except Exception as exc:
+                self._failed(Step.AFTER, exc, crossings=len(part))
+                await self._reconcile(part.positions, part.triggers)
+        finally:
+            self.index.release(part.keys())
+            self._gauges()
+
+    async def _rejudge(self, outcome: BurstOutcome) -> None:
+        missed, outcome.missed = outcome.missed, []
+        for _ in range(_REJUDGE_ROUNDS):
+            if not missed:
+                return
+            try:
+                body = functools.partial(self._rejudge_body, hits=missed, now=self._clock.now())
+                more = await self._retrying(functools.partial(self._store.transact, body))
+            except Exception as exc:
+                self._failed(Step.REJUDGE, exc, crossings=len(missed))
+                await self._reconcile(missed, [])
+                return
+            missed, more.missed = more.missed, []
+            outcome.merge(more)
+        if missed:
+            log.error("crossings still missing after judging again; re-read", count=len(missed))
+            await self._reconcile(missed, [])
+
+    def _rejudge_body(self, tx: Tx, hits: list[PositionHit], now: datetime) -> BurstOutcome:
+        outcome = rejudge_positions(tx, hits, now)
+        if self._faults is not None:
+            self._faults.check(Step.REJUDGE)
+        return outcome
 
     def _after(self, outcome: BurstOutcome, batch: Crossings) -> None:
+        index = self.index
         self._metrics.lost.inc(len(outcome.lost))
         for reason, count in Counter(h.reason.value for h in outcome.closing).items():
             self._metrics.hits.labels(reason).inc(count)
+        if outcome.rejudged:
+            kept = len(outcome.kept) + len(outcome.kept_triggers)
+            self._metrics.rejudged.labels("kept").inc(kept)
+            self._metrics.rejudged.labels("crossed").inc(max(0, outcome.rejudged - kept))
         opened = {p.id for p in outcome.opened}
         for trigger in outcome.fired:
             self._metrics.fires.labels("triggered").inc()
-            self.index.triggers.pop(trigger.id, None)
+            index.triggers.pop(trigger.id, None)
         for trigger in outcome.failed:
             self._metrics.fires.labels("failed").inc()
-            self.index.triggers.pop(trigger.id, None)
+            index.triggers.pop(trigger.id, None)
         for trigger in outcome.expired:
             self._metrics.fires.labels("expired").inc()
-            self.index.triggers.pop(trigger.id, None)
+            index.triggers.pop(trigger.id, None)
+        if self._faults is not None:
+            self._faults.check(Step.AFTER)  # half-way: the re-read must finish the job
         for position_id in batch.predicted:
             if position_id not in opened:
-                self.index.forget(position_id)
+                index.forget(position_id)
+        # Judged again and still open or active: the book holds what is stored, unless the
+        # feed already set it (then the feed's view is the newer one).
+        for position in outcome.kept:
+            if index.may_put(position.id):
+                index.put_position(position)
+        for trigger in outcome.kept_triggers:
+            if index.may_put(trigger.id):
+                index.put_trigger(trigger)
         for hit in outcome.closing:
             if hit.position_id not in self.book:  # a stale change may have put it back
-                self.index.owners.pop(hit.position_id, None)
-        self._gauges()
+                index.owners.pop(hit.position_id, None)
         if self._on_committed is not None:
             self._on_committed(outcome, batch)
 
-    def _abandon(self, batch: Crossings) -> None:
-        for position_id in batch.predicted:
-            self.index.forget(position_id)
+    async def _reconcile(self, positions: list[PositionHit], triggers: list[TriggerHit]) -> None:
+        """Set the book from the stored documents of these crossings (the safety net after a
+        failure past a commit): open positions and active triggers in, the rest out."""
+        paths = [position_path(h.uid, h.position_id) for h in positions]
+        paths += [position_path(h.uid, h.position_id) for h in triggers]
+        tpaths = [trigger_path(h.uid, h.trigger_id) for h in triggers]
+
+        def body(tx: Tx) -> tuple[list[Doc | None], list[Doc | None]]:
+            return tx.get_many(paths), tx.get_many(tpaths)
+
+        try:
+            pdocs, tdocs = await self._retrying(lambda: self._store.read(body))
+        except Exception:
+            log.exception("could not re-read a burst's documents; the book may lag the store")
+            return
+        index = self.index
+        for path, doc in zip(paths, pdocs, strict=True):
+            key = path.rsplit("/", 1)[1]
+            if not index.may_put(key):
+                continue
+            if doc is not None and doc["details"]["status"] == PositionStatus.OPEN.value:
+                index.put_position(Position.from_doc(key, doc))
+            else:
+                index.forget(key)
+        for path, doc in zip(tpaths, tdocs, strict=True):
+            key = path.rsplit("/", 1)[1]
+            if not index.may_put(key):
+                continue
+            if doc is not None and doc["details"]["status"] == TriggerStatus.ACTIVE.value:
+                index.put_trigger(Trigger.from_doc(key, doc))
+            else:
+                index.forget(key)
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()` until it does not fail temporarily (after a commit, giving up would
+        leave the book and the store apart)."""
+        delay = 0.01
+        while True:
+            try:
+                return await call()
+            except Temporary as exc:
+                self._metrics.commit_errors.labels("temporary").inc()
+                log.warning("follow-up transaction failed; retrying", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _parts(self, batch: Crossings, size: int) -> list[Crossings]:
+        """Split into parts of about `size` crossings; a trigger travels with the hits on
+        the position it opens, and every hit and prediction with its crossing."""
+        if len(batch) <= size:
+            return [batch]
+        hits: dict[str, list[Hit]] = {}
         for hit in batch.hits:
-            self.book.restore(hit)
+            hits.setdefault(hit.key, []).append(hit)
+        born = {t.position_id for t in batch.triggers}
+        predicted = set(batch.predicted)
+        late: dict[str, list[PositionHit]] = {}
+        parts: list[Crossings] = []
+        part = Crossings(first_ns=batch.first_ns)
+        for p in batch.positions:
+            if p.position_id in born:
+                late.setdefault(p.position_id, []).append(p)
+                continue
+            part.positions.append(p)
+            part.hits += hits.pop(p.position_id, [])
+            if len(part) >= size:
+                parts.append(part)
+                part = Crossings(first_ns=batch.first_ns)
+        for t in batch.triggers:
+            part.triggers.append(t)
+            part.hits += hits.pop(t.trigger_id, [])
+            part.positions += late.pop(t.position_id, [])
+            part.hits += hits.pop(t.position_id, [])
+            if t.position_id in predicted:
+                part.predicted.append(t.position_id)
+            if len(part) >= size:
+                parts.append(part)
+                part = Crossings(first_ns=batch.first_ns)
+        if part or not parts:
+            parts.append(part)
+        for leftover in hits.values():  # a hit with no crossing (restored while recorded)
+            parts[-1].hits += leftover
+        return parts
 
     async def drained(self) -> None:
         """Wait until every queued crossing is committed (tests, demo, shutdown)."""
         await self._idle.wait()
+
+    def _failed(self, step: Step, exc: BaseException, **context: object) -> None:
+        self._metrics.burst_errors.labels(step.value).inc()
+        log.error(
+            "burst step failed; its levels were put back or committed",
+            step=step.value,
+            error=repr(exc),
+            exc_info=exc,
+            **context,
+        )
 
     # ---------------------------------------------------------------- change feed
 

@@ -32,6 +32,19 @@ class EngineMetrics:
             "Crossings whose compare-and-set found the document already moved on",
             registry=registry,
         )
+        self.burst_errors = Counter(
+            "cogmora_engine_burst_errors_total",
+            "Exceptions while evaluating or committing a burst, by step (what the step had "
+            "taken out of the book was put back or committed)",
+            ["step"],
+            registry=registry,
+        )
+        self.rejudged = Counter(
+            "cogmora_engine_rejudged_total",
+            "Crossings judged again because their level changed before the commit, by result",
+            ["result"],
+            registry=registry,
+        )
         self.fires = Counter(
             "cogmora_engine_trigger_fires_total",
             "Trigger fires by result",

@@ -1,53 +1,85 @@
 """The worker's burst transaction: every crossing of one burst of ticks, committed once.
 
-Each write is a compare-and-set: a position goes `open -> closing` and a trigger
-`active -> triggered` only if it is still in the old state when the transaction reads it,
-so two worker replicas, a manual close and a restart can race and exactly one wins. A
-trigger's fire opens its position in the same transaction, through the same code as an
+Each write is a compare-and-set on the level that crossed, not only on the state (SPEC
+5.1): a position goes `open -> closing` only if it is still open AND still stores the level
+the book crossed; a trigger `active -> triggered` only if it is still active with the
+condition the book held. So two worker replicas, a manual close, a restart and a `PATCH`
+of the level can race and exactly one wins, and a position never closes for a level it no
+longer had.
+
+A position whose compare-and-set misses is either gone from `open` (the race's loser:
+`lost`) or open with other levels (`missed`): a transaction body cannot read after it
+wrote, so `rejudge_positions` reads those in a follow-up transaction and judges them again
+with the domain's crossing rules, at the same tick price, against the levels now stored:
+it closes with the new level's reason, or not at all (`kept`, whose stored levels the book
+must hold). A trigger is read before anything is written, so it is re-judged in the same
+transaction.
+
+A trigger's fire opens its position in the same transaction, through the same code as an
 API open; if that open is refused (balance, a level the fill price already passed) the
 trigger goes `failed` with the reason and no money moves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from cogmora.domain.enums import CloseReason, PositionStatus, TriggerStatus
+from cogmora.domain.crossing import Reason, close_reason, position_reason, trigger_fires
+from cogmora.domain.enums import CloseReason, PositionStatus, TriggerOp, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
 from cogmora.domain.models import Position, Trigger
 from cogmora.domain.money import to_str
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path, user_path
+from cogmora.domain.ticks import PriceKind
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
 from cogmora.services.ledger import AccountBook
 from cogmora.services.positions import book_open
 from cogmora.store.port import Tx
 
+# The stored field of each level a crossing can expect (a trailing stop is not in the book).
+LEVEL_FIELDS = {
+    CloseReason.STOP_LOSS: "details.stopLoss",
+    CloseReason.TAKE_PROFIT: "details.takeProfit",
+    CloseReason.LIQUIDATION: "details.liquidationPrice",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class PositionHit:
+    """A position to close at `price` for `reason`. `level` is the crossed level as the book
+    held it; the write commits only while that level is still stored (None: status only).
+    `kind` is the tick's price kind, for judging the crossing again."""
+
     uid: str
     position_id: str
     reason: CloseReason
     price: Decimal
+    level: Decimal | None = None
+    kind: PriceKind = PriceKind.TRADE
 
 
 @dataclass(frozen=True, slots=True)
 class TriggerHit:
     """A trigger to fire at `price`. `position_id` is chosen by the caller, so the worker can
     put the new position's levels in its book before the commit and let a later tick of the
-    same burst close it (a PositionHit naming that id, in the same call)."""
+    same burst close it (a PositionHit naming that id, in the same call). `op` and `level`
+    are the condition the book held (None: not checked)."""
 
     uid: str
     trigger_id: str
     price: Decimal
     position_id: str = field(default_factory=new_id)
+    op: TriggerOp | None = None
+    level: Decimal | None = None
+    kind: PriceKind = PriceKind.TRADE
 
 
 @dataclass(slots=True)
@@ -58,6 +90,10 @@ class BurstOutcome:
     failed: list[Trigger] = field(default_factory=list)
     expired: list[Trigger] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # ids whose state had already moved on
+    missed: list[PositionHit] = field(default_factory=list)  # levels changed: judge again
+    kept: list[Position] = field(default_factory=list)  # judged again: still open, as stored
+    kept_triggers: list[Trigger] = field(default_factory=list)  # judged again: still active
+    rejudged: int = 0  # crossings judged again against changed levels
 
     def merge(self, other: BurstOutcome) -> None:
         self.closing += other.closing
@@ -66,6 +102,10 @@ class BurstOutcome:
         self.failed += other.failed
         self.expired += other.expired
         self.lost += other.lost
+        self.missed += other.missed
+        self.kept += other.kept
+        self.kept_triggers += other.kept_triggers
+        self.rejudged += other.rejudged
 
 
 def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[str, Any]:
@@ -76,6 +116,60 @@ def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[s
         "details.closePrice": to_str(price),
         "details.closeRequestedAt": to_iso(now),
     }
+
+
+def expected(reason: CloseReason, level: Decimal | None) -> dict[str, Any]:
+    """What a closing compare-and-set expects stored: open, and the crossed level unchanged.
+
+    Only the crossed level: a change to a better level cannot change the outcome (the
+    reason is the worst crossed), and expecting every level would split a storm of
+    positions sharing one stop into one statement per distinct take profit.
+    """
+    expect: dict[str, Any] = {"details.status": PositionStatus.OPEN.value}
+    name = LEVEL_FIELDS.get(reason)
+    if level is not None and name is not None:
+        expect[name] = to_str(level)
+    return expect
+
+
+def _close_groups(
+    tx: Tx, hits: Sequence[PositionHit], now: datetime
+) -> tuple[list[PositionHit], list[PositionHit]]:
+    """One compare-and-set per (reason, price, level), so a storm at one level is one
+    statement per 500 positions; returns (taken, not taken)."""
+    groups: dict[tuple[CloseReason, Decimal, Decimal | None], list[PositionHit]] = {}
+    for hit in hits:
+        groups.setdefault((hit.reason, hit.price, hit.level), []).append(hit)
+    taken_hits: list[PositionHit] = []
+    missed: list[PositionHit] = []
+    for (reason, price, level), group in groups.items():
+        taken = set(
+            tx.compare_and_set(
+                [position_path(h.uid, h.position_id) for h in group],
+                expected(reason, level),
+                closing_fields(reason, price, now),
+            )
+        )
+        for h in group:
+            (taken_hits if position_path(h.uid, h.position_id) in taken else missed).append(h)
+    return taken_hits, missed
+
+
+def judge_position(position: Position, hit: PositionHit) -> PositionHit | None:
+    """The crossing judged again at the hit's price and kind against `position`'s levels:
+    the hit to commit (with the reason and level now stored), or None if nothing crosses."""
+    d = position.details
+    reason = position_reason(
+        position.side, d.stop_loss, d.take_profit, d.liquidation_price, hit.price, hit.kind
+    )
+    if reason is None:
+        return None
+    level = {
+        Reason.STOP_LOSS: d.stop_loss,
+        Reason.TAKE_PROFIT: d.take_profit,
+        Reason.LIQUIDATION: d.liquidation_price,
+    }[reason]
+    return dataclasses.replace(hit, reason=close_reason(reason), level=level)
 
 
 def apply_crossings(
@@ -91,33 +185,24 @@ def apply_crossings(
     owners = sorted({h.uid for h in trigger_hits})
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in owners]) if owners else [])
 
-    # Positions: one compare-and-set per (reason, price), so a storm is one statement per
-    # 500 positions. A hit that does not take is either a position a trigger below opens
-    # in this very transaction, or one whose state moved on (closed by hand, by a
-    # replica, or already closing): the race's loser.
-    groups: dict[tuple[CloseReason, Decimal], list[PositionHit]] = {}
-    for hit in position_hits:
-        groups.setdefault((hit.reason, hit.price), []).append(hit)
-    missed: dict[str, PositionHit] = {}
-    for (reason, price), hits in groups.items():
-        taken = set(
-            tx.compare_and_set(
-                [position_path(h.uid, h.position_id) for h in hits],
-                {"details.status": PositionStatus.OPEN.value},
-                closing_fields(reason, price, now),
-            )
-        )
-        for h in hits:
-            if position_path(h.uid, h.position_id) in taken:
-                out.closing.append(h)
-            else:
-                missed[h.position_id] = h
+    # Positions: a hit that does not take is a position a trigger below opens in this very
+    # transaction, one whose levels changed (judged again afterwards), or one whose state
+    # moved on (closed by hand, by a replica, or already closing): the race's loser.
+    taken, not_taken = _close_groups(tx, position_hits, now)
+    out.closing += taken
+    missed = {h.position_id: h for h in not_taken}
 
     for thit, doc in zip(trigger_hits, trig_docs, strict=True):
         if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
             out.lost.append(thit.trigger_id)
             continue
         trigger = Trigger.from_doc(thit.trigger_id, doc)
+        condition = trigger.condition
+        if thit.level is not None and (condition.op, condition.price) != (thit.op, thit.level):
+            out.rejudged += 1
+            if not trigger_fires(condition.op, condition.price, thit.price, thit.kind):
+                out.kept_triggers.append(trigger)
+                continue
         if trigger.expires_at is not None and trigger.expires_at <= now:
             expired = trigger.with_details(status=TriggerStatus.EXPIRED)
             tx.set(expired.path, expired.to_doc())
@@ -145,15 +230,50 @@ def apply_crossings(
         tx.set(fired.path, fired.to_doc())
         out.fired.append(fired)
         crossed = missed.pop(position.id, None)
-        if crossed is not None:  # a later tick of the same burst already crossed it
-            position = position.with_details(**_closing_details(crossed, now))
-            out.closing.append(crossed)
+        if crossed is not None:  # a later tick of the same burst crossed its predicted levels
+            judged = judge_position(position, crossed)
+            if judged is None:
+                out.kept.append(position)
+            else:
+                position = position.with_details(**_closing_details(judged, now))
+                out.closing.append(judged)
         book_open(tx, book, position)
         out.opened.append(position)
 
-    out.lost += list(missed)
+    for hit in missed.values():
+        if hit.level is None:  # only the state was expected: it moved on
+            out.lost.append(hit.position_id)
+        else:
+            out.missed.append(hit)
     for path, doc in book.writes():
         tx.set(path, doc)
+    return out
+
+
+def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> BurstOutcome:
+    """The follow-up of crossings whose compare-and-set missed: read each position, and
+    close it if the tick still crosses one of its stored levels (the worst one's reason).
+
+    Reads, then compare-and-sets expecting what was just read, so within this transaction
+    they take; one that still does not take (a backend that let a write in between) comes
+    back in `missed`, to be judged again.
+    """
+    out = BurstOutcome()
+    docs = tx.get_many([position_path(h.uid, h.position_id) for h in hits])
+    closing: list[PositionHit] = []
+    for hit, doc in zip(hits, docs, strict=True):
+        if doc is None or doc["details"]["status"] != PositionStatus.OPEN.value:
+            out.lost.append(hit.position_id)
+            continue
+        out.rejudged += 1
+        position = Position.from_doc(hit.position_id, doc)
+        judged = judge_position(position, hit)
+        if judged is None:
+            out.kept.append(position)
+        else:
+            closing.append(judged)
+    taken, out.missed = _close_groups(tx, closing, now)
+    out.closing += taken
     return out
 
 

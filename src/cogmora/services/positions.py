@@ -70,6 +70,16 @@ def mark_closing(position: Position, reason: CloseReason, price: Decimal, clock:
     )
 
 
+def _check_amendable(position: Position) -> None:
+    """A level of a position already `closing` or `closed` is history: the worker (or the
+    user) has decided its close, and changing the level now would contradict it."""
+    if position.status is not PositionStatus.OPEN:
+        raise Conflict(
+            f"position {position.id} is {position.status.value}, not open: "
+            "its stop loss and take profit can no longer change"
+        )
+
+
 def _load(tx: Tx, uid: str, pid: str) -> Position:
     doc = tx.get(position_path(uid, pid))
     if doc is None:
@@ -161,14 +171,14 @@ class Positions:
         current price would be closed by the very next tick.
         """
         current = await self.get(uid, pid)
+        _check_amendable(current)
         quote = await self._prices.latest(current.symbol, current.market)
         now = self._clock.now()
         fresh = quote is not None and (now - quote.at).total_seconds() <= self._max_age
 
         def body(tx: Tx) -> Doc:
             position = _load(tx, uid, pid)
-            if position.status is not PositionStatus.OPEN:
-                raise Conflict(f"position {pid} is {position.status.value}, not open")
+            _check_amendable(position)
             details = position.details
             stop_loss = changes.get("stopLoss", details.stop_loss)
             take_profit = changes.get("takeProfit", details.take_profit)

@@ -54,6 +54,8 @@ class Tx(Protocol):
     ) -> list[str]:
         """Set the dotted `updates` fields on each document whose `expect` fields all hold;
         returns the paths it changed (missing documents and mismatches are left alone).
+        An expected value matches by exact JSON equality (a decimal string only the same
+        string); an expected None matches a field that is null or absent.
 
         The worker's storm path: 100,000 `open -> closing` in one call. It counts as the
         transaction's reads and first writes, so call it after every other read.

@@ -128,8 +128,14 @@ def _copy(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def matches(doc: dict[str, Any], expect: dict[str, Any]) -> bool:
+    """Exact equality of each dotted field; expecting None means null or absent (a position
+    with no take profit may store `null` or leave the field out)."""
     for dotted, want in expect.items():
         present, value = get_field(doc, dotted)
+        if want is None:
+            if value is not None:
+                return False
+            continue
         if not present or value != want or isinstance(value, bool) != isinstance(want, bool):
             return False
     return True

@@ -13,14 +13,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from cogmora.cli.compose import System, build_system
+from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.ticks import PriceKind, Tick
-from cogmora.engine.book_sync import WATCHED_GROUPS
+from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.engine import Engine
+from cogmora.engine.faults import FaultHook
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
+from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
 
 SPOT = ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
@@ -57,16 +60,50 @@ class Rig:
         raise AssertionError("the engine did not catch up with the change feed")
 
 
-async def make_rig(path: Path) -> Rig:
-    store = SqliteStore(path)
+async def make_rig(path: Path, faults: FaultHook | None = None, store: Store | None = None) -> Rig:
+    if store is None:
+        store = SqliteStore(path)
     await store.start()
     system = build_system(Settings(), store, catalog=SymbolCatalog(SPOT, FUTURES))
     engine = Engine(
-        store, system.settings.fees, system.clock, system.live, EngineMetrics(CollectorRegistry())
+        store,
+        system.settings.fees,
+        system.clock,
+        system.live,
+        EngineMetrics(CollectorRegistry()),
+        faults=faults,
     )
     await engine.load()
     tasks = [asyncio.create_task(engine.run_commits()), asyncio.create_task(engine.follow())]
     return Rig(system, engine, tasks)
+
+
+async def book_matches_store(rig: Rig) -> None:
+    """The engine's book holds exactly the keys and levels a fresh load from the store gives."""
+    fresh = BookIndex(TriggerBook())
+    positions, triggers = await rig.system.store.read(load_all)
+    fill(fresh, positions, triggers, lambda path, exc: None)
+    book = rig.engine.book
+    stored = {p.rsplit("/", 1)[1] for p, _ in positions + triggers}
+    diff = {
+        key: (book.levels_for(key), fresh.book.levels_for(key))
+        for key in stored
+        if book.levels_for(key) != fresh.book.levels_for(key)
+    }
+    assert not diff, diff
+    assert len(book) == len(fresh.book), (len(book), len(fresh.book))
+
+
+def restart(rig: Rig, which: int) -> None:
+    """Start again the commit task (0) or the change-feed task (1) after `pause`."""
+    engine = rig.engine
+    task = engine.run_commits() if which == 0 else engine.follow()
+    rig.tasks[which] = asyncio.create_task(task)
+
+
+async def pause(rig: Rig, which: int) -> None:
+    rig.tasks[which].cancel()
+    await asyncio.gather(rig.tasks[which], return_exceptions=True)
 
 
 async def close_rig(rig: Rig) -> None:

@@ -106,6 +106,10 @@ def compare_and_set(
     where = ["path = ANY(%b)"]
     params.append(list(paths))
     for dotted, want in expect.items():
+        if want is None:  # null or absent (`#>` gives SQL NULL for a missing path)
+            where.append("coalesce(doc #> %s::text[], 'null'::jsonb) = 'null'::jsonb")
+            params.append(dotted.split("."))
+            continue
         where.append("(doc #> %s::text[]) = %s")
         params += [dotted.split("."), Jsonb(want)]
     sql = (

@@ -169,6 +169,9 @@ class SqliteTx:
             # Unary + keeps the planner on the primary key: with a bare typed column it may
             # walk the whole status index instead of looking up 500 paths.
             target = f"+{column(f)}" if f in typed else f"json_extract(doc, '{json_path(f)}')"
+            if v is None:  # null or absent: json_extract gives SQL NULL for both
+                where.append(f"{target} IS NULL")
+                continue
             where.append(f"{target} = ?")
             where_params.append(sql_value(v))
         changed: list[str] = []

@@ -1,0 +1,60 @@
+"""Seeded race runs against a real engine and a real store (SQLite, and PostgreSQL when
+the server at 127.0.0.1:5432 answers).
+
+Tests marked `faults` run their long version only when selected (`-m faults`); otherwise
+they run a small seeded version, so the default suite still exercises every race.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cogmora.store.port import Store
+from cogmora.store.sqlite import SqliteStore
+
+PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def tries(request: pytest.FixtureRequest) -> int:
+    """How many times a race is run: 1,000 under `-m faults`, a few dozen otherwise."""
+    selected = "faults" in (request.config.option.markexpr or "")
+    return 1000 if selected else 25
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def race_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """A started store of each SQL backend, on fresh data, closed (and dropped) after."""
+    if request.param == "sqlite":
+        store: Store = SqliteStore(tmp_path / "races.db")
+        await store.start()
+        yield store
+        await store.close()
+        return
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+    from cogmora.store.postgres import PostgresStore
+
+    schema = f"races_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(f"{PG_URL}?schema={schema}", pool_size=4)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
