@@ -23,7 +23,7 @@ import functools
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +31,9 @@ import structlog
 
 from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.crossing import Reason, close_reason
+from cogmora.domain.enums import Market
 from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.gap import GapFill
 from cogmora.domain.ids import new_id
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.ticks import Tick
@@ -146,7 +148,26 @@ class Engine:
             self._idle.clear()
             self._wake.set()
 
-    def _record(self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime) -> None:
+    def on_recovered(self, market: Market, fills: Sequence[GapFill], at: datetime) -> None:
+        """Queue what a feed gap's candles crossed (SPEC 5.1), like a burst's crossings but
+        filled at the gap's fill prices and marked `details.recovered`.
+
+        `at` is the end of the candle that crossed them: a trigger's new position enters
+        the book as created then, so the gap's later candles can close it and this one
+        cannot (inside one candle the order of its low and high is unknown)."""
+        if not fills:
+            return
+        found = Crossings(first_ns=time.time_ns())
+        for gap_fill in fills:
+            tick = Tick(gap_fill.symbol, market, gap_fill.price)
+            self._record(found, tick, [gap_fill.hit], at, recovered=True)
+        self._pending.extend(found)
+        self._idle.clear()
+        self._wake.set()
+
+    def _record(
+        self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime, recovered: bool = False
+    ) -> None:
         owners = self.index.owners
         found.hits += hits
         for hit in hits:
@@ -158,12 +179,15 @@ class Engine:
                 self.book.restore(hit)
                 continue
             if hit.reason is Reason.TRIGGER:
+                position_id = self._predict(hit.key, tick, at, found)
                 found.triggers.append(
-                    TriggerHit(uid, hit.key, tick.price, self._predict(hit.key, tick, at, found))
+                    TriggerHit(uid, hit.key, tick.price, position_id, recovered=recovered)
                 )
             else:
                 found.positions.append(
-                    PositionHit(uid, hit.key, close_reason(hit.reason), tick.price)
+                    PositionHit(
+                        uid, hit.key, close_reason(hit.reason), tick.price, recovered=recovered
+                    )
                 )
 
     def _predict(self, trigger_id: str, tick: Tick, at: datetime, found: Crossings) -> str:
@@ -252,27 +276,42 @@ class Engine:
 
     def _after(self, outcome: BurstOutcome, batch: Crossings) -> None:
         self._metrics.lost.inc(len(outcome.lost))
+        self._count_recovered(outcome, batch)
         for reason, count in Counter(h.reason.value for h in outcome.closing).items():
             self._metrics.hits.labels(reason).inc(count)
         opened = {p.id for p in outcome.opened}
         for trigger in outcome.fired:
             self._metrics.fires.labels("triggered").inc()
             self.index.triggers.pop(trigger.id, None)
+            self.index.created.pop(trigger.id, None)
         for trigger in outcome.failed:
             self._metrics.fires.labels("failed").inc()
             self.index.triggers.pop(trigger.id, None)
+            self.index.created.pop(trigger.id, None)
         for trigger in outcome.expired:
             self._metrics.fires.labels("expired").inc()
             self.index.triggers.pop(trigger.id, None)
+            self.index.created.pop(trigger.id, None)
         for position_id in batch.predicted:
             if position_id not in opened:
                 self.index.forget(position_id)
         for hit in outcome.closing:
             if hit.position_id not in self.book:  # a stale change may have put it back
                 self.index.owners.pop(hit.position_id, None)
+                self.index.created.pop(hit.position_id, None)
         self._gauges()
         if self._on_committed is not None:
             self._on_committed(outcome, batch)
+
+    def _count_recovered(self, outcome: BurstOutcome, batch: Crossings) -> None:
+        closes = sum(1 for h in outcome.closing if h.recovered)
+        if closes:
+            self._metrics.recovered.labels("close").inc(closes)
+        recovered = {t.trigger_id for t in batch.triggers if t.recovered}
+        if recovered:
+            fires = sum(1 for t in outcome.fired if t.id in recovered)
+            if fires:
+                self._metrics.recovered.labels("fire").inc(fires)
 
     def _abandon(self, batch: Crossings) -> None:
         for position_id in batch.predicted:

@@ -36,6 +36,7 @@ class PositionHit:
     position_id: str
     reason: CloseReason
     price: Decimal
+    recovered: bool = False  # found in a gap's candles (SPEC 5.1): `details.recovered`
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class TriggerHit:
     trigger_id: str
     price: Decimal
     position_id: str = field(default_factory=new_id)
+    recovered: bool = False  # found in a gap's candles: the trigger and its position say so
 
 
 @dataclass(slots=True)
@@ -68,14 +70,19 @@ class BurstOutcome:
         self.lost += other.lost
 
 
-def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[str, Any]:
+def closing_fields(
+    reason: CloseReason, price: Decimal, now: datetime, recovered: bool = False
+) -> dict[str, Any]:
     """The `open -> closing` update, as dotted fields (the compare-and-set's payload)."""
-    return {
+    fields: dict[str, Any] = {
         "details.status": PositionStatus.CLOSING.value,
         "details.closeReason": reason.value,
         "details.closePrice": to_str(price),
         "details.closeRequestedAt": to_iso(now),
     }
+    if recovered:
+        fields["details.recovered"] = True
+    return fields
 
 
 def apply_crossings(
@@ -95,16 +102,16 @@ def apply_crossings(
     # 500 positions. A hit that does not take is either a position a trigger below opens
     # in this very transaction, or one whose state moved on (closed by hand, by a
     # replica, or already closing): the race's loser.
-    groups: dict[tuple[CloseReason, Decimal], list[PositionHit]] = {}
+    groups: dict[tuple[CloseReason, Decimal, bool], list[PositionHit]] = {}
     for hit in position_hits:
-        groups.setdefault((hit.reason, hit.price), []).append(hit)
+        groups.setdefault((hit.reason, hit.price, hit.recovered), []).append(hit)
     missed: dict[str, PositionHit] = {}
-    for (reason, price), hits in groups.items():
+    for (reason, price, recovered), hits in groups.items():
         taken = set(
             tx.compare_and_set(
                 [position_path(h.uid, h.position_id) for h in hits],
                 {"details.status": PositionStatus.OPEN.value},
-                closing_fields(reason, price, now),
+                closing_fields(reason, price, now, recovered),
             )
         )
         for h in hits:
@@ -131,7 +138,11 @@ def apply_crossings(
             book.require(position.uid, position.margin + position.fee_open)
         except Rejected as exc:
             failed = trigger.with_details(
-                status=TriggerStatus.FAILED, fired_at=now, fired_price=thit.price, error=str(exc)
+                status=TriggerStatus.FAILED,
+                fired_at=now,
+                fired_price=thit.price,
+                error=str(exc),
+                recovered=thit.recovered,
             )
             tx.set(failed.path, failed.to_doc())
             out.failed.append(failed)
@@ -141,9 +152,12 @@ def apply_crossings(
             fired_at=now,
             fired_price=thit.price,
             position_id=position.id,
+            recovered=thit.recovered,
         )
         tx.set(fired.path, fired.to_doc())
         out.fired.append(fired)
+        if thit.recovered:
+            position = position.with_details(recovered=True)
         crossed = missed.pop(position.id, None)
         if crossed is not None:  # a later tick of the same burst already crossed it
             position = position.with_details(**_closing_details(crossed, now))
@@ -158,9 +172,12 @@ def apply_crossings(
 
 
 def _closing_details(hit: PositionHit, now: datetime) -> dict[str, Any]:
-    return {
+    details: dict[str, Any] = {
         "status": PositionStatus.CLOSING,
         "close_reason": hit.reason,
         "close_price": hit.price,
         "close_requested_at": now,
     }
+    if hit.recovered:
+        details["recovered"] = True
+    return details
