@@ -100,6 +100,10 @@ class Engine:
         self._chunk = max(1, store.max_writes_per_tx // 6)
         self.cursor = 0
 
+    @property
+    def metrics(self) -> EngineMetrics:
+        return self._metrics
+
     # ---------------------------------------------------------------- start-up
 
     async def load(self) -> int:

@@ -92,6 +92,7 @@ class Host:
     limiter: RestLimiter
     ws_url: str = ""
     stall_pongs: bool = False
+    refuse_ws: bool = False  # websocket upgrades answer 503 (the exchange's edge is down)
     connections_opened: int = 0
     pings_answered: int = 0
     frames_sent: int = 0
