@@ -160,6 +160,7 @@ class Instrument:
         size = self.last_size
         if row is None:
             self.minutes[minute] = [price, price, price, price, size, size * price]
+            self.born_s = min(self.born_s, minute)  # a trade scripted into the past
             if len(self.minutes) > MINUTES_KEPT:
                 del self.minutes[next(iter(self.minutes))]
             return
