@@ -16,6 +16,7 @@ import pytest
 
 from cogmora.domain.enums import Market
 from cogmora.domain.paths import price_path
+from cogmora.domain.ticks import Tick
 from cogmora.domain.timeutil import to_iso
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store.port import Tx
@@ -286,3 +287,34 @@ async def test_after_a_restart_candles_ending_before_a_position_opened_are_ignor
         assert (await position(lv, auth, late))["details"]["status"] == "open"
     finally:
         await stop_live(lv)
+
+
+async def test_a_live_tick_held_during_the_replay_reaches_the_book_after_the_candles(
+    gap_live: Live,
+) -> None:
+    """Ticks that arrive while a gap is pending wait for its candles: the candles close the
+    stop at its level first, then the held tick closes a take profit at its own price."""
+    live = gap_live
+    auth = await live.user("gus")
+    await live.sim.set_price(SYM, "60000")
+    stop = await open_long(live, auth, stopLoss="59000")
+    profit = await open_long(live, auth, takeProfit="62500")
+    await followed(live)
+    await same_minute()
+    await outage(live)
+    await live.sim.set_price(SYM, "60000")  # the gap's candle opens above the stop
+    await live.sim.set_price(SYM, "58500")
+    await live.sim.set_price(SYM, "60000")
+    gaps = live.worker.gaps
+    assert SYM in gaps.held
+    stamp = time.time_ns()
+    gaps.on_ticks([Tick(SYM, Market.SPOT, Decimal("58000"), received_ns=stamp),
+                   Tick(SYM, Market.SPOT, Decimal("62500"), received_ns=stamp)])
+    back(live)
+    first = await closed(live, auth, stop)
+    assert first["details"]["closePrice"] == "59000.00000000"
+    assert first["details"]["recovered"] is True
+    second = await closed(live, auth, profit)
+    assert second["details"]["closeReason"] == "take_profit"
+    assert second["details"]["closePrice"] == "62500.00000000"
+    assert "recovered" not in second["details"]
