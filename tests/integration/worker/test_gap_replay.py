@@ -318,3 +318,34 @@ async def test_a_live_tick_held_during_the_replay_reaches_the_book_after_the_can
     assert second["details"]["closeReason"] == "take_profit"
     assert second["details"]["closePrice"] == "62500.00000000"
     assert "recovered" not in second["details"]
+
+
+async def test_a_stop_crossed_while_the_feed_was_stalled_closes_after_the_stall(
+    tmp_path: Path,
+) -> None:
+    """A silent websocket (no data, no pong) is noticed by its ping, and the stop that the
+    market crossed and left meanwhile closes from the candles, recovered."""
+    config = SimulatorConfig(tick_rate=0, mark_rate=0, seed=7, spot={SYM: "60000"},
+                             futures={"XBTUSDTM": "60000"}, ping_interval_ms=1000,
+                             ping_timeout_ms=1000)
+    live = await start_live(tmp_path / "stall.db", config)
+    try:
+        auth = await live.user("hal")
+        await live.sim.set_price(SYM, "60000")
+        pid = await open_long(live, auth, stopLoss="59000")
+        await followed(live)
+        feed = live.worker.feeds[Market.SPOT]
+        before = feed.reconnects
+        await same_minute()
+        live.sim.freeze(True, Market.SPOT)
+        await live.sim.set_price(SYM, "60000")
+        await live.sim.set_price(SYM, "58500")
+        await live.sim.set_price(SYM, "60000")
+        await until(lambda: feed.reconnects > before)
+        live.sim.freeze(False, Market.SPOT)
+        doc = await closed(live, auth, pid)
+        assert doc["details"]["closeReason"] == "stop_loss"
+        assert doc["details"]["closePrice"] == "59000.00000000"
+        assert doc["details"]["recovered"] is True
+    finally:
+        await stop_live(live)
