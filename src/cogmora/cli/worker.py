@@ -80,6 +80,7 @@ class Worker:
         return {
             "feeds": feeds,
             "book": {"levels": self.engine.book.levels_count(), "entries": len(self.engine.book)},
+            "recovering": sorted(self.recovering),
         }
 
 
