@@ -11,6 +11,7 @@ the exchange through these; in-process code calls the KucoinSimulator methods di
     POST /control/stall        {"on": true, "market": ...}
     POST /control/refuse       {"on": true, "market": ...}  (new websockets get 503)
     POST /control/freeze       {"on": true, "market": ...}  (websockets go silent)
+    POST /control/fail-candles {"count": 3, "market": ...}  (candle requests answer 500)
     POST /control/malformed    {"payload": "...", "market": ...}
     POST /control/tick-rate    {"rate": 5}
     POST /control/expire-tokens {"market": ...}
@@ -87,6 +88,10 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         sim.freeze(bool(b.get("on", True)), _market(b))
         return None
 
+    async def fail_candles(b: dict[str, Any]) -> Any:
+        sim.fail_candles(int(b.get("count", 1)), _market(b))
+        return None
+
     async def malformed(b: dict[str, Any]) -> Any:
         payload = b.get("payload", '{"type":"message","topic":')
         return await sim.send_malformed(str(payload), _market(b))
@@ -116,6 +121,7 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         "stall": stall,
         "refuse": refuse,
         "freeze": freeze,
+        "fail-candles": fail_candles,
         "malformed": malformed,
         "tick-rate": tick_rate,
         "expire-tokens": expire,

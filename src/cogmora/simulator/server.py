@@ -259,6 +259,11 @@ class KucoinSimulator:
         for h in self._hosts(market):
             h.hub.frozen = on
 
+    def fail_candles(self, count: int, market: Market | None = None) -> None:
+        """The next `count` candle requests answer HTTP 500 (the rest of REST works)."""
+        for h in self._hosts(market):
+            h.candle_failures = count
+
     async def send_malformed(
         self, payload: str = '{"type":"message","topic":', market: Market | None = None
     ) -> int:

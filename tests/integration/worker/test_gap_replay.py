@@ -349,3 +349,32 @@ async def test_a_stop_crossed_while_the_feed_was_stalled_closes_after_the_stall(
         assert doc["details"]["recovered"] is True
     finally:
         await stop_live(live)
+
+
+async def test_candles_that_cannot_be_fetched_release_the_live_ticks_and_are_retried(
+    gap_live: Live,
+) -> None:
+    """While the candle endpoint fails, the held live ticks go on after a few tries, and the
+    gap is replayed once the candles come back."""
+    live = gap_live
+    auth = await live.user("ivy")
+    await live.sim.set_price(SYM, "60000")
+    stop = await open_long(live, auth, stopLoss="59000")
+    profit = await open_long(live, auth, takeProfit="62500")
+    await followed(live)
+    await same_minute()
+    await outage(live)
+    await live.sim.set_price(SYM, "60000")
+    await live.sim.set_price(SYM, "58500")
+    await live.sim.set_price(SYM, "60000")
+    live.sim.fail_candles(5, Market.SPOT)
+    live.worker.gaps.on_ticks([Tick(SYM, Market.SPOT, Decimal("62500"),
+                                    received_ns=time.time_ns())])
+    back(live)
+    second = await closed(live, auth, profit)
+    assert second["details"]["closePrice"] == "62500.00000000"
+    first = await closed(live, auth, stop)
+    assert first["details"]["closePrice"] == "59000.00000000"
+    assert first["details"]["recovered"] is True
+    metrics = (await live.http.get("/metrics")).text
+    assert 'cogmora_engine_gap_replays_total{result="deferred"} 1.0' in metrics
