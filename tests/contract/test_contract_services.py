@@ -149,3 +149,31 @@ async def test_a_position_opened_and_crossed_in_one_burst_is_closing(
     assert [h.position_id for h in out.closing] == [fire.position_id]
     assert await system.settler.settle_all() == 1
     await ledger_matches_balance(system, "erin")
+
+
+async def test_crossings_found_in_a_gap_carry_recovered(
+    system: System, make_user: Any, quote: Any
+) -> None:
+    """A recovered close and a recovered fire say `details.recovered`, as does the fired
+    trigger's position, and the settled close keeps it; a live close does not."""
+    await make_user("gil", "10000")
+    quote("XBTUSDTM", "3000")
+    live_pid = (await system.positions.open("gil", long_x10("1")))["id"]
+    gap_pid = (await system.positions.open("gil", long_x10("1")))["id"]
+    action = TriggerAction(Side.LONG, qty=D("1"), leverage=D("10"))
+    above = TriggerCondition(TriggerOp.ABOVE, D("3100"))
+    trig = await system.triggers.create("gil", "XBTUSDTM", Market.FUTURES, above, action)
+    hits = [
+        PositionHit("gil", live_pid, CloseReason.TAKE_PROFIT, D("3100")),
+        PositionHit("gil", gap_pid, CloseReason.TAKE_PROFIT, D("3100"), recovered=True),
+    ]
+    fire = TriggerHit("gil", trig["id"], D("3100"), recovered=True)
+    out = await burst(system, hits, [fire])
+    assert sorted(h.position_id for h in out.closing) == sorted([live_pid, gap_pid])
+    assert (await system.triggers.get("gil", trig["id"])).details.recovered is True
+    opened = await system.positions.get("gil", fire.position_id)
+    assert opened.details.recovered is True and opened.status is PositionStatus.OPEN
+    assert await system.settler.settle_all() == 2
+    assert (await system.positions.get("gil", gap_pid)).details.recovered is True
+    assert (await system.positions.get("gil", live_pid)).details.recovered is False
+    await ledger_matches_balance(system, "gil")

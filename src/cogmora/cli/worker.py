@@ -15,8 +15,10 @@ import structlog
 from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System
 from cogmora.domain.enums import Market
-from cogmora.domain.models import PriceQuote
+from cogmora.domain.models import Doc, PriceQuote
+from cogmora.domain.paths import price_path
 from cogmora.engine.engine import Committed, Engine
+from cogmora.engine.gap_replay import GapReplay
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.price_filter import PriceFilter, PriceFilterMetrics
 from cogmora.engine.subscriptions import Subscriptions
@@ -25,6 +27,7 @@ from cogmora.feeds.kucoin.client import FeedOptions, KucoinFeed
 from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
 from cogmora.services.prices import StorePrices
+from cogmora.store.port import Tx
 
 log = structlog.get_logger("cogmora.worker")
 
@@ -56,6 +59,12 @@ class Worker:
     rests: dict[Market, KucoinRest]
     subscriptions: Subscriptions
     price_filter: PriceFilter
+    gaps: GapReplay
+
+    @property
+    def recovering(self) -> frozenset[str]:
+        """Symbols whose feed gap is being replayed (SPEC 5.1: /healthz "recovering")."""
+        return self.gaps.recovering
 
     def health(self) -> dict[str, Any]:
         feeds = {
@@ -71,6 +80,7 @@ class Worker:
         return {
             "feeds": feeds,
             "book": {"levels": self.engine.book.levels_count(), "entries": len(self.engine.book)},
+            "recovering": sorted(self.recovering),
         }
 
 
@@ -91,6 +101,25 @@ async def expire_triggers(worker: Worker, period: float = 1.0) -> None:
         while await worker.system.triggers.expire_due():
             pass
         await asyncio.sleep(period)
+
+
+async def seed_gaps(worker: Worker) -> None:
+    """After a restart, each symbol of the book was last heard at its stored price's time:
+    the gap from then to its first new tick is replayed (SPEC 5.1)."""
+    symbols = sorted(worker.engine.book.symbols())
+    if not symbols:
+        return
+
+    def body(tx: Tx) -> list[Doc | None]:
+        return tx.get_many([price_path(s) for s in symbols])
+
+    docs = await worker.system.store.read(body)
+    seeded = 0
+    for symbol, doc in zip(symbols, docs, strict=True):
+        if doc is not None:
+            worker.gaps.seed(symbol, PriceQuote.from_doc(doc).at)
+            seeded += 1
+    log.info("gaps to replay at start", symbols=seeded)
 
 
 def build_worker(
@@ -124,9 +153,15 @@ def build_worker(
     plausible = PriceFilter(
         system.catalog, engine.on_ticks, PriceFilterMetrics(system.registry), settings.price_band
     )
+    # In front of the filter: a symbol's live ticks wait while its feed gap is replayed,
+    # and the REST price evaluated after the gap passes the same filter as a feed tick.
+    gaps = GapReplay(engine, plausible, rests, market_of, engine.metrics)
+    system.closers.append(gaps.aclose)
     for market, rest in rests.items():
-        feeds[market] = KucoinFeed(rest, market, plausible, feed_metrics, options=options)
-    worker = Worker(system, engine, feeds, rests, subscriptions, plausible)
+        feeds[market] = KucoinFeed(
+            rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=gaps
+        )
+    worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps)
     system.prices.add(RestPrices(worker))
     system.worker = worker
     return worker
@@ -139,6 +174,7 @@ async def start_worker(
     engine, sup = worker.engine, system.supervisor
     await start_catalog(system)  # before the book: the feeds subscribe by market
     await engine.load()
+    await seed_gaps(worker)
     sup.add_probe("worker", worker.health)
     sup.start("engine-commits", engine.run_commits)
     sup.start("engine-follow", engine.follow)

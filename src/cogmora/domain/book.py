@@ -246,6 +246,64 @@ class TriggerBook:
             return []
         return self._cross(sym, price, kind)
 
+    def cross_range(
+        self,
+        symbol: str,
+        low: Decimal,
+        high: Decimal,
+        keep: Callable[[str], bool] | None = None,
+    ) -> list[Hit]:
+        """Remove and return every entry a span of trades from `low` to `high` reaches.
+
+        The gap replay's question for one candle: at-or-below levels (a long's SL and
+        liquidation, a short's TP, `below` triggers) are reached at the low, at-or-above
+        levels at the high; each key's reason is the worst of the levels it reached. A key
+        for which `keep(key)` is true (created after the candle) stays in the book.
+        """
+        sym = self._symbols.get(symbol)
+        if sym is None or (sym.lo < low and high < sym.hi):
+            return []
+        low_q = _ceil_scaled(low)
+        high_q = -_floor_scaled(high)
+        keys = self._keys
+        found: dict[str, Reason] = {}
+        for index in _ALL_LADDERS:
+            ladder = sym.ladders[index]
+            q = low_q if ladder.sign > 0 else high_q
+            if not ladder.vals or ladder.vals[-1] < q:
+                continue
+            reasons = _REASONS[index]
+            for bucket in ladder.take(q):
+                for key in (bucket,) if type(bucket) is str else bucket:
+                    reason = reasons[keys[key][1]]
+                    previous = found.get(key)
+                    if previous is None or reason < previous:
+                        found[key] = reason
+        hits = []
+        for key, reason in found.items():
+            record = keys.pop(key)
+            self._unplace(key, record)
+            if keep is not None and keep(key):
+                keys[key] = record
+                self._place(key, record, None)
+                continue
+            hits.append(Hit(key, reason, record))
+        sym.refresh()
+        self._settle((sym.name,))
+        return hits
+
+    def level_of(self, hit: Hit) -> Decimal | None:
+        """The level of `hit`'s key that its reason names (a trigger's price)."""
+        record = hit._record
+        if record is None:
+            return None
+        _, code, a, b, c = record
+        if hit.reason in (Reason.STOP_LOSS, Reason.TRIGGER):
+            return _unsigned(a, _LAYOUT[code][0])
+        if hit.reason is Reason.TAKE_PROFIT:
+            return _unsigned(b, _LAYOUT[code][1])
+        return _unsigned(c, _LAYOUT[code][2])
+
     def would_cross(self, symbol: str, price: Decimal, kind: PriceKind = PriceKind.TRADE) -> bool:
         sym = self._symbols.get(symbol)
         if sym is None:
@@ -478,6 +536,17 @@ def _levels(record: _Record) -> PositionLevels | TriggerLevel:
         return TriggerLevel(symbol, op, price)
     side = Side.LONG if code == _LONG else Side.SHORT
     return PositionLevels(symbol, side, _unsigned(a, la), _unsigned(b, lb), _unsigned(c, lc))
+def _ceil_scaled(price: Decimal) -> int:
+    """ceil(price * 1e8): `price <= L` iff this <= L for a scaled level L."""
+    scaled = price.scaleb(PLACES, EXACT)
+    whole = int(scaled)
+    return whole + 1 if whole != scaled and scaled > 0 else whole
+
+
+def _floor_scaled(price: Decimal) -> int:
+    scaled = price.scaleb(PLACES, EXACT)
+    whole = int(scaled)
+    return whole - 1 if whole != scaled and scaled < 0 else whole
 
 
 def _position_record(

@@ -112,9 +112,10 @@ class PositionDetails:
     close_reason: CloseReason | None = None
     close_price: Decimal | None = None
     close_requested_at: datetime | None = None
+    recovered: bool = False  # closed from a gap's candles, not a live tick (SPEC 5.1)
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "status": self.status.value,
             "stopLoss": opt_str(self.stop_loss),
             "takeProfit": opt_str(self.take_profit),
@@ -123,6 +124,9 @@ class PositionDetails:
             "closePrice": opt_str(self.close_price),
             "closeRequestedAt": opt_iso(self.close_requested_at),
         }
+        if self.recovered:
+            doc["recovered"] = True
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Doc) -> PositionDetails:
@@ -135,6 +139,7 @@ class PositionDetails:
             close_reason=None if reason is None else CloseReason(reason),
             close_price=opt_decimal(doc.get("closePrice")),
             close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
+            recovered=doc.get("recovered") is True,
         )
 
 
@@ -292,15 +297,19 @@ class TriggerDetails:
     fired_price: Decimal | None = None
     position_id: str | None = None
     error: str | None = None
+    recovered: bool = False  # fired from a gap's candles, not a live tick (SPEC 5.1)
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "status": self.status.value,
             "firedAt": opt_iso(self.fired_at),
             "firedPrice": opt_str(self.fired_price),
             "positionId": self.position_id,
             "error": self.error,
         }
+        if self.recovered:
+            doc["recovered"] = True
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Doc) -> TriggerDetails:
@@ -310,6 +319,7 @@ class TriggerDetails:
             fired_price=opt_decimal(doc.get("firedPrice")),
             position_id=doc.get("positionId"),
             error=doc.get("error"),
+            recovered=doc.get("recovered") is True,
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
@@ -28,6 +29,9 @@ class BookIndex:
     owners: dict[str, str] = field(default_factory=dict)  # position/trigger id -> uid
     triggers: dict[str, Trigger] = field(default_factory=dict)
     markets: dict[str, Market] = field(default_factory=dict)  # symbol -> market
+    # key -> creation second (openedAt / createdAt): a gap's candle that ended before a key
+    # existed says nothing about it (SPEC 5.1).
+    created: dict[str, int] = field(default_factory=dict)
 
     def put_position(self, position: Position) -> None:
         d = position.details
@@ -42,6 +46,7 @@ class BookIndex:
         if position.id in self.book:
             self.owners[position.id] = position.uid
             self.markets[position.symbol] = position.market
+            self.created[position.id] = _second(position.opened_at)
 
     def put_trigger(self, trigger: Trigger) -> None:
         self.book.set_trigger(
@@ -50,11 +55,13 @@ class BookIndex:
         self.owners[trigger.id] = trigger.uid
         self.triggers[trigger.id] = trigger
         self.markets[trigger.symbol] = trigger.market
+        self.created[trigger.id] = _second(trigger.created_at)
 
     def forget(self, key: str) -> None:
         self.book.remove(key)
         self.owners.pop(key, None)
         self.triggers.pop(key, None)
+        self.created.pop(key, None)
 
     def apply(self, change: Change) -> None:
         key = change.path.rsplit("/", 1)[1]
@@ -96,6 +103,7 @@ def fill(
         rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))
         index.owners[p.id] = p.uid
         index.markets[p.symbol] = p.market
+        index.created[p.id] = _second(p.opened_at)
     index.book.load_positions(rows, on_error=lambda key, exc: on_error(key, exc))
     trows = []
     for path, doc in triggers:
@@ -108,4 +116,10 @@ def fill(
         index.owners[t.id] = t.uid
         index.triggers[t.id] = t
         index.markets[t.symbol] = t.market
+        index.created[t.id] = _second(t.created_at)
     index.book.load_triggers(trows, on_error=lambda key, exc: on_error(key, exc))
+
+
+def _second(at: datetime) -> int:
+    """The whole second of `at` (UTC epoch); candles start and end on whole seconds."""
+    return int(at.timestamp() // 1)

@@ -31,7 +31,7 @@ import functools
 import gc
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -40,8 +40,9 @@ import structlog
 
 from cogmora.domain.book import Hit, TriggerBook, TriggerLevel
 from cogmora.domain.crossing import Reason, close_reason
-from cogmora.domain.enums import PositionStatus, TriggerStatus
+from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.gap import GapFill
 from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, Trigger
 from cogmora.domain.orders import OpenRequest, build_position
@@ -161,6 +162,10 @@ class Engine:
         self._chunk = max(1, store.max_writes_per_tx // 6)
         self.cursor = 0
 
+    @property
+    def metrics(self) -> EngineMetrics:
+        return self._metrics
+
     # ---------------------------------------------------------------- start-up
 
     async def load(self) -> int:
@@ -242,7 +247,26 @@ class Engine:
             self._idle.clear()
             self._wake.set()
 
-    def _record(self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime) -> None:
+    def on_recovered(self, market: Market, fills: Sequence[GapFill], at: datetime) -> None:
+        """Queue what a feed gap's candles crossed (SPEC 5.1), like a burst's crossings but
+        filled at the gap's fill prices and marked `details.recovered`.
+
+        `at` is the end of the candle that crossed them: a trigger's new position enters
+        the book as created then, so the gap's later candles can close it and this one
+        cannot (inside one candle the order of its low and high is unknown)."""
+        if not fills:
+            return
+        found = Crossings(first_ns=time.time_ns())
+        for gap_fill in fills:
+            tick = Tick(gap_fill.symbol, market, gap_fill.price)
+            self._record(found, tick, [gap_fill.hit], at, recovered=True)
+        self._pending.extend(found)
+        self._idle.clear()
+        self._wake.set()
+
+    def _record(
+        self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime, recovered: bool = False
+    ) -> None:
         owners = self.index.owners
         for hit in hits:
             uid = owners.get(hit.key)
@@ -261,13 +285,26 @@ class Engine:
                     continue
                 found.triggers.append(
                     TriggerHit(
-                        uid, hit.key, tick.price, position_id, levels.op, levels.price, tick.kind
+                        uid,
+                        hit.key,
+                        tick.price,
+                        position_id,
+                        levels.op,
+                        levels.price,
+                        tick.kind,
+                        recovered=recovered,
                     )
                 )
             else:
                 found.positions.append(
                     PositionHit(
-                        uid, hit.key, close_reason(hit.reason), tick.price, hit.level(), tick.kind
+                        uid,
+                        hit.key,
+                        close_reason(hit.reason),
+                        tick.price,
+                        hit.level(),
+                        tick.kind,
+                        recovered=recovered,
                     )
                 )
             found.hits.append(hit)
@@ -444,6 +481,7 @@ class Engine:
     def _after(self, outcome: BurstOutcome, batch: Crossings) -> None:
         index = self.index
         self._metrics.lost.inc(len(outcome.lost))
+        self._count_recovered(outcome, batch)
         for reason, count in Counter(h.reason.value for h in outcome.closing).items():
             self._metrics.hits.labels(reason).inc(count)
         if outcome.rejudged:
@@ -454,12 +492,15 @@ class Engine:
         for trigger in outcome.fired:
             self._metrics.fires.labels("triggered").inc()
             index.triggers.pop(trigger.id, None)
+            index.created.pop(trigger.id, None)
         for trigger in outcome.failed:
             self._metrics.fires.labels("failed").inc()
             index.triggers.pop(trigger.id, None)
+            index.created.pop(trigger.id, None)
         for trigger in outcome.expired:
             self._metrics.fires.labels("expired").inc()
             index.triggers.pop(trigger.id, None)
+            index.created.pop(trigger.id, None)
         if self._faults is not None:
             self._faults.check(Step.AFTER)  # half-way: the re-read must finish the job
         for position_id in batch.predicted:
@@ -476,8 +517,19 @@ class Engine:
         for hit in outcome.closing:
             if hit.position_id not in self.book:  # a stale change may have put it back
                 index.owners.pop(hit.position_id, None)
+                index.created.pop(hit.position_id, None)
         if self._on_committed is not None:
             self._on_committed(outcome, batch)
+
+    def _count_recovered(self, outcome: BurstOutcome, batch: Crossings) -> None:
+        closes = sum(1 for h in outcome.closing if h.recovered)
+        if closes:
+            self._metrics.recovered.labels("close").inc(closes)
+        recovered = {t.trigger_id for t in batch.triggers if t.recovered}
+        if recovered:
+            fires = sum(1 for t in outcome.fired if t.id in recovered)
+            if fires:
+                self._metrics.recovered.labels("fire").inc(fires)
 
     async def _reconcile(self, positions: list[PositionHit], triggers: list[TriggerHit]) -> None:
         """Set the book from the stored documents of these crossings (the safety net after a

@@ -69,6 +69,18 @@ class EngineMetrics:
         self.keys = Gauge(
             "cogmora_engine_book_entries", "Positions and triggers in the book", registry=registry
         )
+        self.recovered = Counter(
+            "cogmora_engine_recovered_total",
+            "Closes and trigger fires found in a feed gap's candles (details.recovered)",
+            ["kind"],
+            registry=registry,
+        )
+        self.gap_replays = Counter(
+            "cogmora_engine_gap_replays_total",
+            "Gap replays of a symbol, by result",
+            ["result"],
+            registry=registry,
+        )
         self.changes = Counter(
             "cogmora_engine_changes_total", "Store changes applied to the book", registry=registry
         )

@@ -64,6 +64,7 @@ class PositionHit:
     price: Decimal
     level: Decimal | None = None
     kind: PriceKind = PriceKind.TRADE
+    recovered: bool = False  # found in a gap's candles (SPEC 5.1): `details.recovered`
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class TriggerHit:
     op: TriggerOp | None = None
     level: Decimal | None = None
     kind: PriceKind = PriceKind.TRADE
+    recovered: bool = False  # found in a gap's candles: the trigger and its position say so
 
 
 @dataclass(slots=True)
@@ -108,14 +110,19 @@ class BurstOutcome:
         self.rejudged += other.rejudged
 
 
-def closing_fields(reason: CloseReason, price: Decimal, now: datetime) -> dict[str, Any]:
+def closing_fields(
+    reason: CloseReason, price: Decimal, now: datetime, recovered: bool = False
+) -> dict[str, Any]:
     """The `open -> closing` update, as dotted fields (the compare-and-set's payload)."""
-    return {
+    fields: dict[str, Any] = {
         "details.status": PositionStatus.CLOSING.value,
         "details.closeReason": reason.value,
         "details.closePrice": to_str(price),
         "details.closeRequestedAt": to_iso(now),
     }
+    if recovered:
+        fields["details.recovered"] = True
+    return fields
 
 
 def expected(reason: CloseReason, level: Decimal | None) -> dict[str, Any]:
@@ -135,19 +142,19 @@ def expected(reason: CloseReason, level: Decimal | None) -> dict[str, Any]:
 def _close_groups(
     tx: Tx, hits: Sequence[PositionHit], now: datetime
 ) -> tuple[list[PositionHit], list[PositionHit]]:
-    """One compare-and-set per (reason, price, level), so a storm at one level is one
-    statement per 500 positions; returns (taken, not taken)."""
-    groups: dict[tuple[CloseReason, Decimal, Decimal | None], list[PositionHit]] = {}
+    """One compare-and-set per (reason, price, level, recovered), so a storm at one level
+    is one statement per 500 positions; returns (taken, not taken)."""
+    groups: dict[tuple[CloseReason, Decimal, Decimal | None, bool], list[PositionHit]] = {}
     for hit in hits:
-        groups.setdefault((hit.reason, hit.price, hit.level), []).append(hit)
+        groups.setdefault((hit.reason, hit.price, hit.level, hit.recovered), []).append(hit)
     taken_hits: list[PositionHit] = []
     missed: list[PositionHit] = []
-    for (reason, price, level), group in groups.items():
+    for (reason, price, level, recovered), group in groups.items():
         taken = set(
             tx.compare_and_set(
                 [position_path(h.uid, h.position_id) for h in group],
                 expected(reason, level),
-                closing_fields(reason, price, now),
+                closing_fields(reason, price, now, recovered),
             )
         )
         for h in group:
@@ -216,7 +223,11 @@ def apply_crossings(
             book.require(position.uid, position.margin + position.fee_open)
         except Rejected as exc:
             failed = trigger.with_details(
-                status=TriggerStatus.FAILED, fired_at=now, fired_price=thit.price, error=str(exc)
+                status=TriggerStatus.FAILED,
+                fired_at=now,
+                fired_price=thit.price,
+                error=str(exc),
+                recovered=thit.recovered,
             )
             tx.set(failed.path, failed.to_doc())
             out.failed.append(failed)
@@ -226,9 +237,12 @@ def apply_crossings(
             fired_at=now,
             fired_price=thit.price,
             position_id=position.id,
+            recovered=thit.recovered,
         )
         tx.set(fired.path, fired.to_doc())
         out.fired.append(fired)
+        if thit.recovered:
+            position = position.with_details(recovered=True)
         crossed = missed.pop(position.id, None)
         if crossed is not None:  # a later tick of the same burst crossed its predicted levels
             judged = judge_position(position, crossed)
@@ -278,9 +292,12 @@ def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> Bur
 
 
 def _closing_details(hit: PositionHit, now: datetime) -> dict[str, Any]:
-    return {
+    details: dict[str, Any] = {
         "status": PositionStatus.CLOSING,
         "close_reason": hit.reason,
         "close_price": hit.price,
         "close_requested_at": now,
     }
+    if hit.recovered:
+        details["recovered"] = True
+    return details

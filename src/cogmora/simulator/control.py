@@ -4,11 +4,14 @@ Out-of-process tests (the CLI's end-to-end suite, a worker started as a subproce
 the exchange through these; in-process code calls the KucoinSimulator methods directly.
 
     GET  /control/state
-    POST /control/price        {"symbol": "BTC-USDT", "price": "65000"}
+    POST /control/price        {"symbol": "BTC-USDT", "price": "65000", "atMs": optional}
     POST /control/mark         {"symbol": "XBTUSDTM", "price": "65000"}
     POST /control/burst        {"symbol": "BTC-USDT", "prices": ["1", "2"]}
     POST /control/drop         {"market": "spot"}          (market optional: both)
     POST /control/stall        {"on": true, "market": ...}
+    POST /control/refuse       {"on": true, "market": ...}  (new websockets get 503)
+    POST /control/freeze       {"on": true, "market": ...}  (websockets go silent)
+    POST /control/fail-candles {"count": 3, "market": ...}  (candle requests answer 500)
     POST /control/malformed    {"payload": "...", "market": ...}
     POST /control/tick-rate    {"rate": 5}
     POST /control/expire-tokens {"market": ...}
@@ -61,7 +64,8 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         return sim.state()
 
     async def price(b: dict[str, Any]) -> Any:
-        return await sim.set_price(str(b["symbol"]), str(b["price"]))
+        at = None if b.get("atMs") is None else int(b["atMs"])
+        return await sim.set_price(str(b["symbol"]), str(b["price"]), at)
 
     async def mark(b: dict[str, Any]) -> Any:
         return await sim.set_mark_price(str(b["symbol"]), str(b["price"]))
@@ -74,6 +78,18 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
 
     async def stall(b: dict[str, Any]) -> Any:
         sim.stall_pongs(bool(b.get("on", True)), _market(b))
+        return None
+
+    async def refuse(b: dict[str, Any]) -> Any:
+        sim.refuse_connections(bool(b.get("on", True)), _market(b))
+        return None
+
+    async def freeze(b: dict[str, Any]) -> Any:
+        sim.freeze(bool(b.get("on", True)), _market(b))
+        return None
+
+    async def fail_candles(b: dict[str, Any]) -> Any:
+        sim.fail_candles(int(b.get("count", 1)), _market(b))
         return None
 
     async def malformed(b: dict[str, Any]) -> Any:
@@ -103,6 +119,9 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         "burst": burst,
         "drop": drop,
         "stall": stall,
+        "refuse": refuse,
+        "freeze": freeze,
+        "fail-candles": fail_candles,
         "malformed": malformed,
         "tick-rate": tick_rate,
         "expire-tokens": expire,

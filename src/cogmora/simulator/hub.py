@@ -47,6 +47,9 @@ class Hub:
         self.sessions: set[Session] = set()
         self._by_topic: defaultdict[str, set[Session]] = defaultdict(set)
         self._changed = asyncio.Event()
+        # Frozen: the host's websockets go silent (no data, no pong, no ack) while the
+        # market goes on; trades still reach the candles.
+        self.frozen = False
 
     def add(self, session: Session) -> None:
         self.sessions.add(session)
@@ -90,13 +93,15 @@ class Hub:
     async def publish(self, topic: str, frame: str) -> int:
         """Send `frame` to every subscriber of `topic`; returns how many it went to."""
         subscribers = self._by_topic.get(topic)
-        if not subscribers:
+        if not subscribers or self.frozen:
             return 0
         for session in tuple(subscribers):
             await session.send(frame)
         return len(subscribers)
 
     async def broadcast(self, frame: str) -> None:
+        if self.frozen:
+            return
         for session in tuple(self.sessions):
             await session.send(frame)
 

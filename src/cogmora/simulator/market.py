@@ -4,6 +4,12 @@ Each instrument owns its own `random.Random` seeded from (seed, symbol), so a sy
 path does not depend on which other symbols exist or on the order they were stepped in:
 two runs with the same seed show the same prices, which is what makes demos and tests
 reproducible.
+
+Candles: from the instrument's creation on they are built from its own trades, minute by
+minute, whether or not anybody was connected to hear them, so a client that missed trades
+while its websocket was down finds exactly those trades in the candles (the worker's gap
+replay is tested against this). Before the creation there were no trades: that history is
+synthetic, seeded per bucket, and ends at the creation price.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ _CANDLE_SECONDS = {
     "1day": 86400,
     "1week": 604800,
 }
+
+
+MINUTES_KEPT = 14 * 24 * 60  # two weeks of 1-minute candles per instrument
 
 
 def candle_seconds(kind: str) -> int | None:
@@ -70,6 +79,10 @@ class Instrument:
     volume24h: Decimal = Decimal(0)
     turnover24h: Decimal = Decimal(0)
     trade_id: int = field(default=1)
+    born_s: int = 0
+    born_price: Decimal = Decimal(0)
+    # minute start (s) -> [open, high, low, close, volume, turnover], from real trades
+    minutes: dict[int, list[Decimal]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -92,6 +105,9 @@ class Instrument:
         )
         inst.volume24h = Decimal(rng.randrange(1000, 100000))
         inst.turnover24h = (inst.volume24h * price).quantize(Decimal("0.01"))
+        inst.born_s = inst.time_ms // 1000
+        inst.born_price = price
+        inst.minutes[inst.born_s // 60 * 60] = [price, price, price, price, Decimal(0), Decimal(0)]
         return inst
 
     def step(self, volatility: Decimal) -> Decimal:
@@ -116,6 +132,7 @@ class Instrument:
         self.low24h = min(self.low24h, price)
         self.volume24h += self.last_size
         self.turnover24h += self.last_size * price
+        self._record_minute(price)
         # The mark follows the last trade loosely: a fair price without the trade noise.
         self.mark = price
 
@@ -137,16 +154,62 @@ class Instrument:
             return Decimal(0)
         return (self.change_price / self.open24h).quantize(Decimal("0.0001"))
 
-    def candles(self, start_s: int, end_s: int, width_s: int, limit: int = 1500) -> list[Candle]:
-        """Synthetic candles ending at the current price, oldest first.
+    def _record_minute(self, price: Decimal) -> None:
+        minute = self.time_ms // 60_000 * 60
+        row = self.minutes.get(minute)
+        size = self.last_size
+        if row is None:
+            self.minutes[minute] = [price, price, price, price, size, size * price]
+            self.born_s = min(self.born_s, minute)  # a trade scripted into the past
+            if len(self.minutes) > MINUTES_KEPT:
+                del self.minutes[next(iter(self.minutes))]
+            return
+        if price > row[1]:
+            row[1] = price
+        if price < row[2]:
+            row[2] = price
+        row[3] = price
+        row[4] += size
+        row[5] += size * price
 
-        Each candle's path is seeded by (symbol, bucket start), so asking twice for the same
-        range gives the same candles.
-        """
+    def candles(self, start_s: int, end_s: int, width_s: int, limit: int = 1500) -> list[Candle]:
+        """Candles of `width_s` seconds whose start lies in [start_s, end_s], oldest first,
+        at most `limit` (the newest). Since the creation: the trades themselves (a bucket
+        without a trade has no candle, as on KuCoin); before it: synthetic."""
         end_bucket = (end_s // width_s) * width_s
         start_bucket = (max(start_s, end_s - width_s * limit) // width_s) * width_s
+        first_real = (self.born_s // width_s) * width_s
+        if end_bucket < first_real:
+            return self._synthetic(start_bucket, end_bucket, width_s, limit, self.price)
+        out = []
+        if start_bucket < first_real:
+            out = self._synthetic(start_bucket, first_real - width_s, width_s, limit,
+                                  self.born_price)
+        out += self._recorded(max(start_bucket, first_real), end_bucket, width_s)
+        return out[-limit:]
+
+    def _recorded(self, start_bucket: int, end_bucket: int, width_s: int) -> list[Candle]:
+        buckets: dict[int, list[Decimal]] = {}
+        for minute in sorted(m for m in self.minutes if start_bucket <= m < end_bucket + width_s):
+            o, h, lo, c, v, t = self.minutes[minute]
+            bucket = minute // width_s * width_s
+            row = buckets.get(bucket)
+            if row is None:
+                buckets[bucket] = [o, h, lo, c, v, t]
+            else:
+                row[1] = max(row[1], h)
+                row[2] = min(row[2], lo)
+                row[3] = c
+                row[4] += v
+                row[5] += t
+        return [Candle(b, r[0], r[3], r[1], r[2], r[4], r[5]) for b, r in buckets.items()]
+
+    def _synthetic(
+        self, start_bucket: int, end_bucket: int, width_s: int, limit: int, close: Decimal
+    ) -> list[Candle]:
+        """Candles ending at `close`, each one's path seeded by (symbol, bucket start), so
+        asking twice for the same range gives the same candles."""
         out: list[Candle] = []
-        close = self.price
         bucket = end_bucket
         while bucket >= start_bucket and len(out) < limit:
             rng = random.Random(f"{self.symbol}:{bucket}:{width_s}")

@@ -83,6 +83,12 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise RestError("400100", f"{name} must be an integer") from None
 
 
+def _candle_fault(host: Host) -> None:
+    if host.candle_failures > 0:
+        host.candle_failures -= 1
+        raise RestError("500000", "Internal Server Error", status=500)
+
+
 def add_common_routes(app: web.Application, host: Host) -> None:
     def bullet(_: web.Request) -> dict[str, Any]:
         return {
@@ -118,6 +124,7 @@ def add_spot_routes(app: web.Application, host: Host) -> None:
         return None if inst is None else frames.rest_level1(inst)
 
     def candles(request: web.Request) -> list[list[str]]:
+        _candle_fault(host)
         inst = insts.get(_symbol(request))
         kind = request.query.get("type", "")
         width = candle_seconds(kind)
@@ -178,6 +185,7 @@ def add_futures_routes(app: web.Application, host: Host) -> None:
         }
 
     def klines(request: web.Request) -> list[list[Any]]:
+        _candle_fault(host)
         inst = insts.get(_symbol(request))
         minutes = _int(request, "granularity", 0)
         if minutes not in (1, 5, 15, 30, 60, 120, 240, 480, 720, 1440, 10080):

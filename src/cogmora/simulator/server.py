@@ -177,6 +177,8 @@ class KucoinSimulator:
                 "pingsAnswered": h.pings_answered,
                 "framesSent": h.frames_sent,
                 "stallPongs": h.stall_pongs,
+                "refusing": h.refuse_ws,
+                "frozen": h.hub.frozen,
                 "topics": sorted(h.hub.topics()),
                 "prices": {s: frames.s(i.price) for s, i in h.instruments.items()},
             }
@@ -201,10 +203,12 @@ class KucoinSimulator:
 
     # ---- controls --------------------------------------------------------------------
 
-    async def set_price(self, symbol: str, price: PriceLike) -> int:
-        """A trade at `price` now, published to every subscriber; returns frames sent."""
+    async def set_price(self, symbol: str, price: PriceLike, at_ms: int | None = None) -> int:
+        """A trade at `price` now (or at `at_ms`, to script the past into the candles),
+        published to every subscriber; returns frames sent."""
         host = self.host(symbol)
-        return await publisher.trade_at(host, self._instrument(symbol, price), _price(price))
+        inst = self._instrument(symbol, price)
+        return await publisher.trade_at(host, inst, _price(price), at_ms=at_ms)
 
     async def set_mark_price(self, symbol: str, price: PriceLike) -> int:
         """Publish a futures mark price now on `/contract/instrument:{symbol}`."""
@@ -242,6 +246,23 @@ class KucoinSimulator:
         """Stop (or resume) answering pings, so clients see a dead link."""
         for h in self._hosts(market):
             h.stall_pongs = on
+
+    def refuse_connections(self, on: bool = True, market: Market | None = None) -> None:
+        """Answer new websocket upgrades with 503 (or accept them again); with
+        `drop_connections` this is an outage: the market and its candles go on unheard."""
+        for h in self._hosts(market):
+            h.refuse_ws = on
+
+    def freeze(self, on: bool = True, market: Market | None = None) -> None:
+        """Make every websocket silent (no data, no pong, no ack) while the market goes on:
+        a stalled feed, which the client sees only by its ping timing out."""
+        for h in self._hosts(market):
+            h.hub.frozen = on
+
+    def fail_candles(self, count: int, market: Market | None = None) -> None:
+        """The next `count` candle requests answer HTTP 500 (the rest of REST works)."""
+        for h in self._hosts(market):
+            h.candle_failures = count
 
     async def send_malformed(
         self, payload: str = '{"type":"message","topic":', market: Market | None = None

@@ -92,6 +92,8 @@ class Host:
     limiter: RestLimiter
     ws_url: str = ""
     stall_pongs: bool = False
+    refuse_ws: bool = False  # websocket upgrades answer 503 (the exchange's edge is down)
+    candle_failures: int = 0  # the next N candle requests answer HTTP 500
     connections_opened: int = 0
     pings_answered: int = 0
     frames_sent: int = 0

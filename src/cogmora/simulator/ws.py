@@ -50,6 +50,8 @@ def parse_topic(host: Host, topic: object, *, subscribing: bool) -> tuple[str, l
 
 
 async def _handle(host: Host, session: Session, message: dict[str, Any]) -> None:
+    if host.hub.frozen:
+        return
     kind = message.get("type")
     ident = message.get("id")
     ident_s = str(ident) if ident is not None else secrets.token_hex(6)
@@ -84,6 +86,8 @@ async def _handle(host: Host, session: Session, message: dict[str, Any]) -> None
 
 async def websocket_handler(host: Host, request: web.Request) -> web.StreamResponse:
     connect_id = request.query.get("connectId") or secrets.token_hex(8)
+    if host.refuse_ws:
+        return web.Response(status=503, text="service unavailable")
     ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
     await ws.prepare(request)
     problem = host.tokens.check(request.query.get("token"))

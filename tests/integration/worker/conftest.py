@@ -56,9 +56,13 @@ class Live:
             await asyncio.sleep(0.02)
 
 
-async def start_live(path: Path, sim_config: SimulatorConfig | None = None) -> Live:
-    sim = KucoinSimulator(sim_config or SimulatorConfig(tick_rate=0, seed=7))
-    await sim.start()
+async def start_live(
+    path: Path, sim_config: SimulatorConfig | None = None, sim: KucoinSimulator | None = None
+) -> Live:
+    """The system on `path`, against `sim` (started) or a new simulator of `sim_config`."""
+    if sim is None:
+        sim = KucoinSimulator(sim_config or SimulatorConfig(tick_rate=0, seed=7))
+        await sim.start()
     port = free_port()
     settings = Settings(
         store_url=f"sqlite:///{path}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from cogmora.domain.enums import Market
 
 from .conftest import Live
@@ -26,13 +28,17 @@ async def test_stop_loss_tick_from_the_exchange_closes_and_settles(live: Live) -
     assert opened.status_code == 201, opened.text
     pid = opened.json()["id"]
     await live.sim.wait_subscribed(["BTC-USDT"])
+    # The open's price request subscribes the symbol at once, but the position reaches the
+    # book through the change feed (within 1 s, longer on a busy machine): a tick sent
+    # before that crosses nothing, and nothing would ever close the position.
+    await live.until(_in_book(live, pid), within=60)
     await live.sim.publish_burst("BTC-USDT", ["59500", "58950.5"])
 
     async def closed() -> dict | None:
         doc = (await live.http.get(f"/v1/positions/{pid}", headers=auth)).json()
         return doc if doc["details"]["status"] == "closed" else None
 
-    doc = await live.until(closed)
+    doc = await live.until(closed, within=60)
     assert doc["details"]["closeReason"] == "stop_loss"
     assert doc["details"]["closePrice"] == "58950.50000000"
     history = (await live.http.get("/v1/history", headers=auth)).json()
@@ -51,3 +57,10 @@ async def _connected(live: Live) -> dict | None:
     body = (await live.http.get("/healthz")).json()
     feeds = body.get("worker", {}).get("feeds", {})
     return body if feeds and all(f["connected"] for f in feeds.values()) else None
+
+
+def _in_book(live: Live, key: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return key in live.worker.engine.book
+
+    return check

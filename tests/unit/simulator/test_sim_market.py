@@ -115,3 +115,28 @@ def test_rate_limiter_refuses_over_budget_and_forced_requests() -> None:
     limiter.forced = 1
     assert limiter.take(1, 1001) == (False, 0, 1000)
     assert limiter.take(1, 1002)[0]
+
+
+def test_candles_since_creation_are_the_instruments_own_trades() -> None:
+    """After creation each minute's candle is exactly its trades: open, high, low, close."""
+    inst = Instrument.create("BTC-USDT", Decimal("60000"), 0)
+    minute = inst.born_s // 60 * 60 + 120
+    for offset, price in ((1, "60100"), (20, "58000"), (40, "61000"), (59, "60500")):
+        inst.trade(Decimal(price), at_ms=(minute + offset) * 1000)
+    rows = inst.candles(minute, minute + 59, 60)
+    assert [(c.start_s, c.open, c.high, c.low, c.close) for c in rows] == [
+        (minute, Decimal("60100"), Decimal("61000"), Decimal("58000"), Decimal("60500"))
+    ]
+
+
+def test_minutes_without_a_trade_have_no_candle_and_wider_candles_aggregate() -> None:
+    """A quiet minute is absent, as on KuCoin; a 5-minute candle spans its minutes."""
+    inst = Instrument.create("BTC-USDT", Decimal("60000"), 0)
+    base = (inst.born_s // 300 + 1) * 300
+    inst.trade(Decimal("60100"), at_ms=base * 1000)
+    inst.trade(Decimal("59000"), at_ms=(base + 180) * 1000)
+    ones = inst.candles(base, base + 299, 60)
+    assert [c.start_s for c in ones] == [base, base + 180]
+    [five] = inst.candles(base, base + 299, 300)
+    assert (five.open, five.low, five.close) == (Decimal("60100"), Decimal("59000"),
+                                                 Decimal("59000"))

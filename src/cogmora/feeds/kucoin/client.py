@@ -7,6 +7,10 @@ for its ack), then read until the link dies, and reconnect with jittered exponen
 backoff. Subscribing is reconciliation: a slot compares the topics it should have with the
 topics the exchange acknowledged, so a reconnect, a dynamic subscribe and a retry after an
 error are the same code path.
+
+A `GapListener` hears when symbols stop being heard (their connection died: the time up to
+which their data is complete), when they are live again (acknowledged on a connection),
+and when they are dropped, so the worker can replay what a gap may have hidden.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 import aiohttp
 
@@ -36,6 +41,19 @@ log = logging.getLogger(__name__)
 SPOT_TICKER = "/market/ticker"
 FUTURES_EXECUTION = "/contractMarket/execution"
 FUTURES_INSTRUMENT = "/contract/instrument"
+
+
+class GapListener(Protocol):
+    def lost(self, symbols: Collection[str], complete_until_ns: int) -> None:
+        """The connection carrying `symbols` died; what it sent before
+        `complete_until_ns` (time.time_ns) has been delivered."""
+
+    def live(self, symbols: Collection[str]) -> None:
+        """The exchange acknowledged `symbols` on a connection; their ticks follow. Called
+        before any of those ticks reaches `on_ticks`."""
+
+    def dropped(self, symbols: Collection[str]) -> None:
+        """`symbols` are no longer followed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +95,13 @@ class KucoinFeed:
         options: FeedOptions | None = None,
         http: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
+        gaps: GapListener | None = None,
     ) -> None:
         self.rest = rest
         self.market = market
         self.options = options or FeedOptions()
         self._on_ticks = on_ticks
+        self._gaps = gaps
         self._metrics = metrics.bind(market)
         self._http = http
         self._rng = rng or random.Random()
@@ -216,6 +236,8 @@ class KucoinFeed:
                 await self._reconcile_quietly(slot)
         for sym in gone:
             self._rejected.pop(sym, None)
+        if self._gaps is not None and gone:
+            self._gaps.dropped(gone)
 
     async def _retire(self, slot: _Slot) -> None:
         slot.retired = True
@@ -262,9 +284,13 @@ class KucoinFeed:
             finally:
                 slot.up = False
                 slot.conn = None
+                main = self._prefixes[0] + ":"
+                heard = [t[len(main):] for t in slot.acked if t.startswith(main)]
                 slot.acked.clear()
+                await conn.close()  # delivers the ticks it still holds
                 self._last_tick_closed = max(self._last_tick_closed, conn.last_tick_ns)
-                await conn.close()
+                if self._gaps is not None and heard:
+                    self._gaps.lost(heard, conn.last_frame_ns)
                 self._publish_gauges()
             if slot.retired:
                 return
@@ -347,6 +373,8 @@ class KucoinFeed:
                             self.market, prefix, len(batch), exc)
             return
         slot.acked.update(f"{prefix}:{s}" for s in batch)
+        if self._gaps is not None and prefix == self._prefixes[0]:
+            self._gaps.live(batch)
 
     def _publish_gauges(self) -> None:
         m = self._metrics

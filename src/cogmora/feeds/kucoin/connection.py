@@ -81,6 +81,9 @@ class KucoinConnection:
         self.connect_id = connect_id
         self.opened = time.monotonic()
         self.last_tick_ns = 0
+        # Arrival of the newest frame of any kind: everything the server sent before it
+        # has arrived (one ordered stream), so a gap can only start after it.
+        self.last_frame_ns = time.time_ns()
         self.last_lag_s: float | None = None
         self.malformed = 0
         self._decoder = decoder
@@ -216,6 +219,7 @@ class KucoinConnection:
         pending.clear()
         last = batch[-1]
         self.last_tick_ns = last.received_ns
+        self.last_frame_ns = max(self.last_frame_ns, last.received_ns)
         if last.exchange_ns:
             self.last_lag_s = (last.received_ns - last.exchange_ns) / 1e9
             m.lag.set(self.last_lag_s)
@@ -234,6 +238,7 @@ class KucoinConnection:
             log.warning("skipped malformed frame #%d: %s", self.malformed, exc)
 
     def _control(self, raw: bytes | str) -> None:
+        self.last_frame_ns = time.time_ns()
         try:
             frame = _control.decode(raw)
         except msgspec.DecodeError:

@@ -1,0 +1,122 @@
+"""What a gap in the feed crossed, from KuCoin's 1-minute candles (SPEC 5.1).
+
+When the worker may have missed trades, it walks the candles of the gap in time order and
+asks the book which levels each candle's low and high reached (`TriggerBook.cross_range`);
+this module holds the rules that turn such a hit into a fill, once:
+
+- a candle that *ended* before a key was created says nothing about it (the key stays);
+- the fill is the level itself, except that a stop loss, liquidation or trigger whose
+  candle *opened* beyond the level fills at the open (a gap fills at the open); a take
+  profit always fills at its level;
+- a candle that reaches several levels of one position closes it once, for the worst
+  reason (liquidation, then stop loss, then take profit): inside one candle the order of
+  the low and the high is unknown, and the worse for the user is assumed.
+
+Pure: candles and creation times in, fills out; the engine writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cogmora.domain.book import Hit, TriggerBook
+from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
+from cogmora.domain.enums import Side, TriggerOp
+
+CANDLE_SECONDS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class GapCandle:
+    """One 1-minute candle; `start_s` is its opening second (UTC epoch)."""
+
+    start_s: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+
+    @property
+    def end_s(self) -> int:
+        return self.start_s + CANDLE_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class GapFill:
+    """A key a candle crossed: the book's hit and the price it fills at."""
+
+    hit: Hit
+    symbol: str
+    price: Decimal
+    candle: GapCandle
+
+
+def fill_price(level: Decimal, reason: Reason, falls: bool, open_: Decimal) -> Decimal:
+    """The level, or the candle's open when a stop, liquidation or trigger opened beyond it.
+
+    `falls` is true for a level that fires at or below its price (a long's stop)."""
+    if reason is Reason.TAKE_PROFIT:
+        return level
+    beyond = open_ <= level if falls else open_ >= level
+    return open_ if beyond else level
+
+
+def level_falls(hit: Hit) -> bool:
+    """Whether the level `hit` crossed fires on a fall (at or below its price)."""
+    levels = book_levels(hit)
+    if isinstance(levels, TriggerOp):
+        return trigger_direction(levels) is Direction.AT_OR_BELOW
+    return direction(levels, hit.reason) is Direction.AT_OR_BELOW
+
+
+def book_levels(hit: Hit) -> Side | TriggerOp:
+    """The side of a position's hit or the op of a trigger's, from the record it carries."""
+    record = hit._record
+    if record is None:
+        raise ValueError(f"hit {hit.key} carries no record")
+    return (Side.LONG, Side.SHORT, TriggerOp.ABOVE, TriggerOp.BELOW)[record[1]]
+
+
+def cross_candle(
+    book: TriggerBook,
+    symbol: str,
+    candle: GapCandle,
+    created_s: Mapping[str, int],
+) -> list[GapFill]:
+    """Remove and return what one candle crossed on `symbol`, with fill prices.
+
+    A key whose creation second is at or after the candle's end is left in the book; a key
+    with no known creation time is taken as created long ago."""
+    end = candle.end_s
+
+    def younger(key: str) -> bool:
+        return created_s.get(key, 0) >= end
+
+    hits = book.cross_range(symbol, candle.low, candle.high, keep=younger)
+    fills = []
+    for hit in hits:
+        level = book.level_of(hit)
+        assert level is not None
+        price = fill_price(level, hit.reason, level_falls(hit), candle.open)
+        fills.append(GapFill(hit, symbol, price, candle))
+    return fills
+
+
+def walk(
+    book: TriggerBook,
+    symbol: str,
+    candles: Iterable[GapCandle],
+    created_s: Mapping[str, int],
+    on_fills: Callable[[GapCandle, list[GapFill]], None],
+) -> int:
+    """Cross the candles in time order; `on_fills` runs after each candle that crossed
+    something (so a trigger's new position can enter the book before the next candle).
+    Returns the number of fills."""
+    total = 0
+    for candle in sorted(candles, key=lambda c: c.start_s):
+        fills = cross_candle(book, symbol, candle, created_s)
+        if fills:
+            total += len(fills)
+            on_fills(candle, fills)
+    return total
