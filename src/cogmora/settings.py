@@ -26,6 +26,9 @@ class Settings:
     kucoin_futures_url: str = "https://api-futures.kucoin.com"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # PORT (Cloud Run's): where `worker` and `jobs` serve /healthz, /livez and /metrics;
+    # None: they serve nothing. `api` and `run` listen on it (see load()).
+    probe_port: int | None = None
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     llm_url: str | None = None
     llm_model: str | None = None
@@ -112,9 +115,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     log_format = env.get("COGMORA_LOG_FORMAT", "json").lower()
     if log_format not in ("json", "console"):
         raise ConfigError("COGMORA_LOG_FORMAT", f"must be json or console, got {log_format!r}")
-    host = env.get("COGMORA_API_HOST", base.api_host).strip()
+    # The platform's PORT wins over COGMORA_API_PORT (a flag wins over both), and with it
+    # the default host is every interface: a platform that sets PORT probes from outside.
+    probe_port = _int(env, "PORT", 0, 1, 65535) if env.get("PORT") else None
+    host = env.get(
+        "COGMORA_API_HOST", base.api_host if probe_port is None else "0.0.0.0"
+    ).strip()
     if not host:
         raise ConfigError("COGMORA_API_HOST", "must not be empty")
+    api_port = _int(env, "COGMORA_API_PORT", base.api_port, 0, 65535)
     return Settings(
         store_url=store_url,
         kucoin_spot_url=_url(
@@ -124,7 +133,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             env, "COGMORA_KUCOIN_FUTURES_URL", base.kucoin_futures_url, ("http", "https")
         ),
         api_host=host,
-        api_port=_int(env, "COGMORA_API_PORT", base.api_port, 0, 65535),
+        api_port=api_port if probe_port is None else probe_port,
+        probe_port=probe_port,
         fees=FeeSchedule(
             spot_taker=_rate(env, "COGMORA_FEE_SPOT", base.fees.spot_taker),
             futures_taker=_rate(env, "COGMORA_FEE_FUTURES", base.fees.futures_taker),

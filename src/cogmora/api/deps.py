@@ -32,3 +32,4 @@ class ApiDeps:
     watchlists: Watchlists
     agent_configs: AgentConfigs
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
+    liveness: Callable[[], dict[str, Any]] = lambda: {"status": "alive"}

@@ -67,6 +67,7 @@ class System:
             watchlists=self.watchlists,
             agent_configs=self.agent_configs,
             health=self.supervisor.health,
+            liveness=self.supervisor.liveness,
         )
 
 
@@ -89,12 +90,13 @@ def build_system(
         max_age_seconds=settings.price_max_age_seconds,
     )
     fees = settings.fees
+    registry = CollectorRegistry()
     return System(
         settings=settings,
         store=store,
         clock=clock,
-        registry=CollectorRegistry(),
-        supervisor=Supervisor(),
+        registry=registry,
+        supervisor=Supervisor(registry=registry),
         live=live,
         prices=prices,
         catalog=catalog,

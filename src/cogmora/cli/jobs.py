@@ -22,6 +22,7 @@ from cogmora.domain.agent import AgentDecision
 from cogmora.domain.ids import new_id
 from cogmora.domain.schedule import parse_schedule
 from cogmora.errors import ConfigError, ValidationError
+from cogmora.health import Report
 from cogmora.jobs.agent.builtin import BuiltinProvider
 from cogmora.jobs.agent.gather import DEFAULT_CANDLES, ContextBuilder
 from cogmora.jobs.agent.llm import LlmMetrics, LlmProvider, LlmSettings
@@ -167,7 +168,7 @@ def build_jobs(
 async def start_jobs(system: System, options: JobsOptions | None = None) -> None:
     jobs = build_jobs(system, options)
     sup = system.supervisor
-    sup.add_probe("jobs", jobs.health)
+    sup.add_probe("jobs", lambda: Report(jobs.health()))
     await start_catalog(system)  # once per process, whoever asks first
     sup.start("scheduler-agents", jobs.agents.run_forever)
     sup.start("scheduler-watchlist", jobs.watchlist.run_forever)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import structlog
 import typer
@@ -13,17 +13,27 @@ import typer
 from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.stores import open_store
+from cogmora.errors import CogmoraError
 from cogmora.jobs.close_handler import run_close_handler
 from cogmora.services.prices import PriceSource
 from cogmora.settings import Settings
 
+if TYPE_CHECKING:
+    from uvicorn import Server  # loaded only by the processes that serve HTTP
+
 log = structlog.get_logger("cogmora")
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="API host (COGMORA_API_HOST).")]
-PortOpt = Annotated[int | None, typer.Option("--port", help="API port (COGMORA_API_PORT).")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", help="API port (overrides PORT, then COGMORA_API_PORT).")
+]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (COGMORA_STORE).")]
 
 COMPONENTS = ("worker", "close-handler", "scheduler", "api")
+
+
+# Cloud Run sends SIGKILL 10 s after SIGTERM: drain within 8 s, then exit 0.
+DRAIN_SECONDS = 8.0
 
 
 async def wait_for_stop(system: System) -> None:
@@ -52,9 +62,11 @@ def rest_prices(system: System) -> PriceSource:
     return market
 
 
-async def start_components(system: System, components: tuple[str, ...]) -> None:
+async def start_components(system: System, components: tuple[str, ...]) -> dict[str, Server]:
+    """Start them under the supervisor; returns the HTTP servers started (by task name)."""
     settings = system.settings
     sup = system.supervisor
+    servers: dict[str, Server] = {}
     if "close-handler" in components:
         sup.start("close-handler", lambda: run_close_handler(system.store, system.settler))
     if "worker" in components:
@@ -74,20 +86,75 @@ async def start_components(system: System, components: tuple[str, ...]) -> None:
             # prices and the worker's prices/{symbol} mirror.
             system.prices.add(rest_prices(system))
 
-        server = api_server(system, settings.api_host, settings.api_port)
-        sup.start("api", server.serve)
+        servers["api"] = api_server(system, settings.api_host, settings.api_port)
+        sup.start("api", servers["api"].serve)
+    return servers
 
 
-async def serve(settings: Settings, components: tuple[str, ...]) -> None:
+async def drain(system: System, servers: dict[str, Server], within: float) -> None:
+    """Stop taking work, let what is in flight finish, then return (SIGTERM's path).
+
+    Order: the API stops accepting (open requests get a short grace); the feeds and the
+    scheduler stop; crossings already queued are committed; positions already `closing`
+    are settled. Every write is one transaction, so whatever the deadline cuts short is
+    either committed whole or not at all, and the next start picks it up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    sup = system.supervisor
+    sup.phase = "stopping: draining after a stop signal"
+    log.info("draining", within=within)
+    for name, server in servers.items():
+        if name != "probes":
+            server.should_exit = True
+    if system.worker is not None:
+        from cogmora.cli.worker import drain_worker
+
+        await drain_worker(system.worker, max(0.0, deadline - loop.time()))
+    await sup.cancel([n for n in sup.names() if n.startswith(("scheduler-", "jobs-"))])
+    for name in servers:
+        if name != "probes":
+            await sup.wait_finished(name, deadline - loop.time())
+    settled = 0
+    if "close-handler" in sup.names():
+        await sup.cancel(["close-handler"])
+        try:
+            async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                while n := await system.settler.settle_pending():
+                    settled += n
+        except TimeoutError:
+            log.warning("drain deadline reached with positions still closing", settled=settled)
+        except CogmoraError as exc:
+            log.warning("could not settle while draining", error=str(exc), settled=settled)
+    log.info("drained", seconds=round(within - (deadline - loop.time()), 3), settled=settled)
+
+
+async def serve(
+    settings: Settings, components: tuple[str, ...], drain_within: float = DRAIN_SECONDS
+) -> None:
     store = open_store(settings.store_url)
     await store.start()
     system = build_system(settings, store)
+    sup = system.supervisor
+    sup.phase = "starting"
+    servers: dict[str, Server] = {}
     try:
-        await start_components(system, components)
+        if settings.probe_port is not None and "api" not in components:
+            # Cloud Run's startup and liveness probes, before the (slow) book load.
+            from cogmora.cli.serve import probe_server
+
+            servers["probes"] = probe_server(system, settings.api_host, settings.probe_port)
+            sup.start("probes", servers["probes"].serve)
+        servers |= await start_components(system, components)
+        sup.phase = None
         log.info("started", components=list(components), store=store.name)
         await wait_for_stop(system)
+        await drain(system, servers, drain_within)
     finally:
-        await system.supervisor.stop()
+        probes = servers.get("probes")
+        if probes is not None:
+            probes.should_exit = True
+            await sup.wait_finished("probes", 2.0)
+        await sup.stop()
         await system.aclose()
         await store.close()
         log.info("stopped")

@@ -1,4 +1,5 @@
-"""Running the API server inside the same event loop as the other components."""
+"""HTTP servers inside the same event loop as the other components: the API, and for
+`worker` and `jobs` on Cloud Run a probe server (`/healthz`, `/livez`, `/metrics` on $PORT)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import contextlib
 from collections.abc import Generator
 
 import uvicorn
+from fastapi import FastAPI
 
+from cogmora import __version__
 from cogmora.api.app import create_app
+from cogmora.api.routes import ops
 from cogmora.cli.compose import System
+
+# Uvicorn's grace for open requests (event streams never end by themselves) once told to
+# stop; the whole drain must fit in Cloud Run's 10 s between SIGTERM and SIGKILL.
+GRACEFUL_SECONDS = 3
 
 
 class EmbeddedServer(uvicorn.Server):
@@ -20,13 +28,30 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def api_server(system: System, host: str, port: int) -> uvicorn.Server:
+def _server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(system.api_deps()),
+        app,
         host=host,
         port=port,
         log_config=None,
         access_log=False,
         lifespan="off",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
     return EmbeddedServer(config)
+
+
+def api_server(system: System, host: str, port: int) -> uvicorn.Server:
+    return _server(create_app(system.api_deps()), host, port)
+
+
+def probe_app(system: System) -> FastAPI:
+    """Only the operator routes, the very same as the API's (api/routes/ops.py)."""
+    app = FastAPI(title="Cogmora probes", version=__version__, docs_url=None, redoc_url=None)
+    app.state.deps = system.api_deps()
+    app.include_router(ops.router)
+    return app
+
+
+def probe_server(system: System, host: str, port: int) -> uvicorn.Server:
+    return _server(probe_app(system), host, port)

@@ -27,5 +27,6 @@ def open_store(url: str) -> Store:
             raise ConfigError(
                 "COGMORA_STORE", "firestore:// needs a project, e.g. firestore://my-project"
             )
-        return FirestoreStore(parsed.netloc)
+        # firestore://PROJECT is the (default) database; firestore://PROJECT/DATABASE a named one.
+        return FirestoreStore(parsed.netloc, database=parsed.path.strip("/") or None)
     raise ConfigError("COGMORA_STORE", f"unsupported store URL {url!r}")

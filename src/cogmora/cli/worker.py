@@ -7,6 +7,7 @@ restarted with backoff and shows in /healthz.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from cogmora.domain.models import Doc, PriceQuote
 from cogmora.domain.paths import price_path
 from cogmora.engine.engine import Committed, Engine
 from cogmora.engine.gap_replay import GapReplay
+from cogmora.engine.lag import BookLag
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.price_filter import PriceFilter, PriceFilterMetrics
 from cogmora.engine.subscriptions import Subscriptions
@@ -26,6 +28,7 @@ from cogmora.errors import NotFound
 from cogmora.feeds.kucoin.client import FeedOptions, KucoinFeed
 from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
+from cogmora.health import GRACE_SECONDS, Problem, Report
 from cogmora.services.prices import StorePrices
 from cogmora.store.port import Tx
 
@@ -60,6 +63,7 @@ class Worker:
     subscriptions: Subscriptions
     price_filter: PriceFilter
     gaps: GapReplay
+    book_lag: BookLag
 
     @property
     def recovering(self) -> frozenset[str]:
@@ -67,21 +71,70 @@ class Worker:
         return self.gaps.recovering
 
     def health(self) -> dict[str, Any]:
-        feeds = {
-            m.value: {
+        return self.report().body
+
+    def report(self) -> Report:
+        """Feeds, commits and the book, judged against SPEC 5.1."""
+        now = time.monotonic()
+        problems: list[Problem] = []
+        feeds = {}
+        for m, f in self.feeds.items():
+            wanted = len(f.wanted_symbols)
+            silence = f.silence()
+            feeds[m.value] = {
                 "connected": f.connected,
                 "connections": f.connections,
                 "lagSeconds": f.lag_seconds,
+                "wanted": wanted,
                 "subscribed": len(f.subscribed_symbols),
                 "reconnects": f.reconnects,
+                "silentSeconds": None if silence is None else round(silence[0], 3),
             }
-            for m, f in self.feeds.items()
-        }
-        return {
+            if not wanted:
+                continue  # a feed nobody needs may come and go
+            if not f.connected:
+                problems.append(Problem(
+                    "feed_disconnected", m.value,
+                    f"{m.value} feed disconnected with {wanted} symbols to watch "
+                    f"({f.reconnects} reconnects so far)",
+                ))
+            elif silence is not None and silence[0] > silence[1]:
+                problems.append(Problem(
+                    "feed_silent", m.value,
+                    f"{m.value} feed silent for {silence[0]:.1f} s "
+                    f"(ping interval plus timeout: {silence[1]:.0f} s)",
+                ))
+        engine = self.engine
+        since = engine.unconfirmed_since
+        failing = 0.0 if since is None else now - since
+        if failing > GRACE_SECONDS:
+            problems.append(Problem(
+                "commits_failing", "engine",
+                f"crossing commits have not succeeded for {failing:.1f} s "
+                f"(last error: {engine.last_commit_error or 'none yet: still in flight'})",
+            ))
+        lag = self.book_lag.seconds(now)
+        if lag > GRACE_SECONDS:
+            why = f": {self.book_lag.error}" if self.book_lag.error else ""
+            problems.append(Problem(
+                "book_lag", "book",
+                f"the book trails the store's change feed by {lag:.1f} s{why}",
+            ))
+        body = {
             "feeds": feeds,
-            "book": {"levels": self.engine.book.levels_count(), "entries": len(self.engine.book)},
-            "recovering": sorted(self.recovering),
+            "book": {
+                "levels": engine.book.levels_count(),
+                "entries": len(engine.book),
+                "cursor": engine.cursor,
+                "lagSeconds": round(lag, 3),
+            },
+            "commits": {
+                "failingSeconds": round(failing, 3),
+                "lastError": engine.last_commit_error,
+            },
         }
+        recovering = tuple(sorted(self.recovering))
+        return Report(body, tuple(problems), recovering)
 
 
 async def mirror_prices(worker: Worker, period: float = 1.0) -> None:
@@ -161,7 +214,8 @@ def build_worker(
         feeds[market] = KucoinFeed(
             rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=gaps
         )
-    worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps)
+    lag = BookLag(system.store, lambda: engine.cursor, system.registry)
+    worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps, lag)
     system.prices.add(RestPrices(worker))
     system.worker = worker
     return worker
@@ -175,12 +229,33 @@ async def start_worker(
     await start_catalog(system)  # before the book: the feeds subscribe by market
     await engine.load()
     await seed_gaps(worker)
-    sup.add_probe("worker", worker.health)
+    sup.add_probe("worker", worker.report)
     sup.start("engine-commits", engine.run_commits)
     sup.start("engine-follow", engine.follow)
+    sup.start("book-lag", worker.book_lag.run)
     sup.start("subscriptions", worker.subscriptions.run)
     for market, feed in worker.feeds.items():
         sup.start(f"feed-{market.value}", feed.run)
     sup.start("price-mirror", lambda: mirror_prices(worker))
     sup.start("trigger-expiry", lambda: expire_triggers(worker))
     return worker
+
+
+# What brings new work in: stopped first when draining.
+INTAKE_TASKS = ("subscriptions", "catalog", "price-mirror", "trigger-expiry", "book-lag")
+
+
+async def drain_worker(worker: Worker, within: float) -> bool:
+    """Stop the feeds (no new ticks), commit the crossings already queued, stop the engine.
+    False if the deadline came first (what was left is recrossed or replayed on restart)."""
+    sup = worker.system.supervisor
+    await sup.cancel(n for n in sup.names() if n.startswith("feed-") or n in INTAKE_TASKS)
+    try:
+        async with asyncio.timeout(max(0.0, within)):
+            await worker.engine.drained()
+        return True
+    except TimeoutError:
+        log.warning("drain deadline reached with crossings not yet committed")
+        return False
+    finally:
+        await sup.cancel(["engine-commits", "engine-follow"])

@@ -161,6 +161,10 @@ class Engine:
         # Each crossing writes at most ~6 documents (a trigger that opens a position).
         self._chunk = max(1, store.max_writes_per_tx // 6)
         self.cursor = 0
+        # For /healthz (read-only outside): since when (time.monotonic) a commit attempt has
+        # been outstanding without a success after it, and the last failure's text.
+        self.unconfirmed_since: float | None = None
+        self.last_commit_error: str | None = None
 
     @property
     def metrics(self) -> EngineMetrics:
@@ -358,6 +362,8 @@ class Engine:
                 self._wake.clear()
                 continue
             batch, self._pending = self._pending, Crossings()
+            if self.unconfirmed_since is None:
+                self.unconfirmed_since = time.monotonic()
             try:
                 rest = await self._process(batch)
             except Exception as exc:  # a bug past every step's own guard: keep the writer alive
@@ -382,6 +388,7 @@ class Engine:
             try:
                 outcome = await self._transact_part(part)
             except Temporary as exc:
+                self.last_commit_error = f"{type(exc).__name__}: {exc}"
                 self._metrics.commit_errors.labels("temporary").inc()
                 log.warning("burst commit failed; retrying", error=str(exc))
                 rest = Crossings(first_ns=batch.first_ns)
@@ -389,10 +396,13 @@ class Engine:
                     rest.extend(later)
                 return rest
             except Exception as exc:
+                self.last_commit_error = f"{type(exc).__name__}: {exc}"
                 self._metrics.commit_errors.labels("error").inc()
                 self._failed(Step.COMMIT, exc, crossings=len(part))
                 await self._isolate(part)
                 continue
+            self.unconfirmed_since = None
+            self.last_commit_error = None
             await self._finish(part, outcome)
         return None
 

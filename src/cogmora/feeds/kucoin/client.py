@@ -145,6 +145,14 @@ class KucoinFeed:
         lags = [s.conn.last_lag_s for s in self._slots if s.conn and s.conn.last_lag_s is not None]
         return max(lags) if lags else None
 
+    def silence(self) -> tuple[float, float] | None:
+        """(seconds, limit) of the quietest live connection, measured against its ping
+        interval plus pong timeout; None without a live connection."""
+        now = time.time_ns()
+        quiet = [(s.conn.silent_seconds(now), s.conn.silence_limit_s)
+                 for s in self._slots if s.up and s.conn is not None]
+        return max(quiet, key=lambda q: q[0] - q[1]) if quiet else None
+
     @property
     def wanted_symbols(self) -> frozenset[str]:
         return frozenset(sym for s in self._slots for sym in s.symbols)

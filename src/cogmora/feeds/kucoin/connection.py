@@ -157,6 +157,15 @@ class KucoinConnection:
             if frame.type == "error":
                 raise Temporary(f"refused before the welcome: {frame.code} {frame.data}")
 
+    @property
+    def silence_limit_s(self) -> float:
+        """How long the link may stay quiet: one ping interval, then the pong's timeout."""
+        return self._ping_interval + self._ping_timeout
+
+    def silent_seconds(self, now_ns: int) -> float:
+        """Seconds since the last frame of any kind (tick or control) arrived."""
+        return max(0.0, (now_ns - self.last_frame_ns) / 1e9)
+
     # ---- running ---------------------------------------------------------------------
 
     async def run(self, max_age_s: float | None = None) -> None:

@@ -1,0 +1,236 @@
+"""/healthz tells the truth (SPEC 5.1) and /livez stays 200, over real HTTP against a real
+worker: the KuCoin simulator going away, and a PostgreSQL server refusing the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from cogmora.cli.compose import System, build_system
+from cogmora.cli.processes import start_components
+from cogmora.cli.serve import api_server
+from cogmora.cli.stores import open_store
+from cogmora.cli.worker import start_worker
+from cogmora.feeds.kucoin.client import FeedOptions
+from cogmora.settings import Settings
+from cogmora.simulator import KucoinSimulator, SimulatorConfig
+
+QUICK = FeedOptions(backoff_initial_s=0.1, backoff_max_s=0.5)
+
+
+@dataclass
+class Probed:
+    """A worker, close handler and API in this event loop, and every /livez answer seen."""
+
+    sim: KucoinSimulator
+    system: System
+    http: httpx.AsyncClient
+    livez: list[int] = field(default_factory=list)
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        live = await self.http.get("/livez")
+        self.livez.append(live.status_code)
+        answer = await self.http.get("/healthz")
+        return answer.status_code, answer.json()
+
+    async def until(
+        self, check: Callable[[int, dict[str, Any]], bool], within: float = 60.0
+    ) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            code, body = await self.health()
+            if check(code, body):
+                return body
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"health never matched; last: {code} {body}")
+            await asyncio.sleep(0.2)
+
+    async def open_long(self, symbol: str = "BTC-USDT") -> str:
+        _, token = await self.system.accounts.create_user(
+            f"u{uuid.uuid4().hex[:8]}", Decimal("100000")
+        )
+        await self.sim.set_price(symbol, "60000")
+        opened = await self.http.post(
+            "/v1/positions",
+            json={"symbol": symbol, "market": "spot", "side": "long", "qty": "0.1",
+                  "stopLoss": "59000"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert opened.status_code == 201, opened.text
+        await asyncio.wait_for(self.sim.wait_subscribed([symbol]), 60)
+        return str(opened.json()["id"])
+
+    async def status_of(self, position_id: str) -> str:
+        from cogmora.store import queries as q
+
+        for status in ("open", "closing", "closed"):
+            rows = await self.system.store.read(
+                lambda tx, s=status: tx.query(q.positions_with_status(s))
+            )
+            if any(path.endswith(position_id) for path, _ in rows):
+                return status
+        return "missing"
+
+
+@contextlib.asynccontextmanager
+async def probed(store_url: str, sim: KucoinSimulator) -> AsyncIterator[Probed]:
+    settings = Settings(
+        store_url=store_url, kucoin_spot_url=sim.spot_url, kucoin_futures_url=sim.futures_url
+    )
+    store = open_store(store_url)
+    await store.start()
+    system = build_system(settings, store)
+    await start_components(system, ("close-handler",))
+    await start_worker(system, QUICK)
+    server = api_server(system, "127.0.0.1", 0)
+    system.supervisor.start("api", server.serve)
+    for _ in range(3000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        yield Probed(sim, system, http)
+    finally:
+        await http.aclose()
+        server.should_exit = True
+        await system.supervisor.stop()
+        await system.aclose()
+        await store.close()
+
+
+def healthy(code: int, body: dict[str, Any]) -> bool:
+    return code == 200 and body["status"] == "ok"
+
+
+async def test_feeds_down_make_healthz_503_naming_the_feed_and_back_make_it_200(
+    tmp_path: Path,
+) -> None:
+    """The simulator gone is a 503 naming the spot feed, back a 200; /livez 200 throughout."""
+    sim = await KucoinSimulator(SimulatorConfig(tick_rate=0, seed=3)).start()
+    ports = [int(u.rsplit(":", 1)[1]) for u in (sim.spot_url, sim.futures_url)]
+    # A hang anywhere fails here, with the stack of whatever it was waiting for.
+    async with asyncio.timeout(300), probed(f"sqlite:///{tmp_path / 'h.db'}", sim) as p:
+        await p.open_long()
+        await p.until(healthy)
+
+        await sim.stop()
+        down = await p.until(lambda code, body: code == 503)
+        assert down["status"] == "unhealthy"
+        assert any(r.startswith("spot feed disconnected") for r in down["reasons"]), down
+        assert not any("futures" in r for r in down["reasons"])  # it watches nothing
+        metrics = (await p.http.get("/metrics")).text
+        assert 'cogmora_health_problem{code="feed_disconnected",subject="spot"} 1.0' in metrics
+        assert "cogmora_healthy 0.0" in metrics
+
+        p.sim = sim = await KucoinSimulator(
+            SimulatorConfig(tick_rate=0, seed=3, spot_port=ports[0], futures_port=ports[1])
+        ).start()
+        try:
+            back = await p.until(healthy)
+            assert back["reasons"] == []
+            metrics = (await p.http.get("/metrics")).text
+            assert 'cogmora_health_problem{code="feed_disconnected",subject="spot"} 0.0' in metrics
+            assert "cogmora_healthy 1.0" in metrics
+        finally:
+            await sim.stop()
+    assert p.livez and set(p.livez) == {200}
+
+
+@dataclass
+class PgRole:
+    """A login role of its own owning a fresh schema, so this test can cut only itself off."""
+
+    admin: str
+    role: str = field(default_factory=lambda: f"health_{uuid.uuid4().hex[:10]}")
+
+    @property
+    def url(self) -> str:
+        base = self.admin.replace("postgresql://", f"postgresql://{self.role}@", 1)
+        return f"{base}?schema={self.role}"
+
+    def sql(self, *statements: str) -> None:
+        # Bounded: an administrative statement that waits on a lock fails instead of hanging.
+        with psycopg.connect(
+            self.admin, autocommit=True, connect_timeout=10,
+            options="-c lock_timeout=20s -c statement_timeout=30s",
+        ) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    def cut(self) -> None:
+        self.sql(
+            f'ALTER ROLE "{self.role}" CONNECTION LIMIT 0',
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{self.role}'",
+        )
+
+    def restore(self) -> None:
+        self.sql(f'ALTER ROLE "{self.role}" CONNECTION LIMIT -1')
+
+
+@pytest.fixture
+def pg_role(pg_url: str) -> Iterator[PgRole]:
+    r = PgRole(pg_url)
+    r.sql(f'CREATE ROLE "{r.role}" LOGIN', f'CREATE SCHEMA "{r.role}" AUTHORIZATION "{r.role}"')
+    yield r
+    r.restore()
+    r.sql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{r.role}'",
+        f'DROP SCHEMA "{r.role}" CASCADE',
+        f'DROP ROLE "{r.role}"',
+    )
+
+
+Check = Callable[[int, dict[str, Any]], bool]
+
+
+def reason(fragment: str) -> Check:
+    return lambda code, body: code == 503 and any(fragment in r for r in body["reasons"])
+
+
+@pytest.mark.postgres
+async def test_commits_failing_past_five_seconds_answer_503_until_the_store_is_back(
+    pg_role: PgRole,
+) -> None:
+    """A crossing that cannot commit for over 5 s is a 503 naming the commits; 200 once it lands."""
+    sim = await KucoinSimulator(SimulatorConfig(tick_rate=0, seed=4)).start()
+    try:
+        async with asyncio.timeout(400), probed(pg_role.url, sim) as p:
+            pid = await p.open_long()
+            await p.until(healthy)
+
+            await asyncio.to_thread(pg_role.cut)  # never block the worker's loop
+            await sim.set_price("BTC-USDT", "58000")
+            down = await p.until(reason("crossing commits have not succeeded"), within=90)
+            assert down["worker"]["commits"]["failingSeconds"] > 5
+            assert any("book trails" in r for r in down["reasons"])  # its feed is cut off too
+
+            await asyncio.to_thread(pg_role.restore)
+            await p.until(healthy, within=120)
+            await until(lambda: _is(p, pid, "closed"), within=60)
+    finally:
+        await sim.stop()
+    assert p.livez and set(p.livez) == {200}
+
+
+async def _is(p: Probed, pid: str, status: str) -> bool:
+    return await p.status_of(pid) == status
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.2)
