@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from cogmora.store.port import UNFED_GROUPS, Change, Store, Tx
+from cogmora.errors import FeedResync
+from cogmora.store.port import UNFED_GROUPS, Change, FeedPruning, Store, Tx
 
 
 def _writes(*items: tuple[str, dict[str, Any] | None]) -> Any:
@@ -214,3 +215,62 @@ async def test_a_follower_misses_nothing_while_writers_commit_concurrently(store
     full = await _all(store, start)
     assert len(full) == writers * each
     assert [c.seq for c in seen] == [c.seq for c in full]
+
+
+def _pruning(store: Store) -> FeedPruning:
+    """The store as a prunable feed, or an expected failure where it is not one yet."""
+    if not hasattr(store, "prune_changes"):
+        pytest.xfail(f"{store.name} does not implement feed pruning (FeedPruning) yet")
+    return cast(FeedPruning, store)
+
+
+async def _write_each(store: Store, paths: list[str]) -> list[int]:
+    seqs = []
+    for i, path in enumerate(paths):
+        await store.transact(_writes((path, {"i": i})))
+        seqs.append(await store.head())
+    return seqs
+
+
+async def test_a_cursor_older_than_the_pruned_point_gets_feed_resync(store: Store) -> None:
+    """After pruning, changes() from a cursor older than what is kept raises FeedResync
+    (with or without filters, waiting or not) instead of returning what is left."""
+    pruning = _pruning(store)
+    start = await store.head()
+    seqs = await _write_each(store, [f"users/u1/openPositions/p{i}" for i in range(5)])
+    assert await pruning.prune_changes(2) >= 3
+    for kw in ({}, {"groups": frozenset({"openPositions"})}, {"uid": "u1"}, {"wait": 5.0}):
+        with pytest.raises(FeedResync):
+            await store.changes(start, **kw)  # type: ignore[arg-type]
+        with pytest.raises(FeedResync):
+            await store.changes(seqs[1], **kw)  # type: ignore[arg-type]
+    assert [c.doc for c in await _all(store, seqs[2])] == [{"i": 3}, {"i": 4}]
+    assert await store.head() == seqs[-1]
+
+
+async def test_a_feed_pruned_to_nothing_keeps_its_head_and_follows_on(store: Store) -> None:
+    """Pruning every change leaves head() where it was; the next commit is after it, and a
+    follower at the head reads it, while one behind the head must resync."""
+    pruning = _pruning(store)
+    seqs = await _write_each(store, ["users/u1", "users/u2"])
+    await pruning.prune_changes(0)
+    assert await store.head() == seqs[-1]
+    assert await store.changes(seqs[-1]) == []
+    await store.transact(_writes(("users/u3", {"n": 3})))
+    got = await store.changes(seqs[-1])
+    assert [c.path for c in got] == ["users/u3"] and got[0].seq > seqs[-1]
+    with pytest.raises(FeedResync):
+        await store.changes(seqs[0])
+
+
+async def test_another_instance_sees_the_prune(backend: Any) -> None:
+    """A prune by one store instance (another process) makes a stale cursor resync on
+    every instance."""
+    writer = await backend.open()
+    reader = await backend.open()
+    pruning = _pruning(writer)
+    start = await reader.head()
+    await _write_each(writer, ["users/u1", "users/u2", "users/u3"])
+    await pruning.prune_changes(1)
+    with pytest.raises(FeedResync):
+        await reader.changes(start, wait=5.0)

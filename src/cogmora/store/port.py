@@ -110,5 +110,20 @@ class Store(Protocol):
         limit: int = 1000,
         wait: float = 0.0,
     ) -> list[Change]:
-        """Changes with seq > after, oldest first; waits up to `wait` seconds for the first."""
+        """Changes with seq > after, oldest first; waits up to `wait` seconds for the first.
+
+        Raises `FeedResync` when `after` is older than what the store still keeps (the
+        feed was pruned past it): the caller rebuilds its view from the registered
+        queries and follows from `head()` again. Never returns a list with a hole in it.
+        """
+        ...
+
+
+class FeedPruning(Protocol):
+    """A store whose change feed can be cut short on demand (its own retention task does
+    it on a schedule; this is for tests, benchmarks and an operator)."""
+
+    async def prune_changes(self, keep: int) -> int:
+        """Forget all but the latest `keep` changes; returns how many were dropped. A
+        reader whose cursor is older than what is left then gets FeedResync."""
         ...

@@ -29,7 +29,12 @@ CHANGES_DDL = (
     "uid TEXT, path TEXT NOT NULL, doc TEXT, at TIMESTAMPTZ NOT NULL DEFAULT now())",
     "CREATE INDEX IF NOT EXISTS ix_changes_uid ON _changes (uid, seq)",
     "CREATE INDEX IF NOT EXISTS ix_changes_grp ON _changes (grp, seq)",
+    # The newest seq pruned away (one row, absent until the first prune): a reader whose
+    # cursor is below it has missed changes and gets FeedResync.
+    "CREATE TABLE IF NOT EXISTS _feed_floor (id INT PRIMARY KEY CHECK (id = 0), "
+    "seq BIGINT NOT NULL)",
 )
+FLOOR = "SELECT COALESCE((SELECT seq FROM _feed_floor WHERE id = 0), 0)"
 
 # Appends the transaction's changes under the feed lock: one block of sequence numbers
 # (nobody else draws from the sequence while the lock is held), numbered in write order,

@@ -42,6 +42,7 @@ from cogmora.errors import Fatal, Temporary, ValidationError
 from cogmora.store.port import Change
 from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.postgres.tx import Conn, PgTx, Tables
+from cogmora.store.retention import DEFAULT_RETENTION, FeedPruner, Retention, check_floor
 from cogmora.store.sqlschema import KNOWN_GROUPS
 from cogmora.store.wakeup import Wakeup
 
@@ -76,12 +77,25 @@ def _configure(conn: Conn) -> None:
 
 
 class PostgresStore:
-    """Store port on PostgreSQL: `PostgresStore("postgresql://127.0.0.1/test?schema=app")`."""
+    """Store port on PostgreSQL: `PostgresStore("postgresql://127.0.0.1/test?schema=app")`.
+
+    `retention` bounds the change feed (see `cogmora.store.retention`); None keeps every
+    change forever, which only a benchmark of the unbounded way should want.
+    """
 
     max_writes_per_tx = 10_000
 
-    def __init__(self, url: str, *, pool_size: int = 8, retries: int = 40) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        retries: int = 40,
+        retention: Retention | None = DEFAULT_RETENTION,
+    ) -> None:
         self._url = url
+        self._pruner = None if retention is None else FeedPruner(self, retention)
+        self._pruning: asyncio.Task[None] | None = None
         self._conninfo, self._schema = parse_url(url)
         self._pool_size = pool_size
         self._retries = retries
@@ -108,6 +122,12 @@ class PostgresStore:
         self._wakeup.bind(loop)
         await loop.run_in_executor(self._executor, self._open)
         self._listener = asyncio.create_task(self._listen(), name="pg-change-listener")
+        if self._pruner is not None:
+            self._pruning = asyncio.create_task(self._pruner.run(), name="pg-feed-pruner")
+
+    @property
+    def pruner(self) -> FeedPruner | None:
+        return self._pruner
 
     def _open(self) -> None:
         pool: ConnectionPool[Conn] = ConnectionPool(
@@ -159,10 +179,11 @@ class PostgresStore:
                 conn.execute(ddl)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._pruning, self._listener):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         pool = self._pool
         if pool is not None:
             await asyncio.get_running_loop().run_in_executor(self._executor, pool.close)
@@ -235,7 +256,10 @@ class PostgresStore:
     # ---------------------------------------------------------------- change feed
     async def head(self) -> int:
         def body(tx: PgTx) -> int:
-            row = tx._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM _changes").fetchone()
+            # The floor too: a feed pruned to nothing still has the head it had.
+            row = tx._conn.execute(
+                f"SELECT GREATEST(COALESCE(MAX(seq), 0), ({pg_sql.FLOOR})) FROM _changes"
+            ).fetchone()
             return int(row[0]) if row is not None else 0
 
         return await self.read(body)
@@ -255,6 +279,11 @@ class PostgresStore:
         params.append(limit)
         with self._connection() as conn:
             rows = conn.execute(query, params).fetchall()
+            # The floor is read after the rows (autocommit: a newer snapshot). A prune
+            # commits its deletes and its floor together, so a floor still at or below
+            # `after` now means nothing after it had been deleted when the rows were read.
+            floor = conn.execute(pg_sql.FLOOR).fetchone()
+        check_floor(after, int(floor[0]) if floor is not None else 0)
         return [
             Change(int(s), g, u, p, None if d is None else _decode(d) if isinstance(d, str) else d)
             for s, g, u, p, d in rows
@@ -297,17 +326,48 @@ class PostgresStore:
                 backoff = min(backoff * 2, 5.0)
 
     async def prune_changes(self, keep: int) -> int:
-        """Drop all but the latest `keep` changes: the feed is for followers, not an archive."""
+        """Drop all but the latest `keep` changes at once (the retention task does it by its
+        rule; this is for tests, benchmarks and an operator)."""
+        return await self.prune_through(await self.head() - keep)
+
+    async def prune_through(self, seq: int, *, batch: int = 20_000) -> int:
+        """Delete every change with seq <= `seq` and raise the floor to it, `batch` rows per
+        transaction. READ COMMITTED: the deletes touch only rows no writer touches (appends
+        are above the head), and two pruners at once merely wait on each other's rows."""
 
         def run() -> int:
+            removed = 0
             with self._connection() as conn:
-                cur = conn.execute(
-                    "DELETE FROM _changes WHERE seq <= (SELECT MAX(seq) FROM _changes) - %s",
-                    (keep,),
-                )
-                return cur.rowcount
+                while True:
+                    try:
+                        with conn.transaction():
+                            done, count = _prune_step(conn, seq, batch)
+                    except psycopg.Error as exc:
+                        raise _translate(exc) from exc
+                    removed += count
+                    if done:
+                        return removed
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+
+def _prune_step(conn: Conn, seq: int, batch: int) -> tuple[bool, int]:
+    row = conn.execute(pg_sql.FLOOR).fetchone()
+    floor = int(row[0]) if row is not None else 0
+    if seq <= floor:
+        return True, 0
+    nth = conn.execute(
+        "SELECT seq FROM _changes WHERE seq > %s ORDER BY seq LIMIT 1 OFFSET %s",
+        (floor, batch - 1),
+    ).fetchone()
+    upto = seq if nth is None else min(seq, int(nth[0]))
+    count = conn.execute("DELETE FROM _changes WHERE seq <= %s", (upto,)).rowcount
+    conn.execute(
+        "INSERT INTO _feed_floor (id, seq) VALUES (0, %s) "
+        "ON CONFLICT (id) DO UPDATE SET seq = GREATEST(_feed_floor.seq, excluded.seq)",
+        (upto,),
+    )
+    return upto >= seq, count
 
 
 def _first_schema(conn: Conn) -> str:

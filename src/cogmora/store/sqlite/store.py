@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from cogmora.errors import Fatal, Temporary
 from cogmora.store.port import Change
+from cogmora.store.retention import DEFAULT_RETENTION, FeedPruner, Retention, check_floor
 from cogmora.store.sqlite.tx import SqliteTx, create_group, decode
 from cogmora.store.sqlschema import (
     KNOWN_GROUPS,
@@ -35,7 +36,12 @@ _CHANGES_DDL = (
     "grp TEXT NOT NULL, uid TEXT, path TEXT NOT NULL, doc TEXT)",
     "CREATE INDEX IF NOT EXISTS ix_changes_uid ON _changes (uid, seq)",
     "CREATE INDEX IF NOT EXISTS ix_changes_grp ON _changes (grp, seq)",
+    # The newest seq pruned away (one row, absent until the first prune): a reader whose
+    # cursor is below it has missed changes and gets FeedResync.
+    "CREATE TABLE IF NOT EXISTS _feed_floor (id INTEGER PRIMARY KEY CHECK (id = 0), "
+    "seq INTEGER NOT NULL)",
 )
+_FLOOR = "SELECT COALESCE((SELECT seq FROM _feed_floor WHERE id = 0), 0)"
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -49,13 +55,21 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    """Store port on one SQLite file."""
+    """Store port on one SQLite file.
+
+    `retention` bounds the change feed (see `cogmora.store.retention`); None keeps every
+    change forever, which only a benchmark of the unbounded way should want.
+    """
 
     max_writes_per_tx = 100_000
     _RETRIES = 8
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, retention: Retention | None = DEFAULT_RETENTION
+    ) -> None:
         self._path = str(path)
+        self._pruner = None if retention is None else FeedPruner(self, retention)
+        self._pruning: asyncio.Task[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
@@ -83,6 +97,8 @@ class SqliteStore:
             target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True
         )
         self._checkpointer.start()
+        if self._pruner is not None:
+            self._pruning = asyncio.create_task(self._pruner.run(), name="sqlite-feed-pruner")
 
     def _checkpoint_loop(self, period: float = 0.25) -> None:
         """Copy the WAL into the database off the commit path.
@@ -122,8 +138,16 @@ class SqliteStore:
         with self._lock:
             self._tables.update(r[0] for r in rows)
 
+    @property
+    def pruner(self) -> FeedPruner | None:
+        return self._pruner
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._pruning is not None:
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
         self._stop_checkpoints.set()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.join)
@@ -186,7 +210,10 @@ class SqliteStore:
     # ---------------------------------------------------------------- change feed
     async def head(self) -> int:
         def body(tx: SqliteTx) -> int:
-            row = tx._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM _changes").fetchone()
+            # The floor too: a feed pruned to nothing still has the head it had.
+            row = tx._conn.execute(
+                f"SELECT MAX(COALESCE(MAX(seq), 0), ({_FLOOR})) FROM _changes"
+            ).fetchone()
             return int(row[0])
 
         return await self.read(body)
@@ -205,9 +232,14 @@ class SqliteStore:
             sql += f" AND grp IN ({','.join('?' * len(groups))})"
             params.extend(sorted(groups))
         sql += f" ORDER BY seq LIMIT {int(limit)}"
+        rows = conn.execute(sql, params).fetchall()
+        # The floor is read after the rows: a prune commits its deletes and its floor
+        # together, so if the floor is still at or below `after` now, nothing after it
+        # had been deleted when the rows were read.
+        check_floor(after, int(conn.execute(_FLOOR).fetchone()[0]))
         return [
             Change(seq, grp, u, path, None if doc is None else decode(doc))
-            for seq, grp, u, path, doc in conn.execute(sql, params)
+            for seq, grp, u, path, doc in rows
         ]
 
     async def changes(
@@ -229,12 +261,33 @@ class SqliteStore:
         return await self._wakeup.poll(read, wait, period=0.1)
 
     async def prune_changes(self, keep: int) -> int:
-        """Drop all but the latest `keep` changes: the feed is for followers, not an archive."""
+        """Drop all but the latest `keep` changes at once (the retention task does it by its
+        rule; this is for tests, benchmarks and an operator)."""
+        return await self.prune_through(await self.head() - keep)
 
-        def body(tx: SqliteTx) -> int:
-            cur = tx._conn.execute(
-                "DELETE FROM _changes WHERE seq <= (SELECT MAX(seq) FROM _changes) - ?", (keep,)
-            )
-            return cur.rowcount
+    async def prune_through(self, seq: int, *, batch: int = 20_000) -> int:
+        """Delete every change with seq <= `seq` and raise the floor to it, `batch` rows
+        per transaction so the writer is never held for long."""
+        removed = 0
+        while True:
+            done, count = await self.transact(lambda tx: _prune_step(tx._conn, seq, batch))
+            removed += count
+            if done:
+                return removed
 
-        return await self.transact(body)
+
+def _prune_step(conn: sqlite3.Connection, seq: int, batch: int) -> tuple[bool, int]:
+    floor = int(conn.execute(_FLOOR).fetchone()[0])
+    if seq <= floor:
+        return True, 0
+    row = conn.execute(
+        "SELECT seq FROM _changes WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?", (floor, batch - 1)
+    ).fetchone()
+    upto = seq if row is None else min(seq, int(row[0]))
+    count = conn.execute("DELETE FROM _changes WHERE seq <= ?", (upto,)).rowcount
+    conn.execute(
+        "INSERT INTO _feed_floor (id, seq) VALUES (0, ?) "
+        "ON CONFLICT (id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+        (upto,),
+    )
+    return upto >= seq, count
