@@ -51,7 +51,7 @@ from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
-from cogmora.errors import Rejected, Temporary
+from cogmora.errors import FeedResync, Rejected, Temporary
 from cogmora.services.clock import Clock
 from cogmora.services.crossings import (
     BurstOutcome,
@@ -645,9 +645,14 @@ class Engine:
         """Apply the store's changes to the book: new or amended positions and triggers are
         live within one round-trip of their commit. Runs until cancelled."""
         while True:
-            changes = await self._store.changes(
-                self.cursor, groups=WATCHED_GROUPS, limit=5000, wait=1.0
-            )
+            try:
+                changes = await self._store.changes(
+                    self.cursor, groups=WATCHED_GROUPS, limit=5000, wait=1.0
+                )
+            except FeedResync as exc:
+                log.warning("feed cursor fell behind what is kept; reloading", error=str(exc))
+                await self._reload()
+                continue
             for change in changes:
                 try:
                     self.index.apply(change)
@@ -657,6 +662,42 @@ class Engine:
             if changes:
                 self._metrics.changes.inc(len(changes))
                 self._gauges()
+
+    async def _reload(self) -> None:
+        """Bring the book to a fresh snapshot of the store after the feed lost our place.
+
+        Applied to the live book as a difference, never swapped for a new one, so a
+        crossing in flight stays coherent: the commit queue is drained first, the keys
+        the book held then are the ones a snapshot without them removes, and a position
+        predicted while the snapshot loads (not among those keys) is kept. A snapshot
+        older than a commit it races may put back levels a crossing just took; the
+        commit's compare-and-set refuses a second close, and the changes after `head`,
+        replayed next, take them out again (the same as a stale change, see `_after`).
+        """
+        await self.drained()
+        held = set(self.index.owners)
+        cursor = await self._store.head()
+        positions, triggers = await self._store.read(load_all)
+        seen: set[str] = set()
+        for path, doc in positions:
+            key = path.rsplit("/", 1)[1]
+            seen.add(key)
+            self._reapply(Change(cursor, "openPositions", None, path, doc))
+        for path, doc in triggers:
+            key = path.rsplit("/", 1)[1]
+            seen.add(key)
+            self._reapply(Change(cursor, "tradeTriggers", None, path, doc))
+        for key in held - seen:
+            self.index.forget(key)
+        self.cursor = cursor
+        self._gauges()
+        log.info("book reloaded", positions=len(positions), triggers=len(triggers))
+
+    def _reapply(self, change: Change) -> None:
+        try:
+            self.index.apply(change)
+        except (KeyError, ValueError, Rejected) as exc:
+            self._bad_document(change.path, exc)
 
     # ---------------------------------------------------------------- book events
 
