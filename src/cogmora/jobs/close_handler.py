@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import structlog
 
+from cogmora.errors import FeedResync
 from cogmora.services.settlement import Settler
 from cogmora.store.port import Store
 
@@ -26,6 +27,14 @@ async def run_close_handler(store: Store, settler: Settler, idle_wait: float = 1
         if settled:
             log.debug("settled", count=settled)
             continue
-        changes = await store.changes(cursor, groups=WATCHED, limit=10_000, wait=idle_wait)
+        try:
+            changes = await store.changes(cursor, groups=WATCHED, limit=10_000, wait=idle_wait)
+        except FeedResync:
+            # The feed was pruned past our cursor: whatever it held, `closing` is a status
+            # a query finds, so a full pass from the new head misses nothing.
+            cursor = await store.head()
+            resettled = await settler.settle_all()
+            log.warning("change feed fell behind; resynced", settled=resettled)
+            continue
         if changes:
             cursor = changes[-1].seq
