@@ -5,6 +5,12 @@ would otherwise write every entry twice). A user still sees them: each change to
 user document (its balance and `ledgerSeq`) brings the ledger entries booked since the
 last one streamed, and each settled position brings its history document, which is the
 closed position itself.
+
+When the store's feed was pruned past the stream's cursor (the client fell that far
+behind), the stream sends one `resync` event, `{"seq": head, "collection": "resync",
+"path": null, "doc": null}`: the changes in between are gone, so the client reloads what
+it shows (GET /v1/account, /v1/positions, /v1/triggers, ...) and the stream goes on from
+that head, never silently skipping what it missed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.paths import history_path, ledger_path
+from cogmora.errors import FeedResync
 from cogmora.services.accounts import Accounts
 from cogmora.store.port import Store
 
@@ -28,9 +35,10 @@ USER_GROUPS = frozenset(
     }
 )
 Event = dict[str, Any]
+RESYNC = "resync"  # the event that tells a client to reload its view
 
 
-def event(seq: int, collection: str, path: str, doc: dict[str, Any] | None) -> Event:
+def event(seq: int, collection: str, path: str | None, doc: dict[str, Any] | None) -> Event:
     return {"seq": seq, "collection": collection, "path": path, "doc": doc}
 
 
@@ -49,7 +57,13 @@ class UserEvents:
         ledger_seq = (await self._accounts.get_user(uid)).ledger_seq
         yield []
         while True:
-            changes = await self._store.changes(after, uid=uid, groups=USER_GROUPS, wait=wait)
+            try:
+                changes = await self._store.changes(after, uid=uid, groups=USER_GROUPS, wait=wait)
+            except FeedResync:
+                after = await self._store.head()
+                ledger_seq = (await self._accounts.get_user(uid)).ledger_seq
+                yield [event(after, RESYNC, None, None)]
+                continue
             batch: list[Event] = []
             for c in changes:
                 after = c.seq

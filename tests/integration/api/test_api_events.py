@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import Callable
 from decimal import Decimal as D
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cogmora.domain.enums import Market, Side
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.orders import OpenRequest
+from cogmora.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -103,3 +106,41 @@ async def test_a_settlement_streams_its_history_and_ledger_entries(
     assert history[0]["doc"]["realizedPnl"] == "-0.20000000"
     kinds = [e["doc"]["kind"] for e in events if e["collection"] == "ledger"]
     assert kinds == ["close", "fee"]
+
+
+async def test_a_stream_behind_the_pruned_feed_sends_resync_and_goes_on(
+    live_server: LiveServer, make_user: Any, db_path: Path
+) -> None:
+    """When the store's feed was pruned past a stream's cursor, the client gets one
+    `event: resync` with the new head, and later changes stream as before."""
+    _, alice = await make_user("alice", "1000")
+    api_store = live_server.system.store
+    other = SqliteStore(db_path)  # another process, writing and pruning the same file
+    await other.start()
+    try:
+        async with live_server.client(alice) as c, c.stream("GET", "/v1/events") as r:
+            lines = r.aiter_lines()
+            assert await anext(lines) == ": connected"
+            gate = threading.Event()  # hold the API's reads while the feed is cut short
+            api_store._reader.submit(gate.wait)  # type: ignore[attr-defined]
+            await other.transact(lambda tx: tx.set("users/alice/watchlist/BTC-USDT", {"n": 1}))
+            await other.prune_changes(0)
+            head = await other.head()
+            gate.set()
+
+            async def next_event() -> tuple[str, dict[str, Any]]:
+                name = ""
+                async for line in lines:
+                    if line.startswith("event: "):
+                        name = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        return name, json.loads(line.removeprefix("data: "))
+                raise AssertionError("the stream ended")
+
+            name, data = await asyncio.wait_for(next_event(), timeout=60)
+            assert (name, data["collection"], data["seq"]) == ("resync", "resync", head)
+            await other.transact(lambda tx: tx.set("users/alice/watchlist/ETH-USDT", {"n": 2}))
+            name, data = await asyncio.wait_for(next_event(), timeout=60)
+            assert (name, data["path"]) == ("watchlist", "users/alice/watchlist/ETH-USDT")
+    finally:
+        await other.close()

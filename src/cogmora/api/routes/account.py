@@ -62,6 +62,12 @@ async def price(symbol: str, uid: Uid, deps: Deps) -> dict[str, Any]:
 @router.get(
     "/v1/events",
     summary="Server-sent events: every change to your documents, as it commits",
+    description=(
+        "Each event is `id: SEQ`, `event: COLLECTION`, `data: {seq, collection, path, doc}`. "
+        "An `event: resync` means the stream fell behind what the store keeps of its change "
+        "feed: changes were missed, so reload your view (account, positions, triggers), "
+        "then keep reading."
+    ),
     response_class=StreamingResponse,
 )
 async def events(request: Request, uid: Uid, deps: Deps) -> StreamingResponse:

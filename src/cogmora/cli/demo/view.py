@@ -18,6 +18,7 @@ from cogmora.cli.demo.script import FUTURES_SYMBOLS, SPOT_SYMBOLS, USERS, DemoSt
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.models import Position
 from cogmora.domain.positions import mark_value
+from cogmora.errors import FeedResync
 
 
 def fmt(value: Any, places: int = 2) -> str:
@@ -170,9 +171,15 @@ async def narrate(system: System, state: DemoState) -> None:
     """Narrate the store's change feed: fires, closes and settlements as they commit."""
     cursor = await system.store.head()
     while True:
-        for change in await system.store.changes(
-            cursor, groups=frozenset({"openPositions", "tradeTriggers"}), wait=1.0
-        ):
+        try:
+            changes = await system.store.changes(
+                cursor, groups=frozenset({"openPositions", "tradeTriggers"}), wait=1.0
+            )
+        except FeedResync:  # a narration may skip what it fell behind on: say so, go on
+            cursor = await system.store.head()
+            state.events.appendleft("[dim]the change feed moved on without us; resynced")
+            continue
+        for change in changes:
             cursor = change.seq
             doc = change.doc or {}
             details = doc.get("details", {})
