@@ -1,19 +1,60 @@
 """Request bodies (pydantic, at the edge only). Responses are the stored documents plus `id`.
 
 Numbers may be sent as JSON numbers or decimal strings; either becomes an exact Decimal.
+A JSON number is read from its text (`ExactJsonRoute`), never through a float, so both
+forms meet the same rules: ASCII digits only, and the 8-place rule of the domain.
 Unknown fields are refused, so a typo such as `stoploss` is a 422, not an unprotected
 position.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from cogmora.domain.enums import Market, Side, TriggerOp
+from cogmora.domain.money import decimal_text
+
+
+class _ExactJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            # parse_float=Decimal: `0.100000001` stays 0.100000001 (a float would make it
+            # 0.1 and the 8-place rule would never see it). NaN and Infinity still come
+            # back as floats, for the number fields to refuse by name.
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class ExactJsonRoute(APIRoute):
+    """A route whose JSON body keeps every number's exact decimal value."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def exact(request: Request) -> Response:
+            return await handler(_ExactJsonRequest(request.scope, request.receive))
+
+        return exact
+
+
+def _exact(value: object) -> object:
+    """Strings in the strict grammar only; a float here is NaN/Infinity or lost precision."""
+    if isinstance(value, str):
+        parsed = decimal_text(value)
+        if parsed is None:
+            raise ValueError('must be a decimal number in ASCII digits, e.g. "12.5"')
+        return parsed
+    if isinstance(value, float):
+        raise ValueError("must be a finite decimal number")
+    return value
 
 
 def _not_too_large(value: Decimal) -> Decimal:
@@ -24,7 +65,9 @@ def _not_too_large(value: Decimal) -> Decimal:
     return value
 
 
-Dec = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_not_too_large)]
+Dec = Annotated[
+    Decimal, Field(allow_inf_nan=False), BeforeValidator(_exact), AfterValidator(_not_too_large)
+]
 
 
 def canonical_symbol(value: str) -> str:

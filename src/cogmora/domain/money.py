@@ -8,7 +8,8 @@ so intermediate maths keeps full precision.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+import re
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Context, Decimal
 
 from cogmora.errors import ValidationError
 
@@ -20,6 +21,23 @@ ONE = Decimal(1)
 # 40 significant digits: 1e12 USDT balances with 8 places and room to spare, and a
 # context of our own so nobody's `getcontext().prec = 6` elsewhere can touch our maths.
 MONEY_CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+
+
+# What a decimal string may look like: ASCII digits, one optional point, an optional
+# exponent. Python's Decimal() is far more lenient ("1_000", Arabic-Indic or full-width
+# digits, "NaN", "Infinity", surrounding Unicode spaces), and every one of those would be
+# a number the user may not have meant.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_ASCII_SPACE = " \t\r\n"
+_SPECIAL = frozenset({"nan", "snan", "inf", "infinity"})
+
+
+def decimal_text(text: str) -> Decimal | None:
+    """The exact value of a decimal string in the strict grammar, or None if it is not one."""
+    stripped = text.strip(_ASCII_SPACE)
+    if _DECIMAL_TEXT.fullmatch(stripped) is None:
+        return None
+    return Decimal(stripped)
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -58,8 +76,9 @@ def opt_decimal(value: object) -> Decimal | None:
 def parse(value: object, field: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
     """Turn a JSON value into a finite Decimal, naming `field` when it is not one.
 
-    Strings and integers are accepted; floats are refused because they have already lost
-    the exact value the user typed.
+    Strings (ASCII digits only, see `decimal_text`), integers and Decimals (a JSON number
+    read exactly) are accepted; floats are refused because they have already lost the
+    exact value the user typed.
     """
     if isinstance(value, bool) or value is None:
         raise ValidationError(field, f"{field} must be a decimal number")
@@ -67,11 +86,17 @@ def parse(value: object, field: str, *, positive: bool = False, allow_zero: bool
         raise ValidationError(field, f"{field} must be a decimal string, not a float")
     if isinstance(value, Decimal):
         result = value
-    elif isinstance(value, int | str):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ValidationError(field, f"{field} must be a decimal number") from None
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = decimal_text(value)
+        if text is None and value.strip(_ASCII_SPACE).lstrip("+-").lower() in _SPECIAL:
+            raise ValidationError(field, f"{field} must be a finite number")
+        if text is None:
+            raise ValidationError(
+                field, f"{field} must be a decimal number in ASCII digits, e.g. \"12.5\""
+            )
+        result = text
     else:
         raise ValidationError(field, f"{field} must be a decimal number")
     if not result.is_finite():

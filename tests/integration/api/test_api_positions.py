@@ -406,3 +406,46 @@ async def test_a_body_without_a_json_content_type_says_what_to_send(
             assert r.status_code == 422, r.text
             assert r.json()["field"] == "body"
             assert "Content-Type: application/json" in r.json()["detail"], r.text
+
+
+async def post_raw(c: Any, qty: str) -> Any:
+    """Open a spot BTC-USDT long whose qty is `qty` written verbatim into the JSON text."""
+    body = '{"symbol": "BTC-USDT", "market": "spot", "side": "long", "qty": ' + qty + "}"
+    return await c.post("/v1/positions", content=body, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['"1_000"', '"\u0661\u0660\u0660\u0660"', '"\uff11"', '" 1 000"', '"0x1"', "NaN",
+     "Infinity", "-Infinity"],
+)
+async def test_numbers_must_be_ascii_decimals_or_are_422_naming_the_field(
+    live_server: LiveServer, make_user: Any, quote: Quote, raw: str
+) -> None:
+    """A qty of "1_000", Arabic-Indic or full-width digits, or NaN/Infinity is a 422 naming
+    qty (Python's Decimal would read several of them as numbers), and nothing opens."""
+    quote("BTC-USDT", "1")
+    async with await user_client(live_server, make_user, "alice", "100000") as c:
+        before = await counts(c)
+        r = await post_raw(c, raw)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "qty"
+        assert await counts(c) == before
+
+
+@pytest.mark.parametrize(
+    "raw", ["0.123456789", "1000000000.000000001", "0.10000000000000000001", "1.000000001e0"]
+)
+async def test_a_json_number_finer_than_8_places_is_refused_like_the_string(
+    live_server: LiveServer, make_user: Any, quote: Quote, raw: str
+) -> None:
+    """A JSON number is read from its text, so one with more than 8 places gets the same
+    422 as the same value written as a string, never a silently rounded float."""
+    quote("BTC-USDT", "0.0001")
+    async with await user_client(live_server, make_user, "alice", "100000") as c:
+        for qty in (raw, f'"{raw}"'):
+            r = await post_raw(c, qty)
+            assert r.status_code == 422, (qty, r.text)
+            assert r.json() == {"detail": "qty must have at most 8 decimal places", "field": "qty"}
+        r = await post_raw(c, "12345678.12345678")
+        assert (r.status_code, r.json().get("qty")) == (201, "12345678.12345678"), r.text

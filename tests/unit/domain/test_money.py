@@ -57,16 +57,21 @@ def test_parse_accepts_strings_integers_and_decimals(value: object) -> None:
     assert parse(value, "qty") == Decimal(str(value).strip())
 
 
+ASCII = 'qty must be a decimal number in ASCII digits, e.g. "12.5"'
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         (0.1, "qty must be a decimal string, not a float"),
         (True, "qty must be a decimal number"),
         (None, "qty must be a decimal number"),
-        ("abc", "qty must be a decimal number"),
+        ("abc", ASCII),
         ([1], "qty must be a decimal number"),
         ("NaN", "qty must be a finite number"),
-        ("Infinity", "qty must be a finite number"),
+        ("-Infinity", "qty must be a finite number"),
+        ("sNaN", "qty must be a finite number"),
+        (Decimal("NaN"), "qty must be a finite number"),
         ("1e16", "qty is too large"),
     ],
 )
@@ -87,3 +92,38 @@ def test_parse_positive_and_nonzero_rules() -> None:
     with pytest.raises(ValidationError, match="qty must not be 0"):
         parse("0", "qty", allow_zero=False)
     assert parse("-1", "qty", allow_zero=False) == Decimal(-1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1_000",  # Python's Decimal reads it as 1000
+        "\u0661\u0660\u0660\u0660",  # Arabic-Indic 1000
+        "\uff11\uff10\uff10\uff10",  # full-width 1000
+        "\u00a01",  # a no-break space
+        "1 000",
+        "1,5",
+        "0x10",
+        "1e",
+        ".",
+        "",
+        "--1",
+        "1e3.5",
+    ],
+)
+def test_parse_refuses_what_is_not_ascii_decimal_text(text: str) -> None:
+    """Underscores, other scripts' digits, odd spaces and special values are refused,
+    though Python's Decimal would read several of them as numbers."""
+    with pytest.raises(ValidationError) as info:
+        parse(text, "qty")
+    assert str(info.value) == ASCII
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("12.5", "12.5"), ("+3", "3"), ("-0.5", "-0.5"), (".5", "0.5"), ("5.", "5"), ("1e3", "1000"),
+     ("2.5E-2", "0.025"), ("\t42\n", "42")],
+)
+def test_parse_reads_ascii_decimal_text_exactly(text: str, value: str) -> None:
+    """Plain ASCII decimals, with a sign, a point or an exponent, parse exactly."""
+    assert parse(text, "qty") == Decimal(value)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.schemas import PositionCreate, PositionPatch
+from cogmora.api.schemas import ExactJsonRoute, PositionCreate, PositionPatch
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.positions import position_doc
 
-router = APIRouter(prefix="/v1/positions", tags=["positions"])
+router = APIRouter(route_class=ExactJsonRoute, prefix="/v1/positions", tags=["positions"])
 IdemHeader = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="a retry with the same key opens nothing twice"),

@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
 from cogmora.api.routes.positions import IdemHeader
-from cogmora.api.schemas import TriggerCreate
+from cogmora.api.schemas import ExactJsonRoute, TriggerCreate
 from cogmora.domain.enums import TriggerStatus
 from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.triggers import trigger_doc
 
-router = APIRouter(prefix="/v1/triggers", tags=["triggers"])
+router = APIRouter(route_class=ExactJsonRoute, prefix="/v1/triggers", tags=["triggers"])
 
 
 @router.post("", status_code=201, summary="Place a trigger: when price crosses, open a position")
