@@ -12,7 +12,14 @@ from decimal import Decimal
 
 from cogmora.domain.enums import CloseReason, LedgerKind, Market, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.money import ONE, ZERO, quantize, quantize_down, require_places
+from cogmora.domain.money import (
+    ONE,
+    ZERO,
+    in_money_context,
+    quantize,
+    quantize_down,
+    require_places,
+)
 from cogmora.errors import ValidationError
 
 
@@ -73,6 +80,7 @@ def check_level(name: str, level: Decimal | None) -> None:
         require_places(level, name)
 
 
+@in_money_context
 def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -> Decimal:
     """The quantity to fill; a notional buys at most what it pays for."""
     check_size(qty, notional)
@@ -85,6 +93,7 @@ def resolve_qty(qty: Decimal | None, notional: Decimal | None, price: Decimal) -
     return resolved
 
 
+@in_money_context
 def check_leverage(market: Market, leverage: Decimal | None, fees: FeeSchedule) -> Decimal:
     """Spot is unlevered; futures take a whole leverage from 1 to the configured maximum."""
     if market is Market.SPOT:
@@ -105,6 +114,7 @@ def check_side(market: Market, side: Side) -> None:
         raise ValidationError("side", "side must be long for spot")
 
 
+@in_money_context
 def liquidation_price(side: Side, entry: Decimal, leverage: Decimal, mmr: Decimal) -> Decimal:
     """Long `e*(1 - 1/L + m)`, short `e*(1 + 1/L - m)`."""
     if side is Side.LONG:
@@ -112,6 +122,7 @@ def liquidation_price(side: Side, entry: Decimal, leverage: Decimal, mmr: Decima
     return quantize(entry * (ONE + ONE / leverage - mmr))
 
 
+@in_money_context
 def open_fill(
     market: Market,
     side: Side,
@@ -132,11 +143,13 @@ def open_fill(
     return OpenFill(qty, price, leverage, margin, fee_open, liq)
 
 
+@in_money_context
 def gross_pnl(side: Side, qty: Decimal, entry: Decimal, price: Decimal) -> Decimal:
     """Price move times quantity, before fees: `qty*(x-e)` long, `qty*(e-x)` short."""
     return qty * (price - entry) if side is Side.LONG else qty * (entry - price)
 
 
+@in_money_context
 def close_fill(
     market: Market,
     side: Side,
@@ -179,6 +192,7 @@ def close_fill(
     )
 
 
+@in_money_context
 def mark_value(
     market: Market, side: Side, qty: Decimal, entry: Decimal, margin: Decimal, price: Decimal
 ) -> Decimal:

@@ -36,7 +36,7 @@ from cogmora.domain.agent.actions import (
 )
 from cogmora.domain.agent.config import RiskLimits
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.money import MONEY_CONTEXT, ONE, ZERO
+from cogmora.domain.money import MONEY_CONTEXT, ONE, ZERO, in_money_context
 from cogmora.domain.orders import precheck
 from cogmora.errors import ValidationError
 
@@ -62,6 +62,7 @@ class GuardFacts:
 Refused = tuple[Action, str]
 
 
+@in_money_context
 def check_actions(
     actions: Iterable[Action], limits: RiskLimits, facts: GuardFacts
 ) -> tuple[list[Action], list[Refused]]:
