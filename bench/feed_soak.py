@@ -1,0 +1,203 @@
+"""Change-feed soak: 1,000,000 changes through a store, with and without feed pruning.
+
+Each transaction rewrites `--batch` documents drawn from a fixed set of 10,000 position
+paths, so the documents themselves stay the same size and only the change feed can grow.
+Every `--report` changes the script prints the store's size on disk (SQLite: the file
+plus its WAL; PostgreSQL: `pg_total_relation_size` of the feed table and of the documents)
+and the feed's row count, for the pruned run beside the naive one (no pruning: the feed
+keeps every change, as before), and the ratio naive / pruned.
+
+Pruning is the store's own `FeedPruner` with `Retention(keep=--keep, min_age=0)`, run in
+band every `--prune-every` transactions (the store's background task runs the same
+`run_once` on a timer; in band keeps the run deterministic on a busy machine).
+
+Run: .venv/bin/python bench/feed_soak.py [--changes 1000000] [--backend sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _setup import machine
+
+from cogmora.store.port import Store, Tx
+from cogmora.store.retention import FeedPruner, Retention
+from cogmora.store.sqlite import SqliteStore
+
+PATHS = 10_000
+PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    changes: int
+    size_bytes: int
+    rows: int
+
+
+def _writes(start: int, batch: int) -> Any:
+    def body(tx: Tx) -> None:
+        for i in range(start, start + batch):
+            p = i % PATHS
+            tx.set(
+                f"users/u{p % 1000}/openPositions/p{p}",
+                {"symbol": "BTC-USDT", "seq": i, "details": {"status": "open", "qty": "1.5"}},
+            )
+
+    return body
+
+
+async def _rows(store: Store) -> int:
+    def body(tx: Any) -> int:
+        row = tx._conn.execute("SELECT COUNT(*) FROM _changes").fetchone()
+        return int(row[0])
+
+    return await store.read(body)
+
+
+async def _size(store: Store) -> int:
+    if isinstance(store, SqliteStore):
+        files = [Path(store.path), Path(store.path + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    def body(tx: Any) -> int:
+        row = tx._conn.execute(
+            "SELECT pg_total_relation_size('_changes')"
+            " + pg_total_relation_size('\"openPositions\"')"
+        ).fetchone()
+        return int(row[0])
+
+    return await store.read(body)
+
+
+async def soak(
+    store: Store,
+    changes: int,
+    *,
+    batch: int,
+    report: int,
+    pruner: FeedPruner | None,
+    prune_every: int,
+) -> list[Sample]:
+    """Write `changes` changes; a sample of size and rows after every `report` of them."""
+    samples: list[Sample] = []
+    written = txs = 0
+    while written < changes:
+        n = min(batch, changes - written)
+        await store.transact(_writes(written, n))
+        written += n
+        txs += 1
+        if pruner is not None and txs % prune_every == 0:
+            await pruner.run_once()
+        if written % report == 0 or written == changes:
+            samples.append(Sample(written, await _size(store), await _rows(store)))
+    return samples
+
+
+async def _open(backend: str, where: Path, name: str) -> tuple[Store, str | None]:
+    if backend == "sqlite":
+        store: Store = SqliteStore(where / f"{name}.db", retention=None)
+        schema = None
+    else:
+        from cogmora.store.postgres import PostgresStore
+
+        schema = f"soak_{name}_{uuid.uuid4().hex[:8]}"
+        store = PostgresStore(f"{PG_URL}?schema={schema}", retention=None)
+    await store.start()
+    return store, schema
+
+
+def _drop(schema: str | None) -> None:
+    if schema is None:
+        return
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def run(
+    backend: str,
+    changes: int,
+    *,
+    batch: int = 1000,
+    report: int = 100_000,
+    keep: int = 100_000,
+    prune_every: int = 10,
+    where: Path,
+) -> tuple[list[Sample], list[Sample], float, float]:
+    """(pruned samples, naive samples, pruned seconds, naive seconds)."""
+    out: list[tuple[list[Sample], float]] = []
+    for name, prune in (("pruned", True), ("naive", False)):
+        store, schema = await _open(backend, where, name)
+        try:
+            pruner = FeedPruner(store, Retention(keep=keep, min_age=0.0)) if prune else None  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            samples = await soak(
+                store, changes, batch=batch, report=report, pruner=pruner, prune_every=prune_every
+            )
+            out.append((samples, time.perf_counter() - t0))
+        finally:
+            await store.close()
+            _drop(schema)
+    (pruned, tp), (naive, tn) = out
+    return pruned, naive, tp, tn
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:8.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--changes", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=1000, help="documents per transaction")
+    parser.add_argument("--report", type=int, default=100_000)
+    parser.add_argument("--keep", type=int, default=100_000, help="Retention.keep")
+    parser.add_argument("--prune-every", type=int, default=10, help="transactions per prune")
+    args = parser.parse_args()
+    print(f"machine: {machine()}; load: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pruned, naive, tp, tn = asyncio.run(
+            run(
+                args.backend,
+                args.changes,
+                batch=args.batch,
+                report=args.report,
+                keep=args.keep,
+                prune_every=args.prune_every,
+                where=Path(tmp),
+            )
+        )
+    print(
+        f"{args.backend}: {args.changes:,} changes, {args.batch} per transaction,"
+        f" keep {args.keep:,}"
+    )
+    print(
+        f"{'changes':>10} {'pruned MB':>10} {'rows':>9} {'naive MB':>10} {'rows':>9}"
+        f" {'naive/pruned':>13}"
+    )
+    for p, n in zip(pruned, naive, strict=True):
+        print(
+            f"{p.changes:>10,} {_mb(p.size_bytes):>10} {p.rows:>9,} {_mb(n.size_bytes):>10}"
+            f" {n.rows:>9,} {n.size_bytes / p.size_bytes:>12.2f}x"
+        )
+    print(
+        f"time: pruned {tp:.1f} s, naive {tn:.1f} s ({tp / tn:.2f}x); load after: {os.getloadavg()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
