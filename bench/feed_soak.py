@@ -2,8 +2,9 @@
 
 Each transaction rewrites `--batch` documents drawn from a fixed set of 10,000 position
 paths, so the documents themselves stay the same size and only the change feed can grow.
-Every `--report` changes the script prints the store's size on disk (SQLite: the file
-plus its WAL; PostgreSQL: `pg_total_relation_size` of the feed table and of the documents)
+Every `--report` changes the script prints the store's size on disk (SQLite: the database
+file, and its WAL beside it; PostgreSQL: `pg_total_relation_size` of the feed table and
+of the documents)
 and the feed's row count, for the pruned run beside the naive one (no pruning: the feed
 keeps every change, as before), and the ratio naive / pruned.
 
@@ -42,7 +43,8 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 @dataclass(frozen=True, slots=True)
 class Sample:
     changes: int
-    size_bytes: int
+    size_bytes: int  # SQLite: the database file; PostgreSQL: the two tables
+    wal_bytes: int  # SQLite's WAL (transient: a checkpoint empties it); 0 on PostgreSQL
     rows: int
 
 
@@ -66,10 +68,14 @@ async def _rows(store: Store) -> int:
     return await store.read(body)
 
 
-async def _size(store: Store) -> int:
+def _file_sizes(path: str) -> tuple[int, int]:
+    wal = Path(path + "-wal")
+    return Path(path).stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+async def _size(store: Store) -> tuple[int, int]:
     if isinstance(store, SqliteStore):
-        files = [Path(store.path), Path(store.path + "-wal")]
-        return sum(f.stat().st_size for f in files if f.exists())
+        return _file_sizes(store.path)
 
     def body(tx: Any) -> int:
         row = tx._conn.execute(
@@ -78,7 +84,7 @@ async def _size(store: Store) -> int:
         ).fetchone()
         return int(row[0])
 
-    return await store.read(body)
+    return await store.read(body), 0
 
 
 async def soak(
@@ -101,7 +107,7 @@ async def soak(
         if pruner is not None and txs % prune_every == 0:
             await pruner.run_once()
         if written % report == 0 or written == changes:
-            samples.append(Sample(written, await _size(store), await _rows(store)))
+            samples.append(Sample(written, *await _size(store), await _rows(store)))
     return samples
 
 
@@ -156,7 +162,7 @@ async def run(
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:8.1f}"
+    return f"{n / 1e6:.1f}"
 
 
 def main() -> None:
@@ -186,13 +192,14 @@ def main() -> None:
         f" keep {args.keep:,}"
     )
     print(
-        f"{'changes':>10} {'pruned MB':>10} {'rows':>9} {'naive MB':>10} {'rows':>9}"
-        f" {'naive/pruned':>13}"
+        f"{'changes':>10} {'pruned MB':>10} {'WAL':>6} {'rows':>9} {'naive MB':>10} {'WAL':>6}"
+        f" {'rows':>9} {'naive/pruned':>13}"
     )
     for p, n in zip(pruned, naive, strict=True):
         print(
-            f"{p.changes:>10,} {_mb(p.size_bytes):>10} {p.rows:>9,} {_mb(n.size_bytes):>10}"
-            f" {n.rows:>9,} {n.size_bytes / p.size_bytes:>12.2f}x"
+            f"{p.changes:>10,} {_mb(p.size_bytes):>10} {_mb(p.wal_bytes):>6} {p.rows:>9,}"
+            f" {_mb(n.size_bytes):>10} {_mb(n.wal_bytes):>6} {n.rows:>9,}"
+            f" {n.size_bytes / p.size_bytes:>12.2f}x"
         )
     print(
         f"time: pruned {tp:.1f} s, naive {tn:.1f} s ({tp / tn:.2f}x); load after: {os.getloadavg()}"
