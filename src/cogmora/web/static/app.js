@@ -17,7 +17,12 @@ function el(tag, attrs = {}, ...children) {
 
 const num = (s) => (s === null || s === undefined || s === "" ? null : Number(s));
 const fmt = (x, places = 2) => (x === null || Number.isNaN(x) ? "-" : x.toFixed(places));
-const trim = (s) => (s === null || s === undefined ? "-" : String(s).replace(/\.?0+$/, ""));
+// "58900.50000000" -> "58900.5", "67000" stays: only a fraction's trailing zeros go.
+const trim = (s) => {
+  if (s === null || s === undefined) return "-";
+  const text = String(s);
+  return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
+};
 
 class ApiError extends Error {
   constructor(status, body) {
