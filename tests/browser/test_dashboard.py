@@ -56,6 +56,15 @@ async def test_a_wrong_token_says_invalid_token_and_the_right_one_signs_in(
     await expect(page.locator("#signin")).to_be_visible()
 
 
+async def test_a_sign_in_link_signs_in_and_leaves_the_url(live: Live, browser: Any) -> None:
+    """`/#token=...` (what `cogmora demo` prints) signs in and removes the token from the URL."""
+    token = await token_of(live, "alice")
+    page = await page_of(browser)
+    await page.goto(f"{base(live)}/#token={token}")
+    await expect(page.locator("#who")).to_have_text("alice", timeout=WAIT)
+    assert "token" not in page.url
+
+
 async def test_a_stop_opened_from_the_page_fires_and_the_page_shows_it_closed(
     live: Live, browser: Any
 ) -> None:
