@@ -19,3 +19,4 @@ def test_demo_runs_offline_and_every_ledger_balances(tmp_path: Path) -> None:
     assert "positions opened through the API: 18" in result.stdout
     assert "closes: " in result.stdout and "{" not in result.stdout  # words, not a dict
     assert (tmp_path / "demo.db").exists()
+    assert "dashboard http://127.0.0.1:" in result.stdout and "/#token=" in result.stdout

@@ -12,6 +12,7 @@ from cogmora import __version__
 from cogmora.api import errors
 from cogmora.api.deps import ApiDeps
 from cogmora.api.routes import account, agent, ops, positions, triggers, watchlist
+from cogmora.web import mount as mount_dashboard
 
 DESCRIPTION = """Paper trading on KuCoin market data: positions with stop loss, take profit
 and liquidation, price triggers, a scheduled agent. Authenticate with
@@ -57,4 +58,5 @@ def create_app(deps: ApiDeps) -> FastAPI:
         latency.labels(request.method, name).observe(time.perf_counter() - began)
         return response
 
+    mount_dashboard(app)  # last: the API's routes match first
     return app

@@ -146,7 +146,9 @@ async def _run(
         view.stage("switching alice's agent on and bob's watchlist")
         await start_agent_and_watchlist(http, system, state)
         view.stage(
-            f"trading: API on http://127.0.0.1:{port}/docs, simulator {sim.spot_url}, store {db}"
+            f"trading: dashboard http://127.0.0.1:{port}/#token={state.tokens['alice']} "
+            f"(signs you in as alice), API on http://127.0.0.1:{port}/docs, "
+            f"simulator {sim.spot_url}, store {db}"
         )
         await asyncio.sleep(max(0.0, duration - (time.monotonic() - state.started)))
         view.stage("settling what is still closing")
