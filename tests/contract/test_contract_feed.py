@@ -9,7 +9,6 @@ import pytest
 
 from cogmora.store.port import UNFED_GROUPS, Change, Store, Tx
 
-
 _LIVE = {"openPositions": {"status": "open"}, "tradeTriggers": {"status": "active"}}
 
 

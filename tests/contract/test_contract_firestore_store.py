@@ -51,9 +51,9 @@ def long_x10(symbol: str = "XBTUSDTM", stop: str | None = "2800") -> OpenRequest
     )
 
 
-async def _until(check: Callable[[], Any], timeout: float = 60.0) -> None:
+async def _until(check: Callable[[], Any], within: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not await check():
         assert loop.time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
@@ -235,7 +235,7 @@ async def test_retrying_users_create_with_its_token_finds_the_user_it_made(
 ) -> None:
     """A second create with the same token (a retry) answers with the user it made; with
     another token it is a conflict."""
-    user, token = await system.accounts.create_user("gus", D("10"), "tok-gus-1")
+    _, token = await system.accounts.create_user("gus", D("10"), "tok-gus-1")
     again, same = await system.accounts.create_user("gus", D("10"), "tok-gus-1")
     assert (again.uid, same) == ("gus", token)
     assert len(await system.accounts.ledger("gus")) == 1
