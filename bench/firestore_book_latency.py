@@ -69,7 +69,9 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p * len(s)))]
 
 
-async def run_once(n_open: int, rate: float, seconds: float) -> tuple[list[float], list[float]]:
+async def run_once(
+    n_open: int, rate: float, seconds: float, bare: bool = True
+) -> tuple[list[float], list[float]]:
     project = f"demo-bench-{uuid.uuid4().hex[:8]}"
     writer = FirestoreStore(project)
     await writer.start()
@@ -93,7 +95,8 @@ async def run_once(n_open: int, rate: float, seconds: float) -> tuple[list[float
             if d.get("t"):
                 raw.append((now - d["t"]) / 1e6)
 
-    watch = to_firestore(client, FOLLOWED["openPositions"]).on_snapshot(on_snapshot)
+    query = to_firestore(client, FOLLOWED["openPositions"])
+    watch = query.on_snapshot(on_snapshot) if bare else None
     ours: list[float] = []
     cursor = await follower.head()
     done = asyncio.Event()
@@ -124,11 +127,12 @@ async def run_once(n_open: int, rate: float, seconds: float) -> tuple[list[float
             )
         )
     deadline = time.monotonic() + 60
-    while (len(ours) < writes or len(raw) < writes) and time.monotonic() < deadline:  # noqa: ASYNC110
+    while (len(ours) < writes or (bare and len(raw) < writes)) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     done.set()
     await task
-    watch.unsubscribe()
+    if watch is not None:
+        watch.unsubscribe()
     await follower.close()
     await writer.close()
     return ours, raw
@@ -140,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--alone", action="store_true", help="no bare client beside it")
     args = parser.parse_args()
     proc = start_emulator()
     try:
@@ -147,7 +152,10 @@ def main() -> None:
         print(Path("/proc/loadavg").read_text().strip(), "(load before)")
         rows = []
         for r in range(args.repeats):
-            ours, raw = asyncio.run(run_once(args.open, args.rate, args.seconds))
+            ours, raw = asyncio.run(
+                run_once(args.open, args.rate, args.seconds, bare=not args.alone)
+            )
+            raw = raw or [0.0]
             row = (
                 len(ours),
                 statistics.median(ours),
