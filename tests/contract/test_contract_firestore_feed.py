@@ -8,6 +8,8 @@ import uuid
 from cogmora.store.firestore import FirestoreStore
 from cogmora.store.port import Tx
 
+OPEN = {"details": {"status": "open"}}
+
 
 async def test_a_dead_listener_is_restarted_and_reports_what_changed_meanwhile(
     firestore_emulator: str,
@@ -22,9 +24,9 @@ async def test_a_dead_listener_is_restarted_and_reports_what_changed_meanwhile(
     try:
 
         def before(tx: Tx) -> None:
-            tx.set("users/u1/openPositions/kept", {"v": 1})
-            tx.set("users/u1/openPositions/changed", {"v": 1})
-            tx.set("users/u1/openPositions/deleted", {"v": 1})
+            tx.set("users/u1/openPositions/kept", {"v": 1, **OPEN})
+            tx.set("users/u1/openPositions/changed", {"v": 1, **OPEN})
+            tx.set("users/u1/openPositions/deleted", {"v": 1, **OPEN})
 
         await writer.transact(before)
         await store.changes(0, wait=5.0)  # the listener has seen them
@@ -34,16 +36,16 @@ async def test_a_dead_listener_is_restarted_and_reports_what_changed_meanwhile(
         feed._listeners["openPositions"].watch.close()
 
         def meanwhile(tx: Tx) -> None:
-            tx.set("users/u1/openPositions/changed", {"v": 2})
+            tx.set("users/u1/openPositions/changed", {"v": 2, **OPEN})
             tx.delete("users/u1/openPositions/deleted")
-            tx.set("users/u1/openPositions/new", {"v": 3})
+            tx.set("users/u1/openPositions/new", {"v": 3, **OPEN})
 
         await writer.transact(meanwhile)
         got = await store.changes(start, groups=frozenset({"openPositions"}), wait=5.0)
         assert sorted((c.path.rsplit("/", 1)[1], c.doc) for c in got) == [
-            ("changed", {"v": 2}),
+            ("changed", {"v": 2, **OPEN}),
             ("deleted", None),
-            ("new", {"v": 3}),
+            ("new", {"v": 3, **OPEN}),
         ]
     finally:
         await store.close()

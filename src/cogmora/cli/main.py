@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -17,7 +18,8 @@ from cogmora.cli.compose import build_system
 from cogmora.cli.demo import command as demo_command
 from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
-from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected
+from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected, Temporary
+from cogmora.services.accounts import new_token
 from cogmora.settings import Settings, load
 from cogmora.store.firestore import indexes as firestore_indexes
 
@@ -94,11 +96,23 @@ def users_create(
     amount = parse_amount(balance, "--balance")
 
     async def main() -> None:
+        # The token is chosen before the first attempt, so a retry after an answer that was
+        # lost (the store resolves most itself) finds the user it made, not a Conflict.
+        token = new_token()
         st = open_store(settings.store_url)
         await st.start()
         try:
             system = build_system(settings, st)
-            user, token = await system.accounts.create_user(uid, amount)
+            delay = 0.2
+            for attempt in range(5):
+                try:
+                    user, _ = await system.accounts.create_user(uid, amount, token)
+                    break
+                except Temporary:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(random.uniform(0, delay))
+                    delay *= 2
         finally:
             await st.close()
         typer.echo(json.dumps({"uid": user.uid, "token": token}))

@@ -28,5 +28,11 @@ def open_store(url: str) -> Store:
                 "COGMORA_STORE", "firestore:// needs a project, e.g. firestore://my-project"
             )
         # firestore://PROJECT is the (default) database; firestore://PROJECT/DATABASE a named one.
-        return FirestoreStore(parsed.netloc, database=parsed.path.strip("/") or None)
+        database = parsed.path.strip("/") or None
+        if database is not None and "/" in database:
+            raise ConfigError(
+                "COGMORA_STORE",
+                "firestore:// takes a project and one database: firestore://PROJECT/DATABASE",
+            )
+        return FirestoreStore(parsed.netloc, database=database)
     raise ConfigError("COGMORA_STORE", f"unsupported store URL {url!r}")

@@ -1,24 +1,29 @@
 """Keeping the trigger book in step with the store's documents.
 
-The same translation serves the start-up load (registered queries) and the change feed,
-so a document means the same levels whichever way it reaches the worker.
+The same translation serves the loads (the seed's registered queries) and the change
+feed, so a document means the same levels whichever way it reaches the worker. The loads
+are the seed's: `openPositions where symbol == S and details.status == open` (and the
+same for `tradeTriggers`/`active`) for one symbol, and the same without the symbol to load
+everything at start. Nothing here reads closed history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
 from cogmora.domain.models import Doc, Position, Trigger
+from cogmora.errors import Rejected
 from cogmora.store import queries as q
 from cogmora.store.port import Change, Tx
 
 WATCHED_GROUPS = frozenset({"openPositions", "tradeTriggers"})
-OPEN_POSITIONS = q.positions_with_status(PositionStatus.OPEN.value)
-ACTIVE_TRIGGERS = q.Query("tradeTriggers").where("details.status", "==", TriggerStatus.ACTIVE.value)
+OPEN_POSITIONS = q.open_positions(status=PositionStatus.OPEN.value)
+ACTIVE_TRIGGERS = q.active_triggers()
+Rows = list[tuple[str, Doc]]
 
 
 @dataclass(slots=True)
@@ -78,9 +83,50 @@ class BookIndex:
                 self.put_trigger(Trigger.from_doc(key, doc))
 
 
-def load_all(tx: Tx) -> tuple[list[tuple[str, Doc]], list[tuple[str, Doc]]]:
-    """Every open position and active trigger, through the registered queries."""
+def load_all(tx: Tx) -> tuple[Rows, Rows]:
+    """Every open position and active trigger (the seed's queries without the symbol)."""
     return tx.query(OPEN_POSITIONS), tx.query(ACTIVE_TRIGGERS)
+
+
+def load_symbols(tx: Tx, symbols: Iterable[str]) -> tuple[Rows, Rows]:
+    """The open positions and active triggers of `symbols`, one seed query per symbol and
+    group: what a worker that follows some symbols (or resubscribes one) loads."""
+    positions: Rows = []
+    triggers: Rows = []
+    for symbol in sorted(set(symbols)):
+        positions += tx.query(q.open_positions(symbol, PositionStatus.OPEN.value))
+        triggers += tx.query(q.active_triggers(symbol))
+    return positions, triggers
+
+
+def replace_symbols(
+    index: BookIndex,
+    symbols: Iterable[str],
+    positions: Rows,
+    triggers: Rows,
+    on_error: Callable[[str, Exception], None],
+) -> None:
+    """Make the book hold exactly the loaded levels of `symbols` (a resubscription's
+    reload): what the store no longer has open is taken out, the rest put in. The change
+    feed then carries on from a cursor taken before the load, so nothing is lost between."""
+    wanted = set(symbols)
+    loaded = {path.rsplit("/", 1)[1] for path, _ in positions} | {
+        path.rsplit("/", 1)[1] for path, _ in triggers
+    }
+    for key in [k for k in index.owners if k not in loaded]:
+        levels = index.book.levels_for(key)
+        if levels is not None and levels.symbol in wanted:
+            index.forget(key)
+    for path, doc in positions:
+        try:
+            index.put_position(Position.from_doc(path.rsplit("/", 1)[1], doc))
+        except (KeyError, ValueError, Rejected) as exc:
+            on_error(path, exc)
+    for path, doc in triggers:
+        try:
+            index.put_trigger(Trigger.from_doc(path.rsplit("/", 1)[1], doc))
+        except (KeyError, ValueError, Rejected) as exc:
+            on_error(path, exc)
 
 
 def fill(

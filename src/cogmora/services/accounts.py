@@ -28,6 +28,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 def check_uid(uid: str) -> None:
     if not UID_PATTERN.match(uid):
         raise ValidationError("uid", "uid must be 1 to 64 characters of letters, digits, . _ -")
@@ -44,22 +48,34 @@ class Accounts:
         self._store = store
         self._clock = clock
 
-    async def create_user(self, uid: str, balance: Decimal) -> tuple[User, str]:
+    async def create_user(
+        self, uid: str, balance: Decimal, token: str | None = None
+    ) -> tuple[User, str]:
+        """Create the user with `token` (a new random one if None).
+
+        Safe to retry with the same token: when the user already exists AND the token is
+        theirs, the earlier attempt did create it (its answer was lost), and the user is
+        returned as if this call had made it; a user made by anyone else is a Conflict.
+        """
         check_uid(uid)
         check_amount(balance, "balance")
         if balance < 0:
             raise ValidationError("balance", "balance must not be negative")
-        token = secrets.token_urlsafe(32)
+        token = token or new_token()
         now = self._clock.now()
+        token_path = f"tokens/{hash_token(token)}"
 
         def body(tx: Tx) -> User:
-            if tx.get(user_path(uid)) is not None:
+            existing, mine = tx.get_many([user_path(uid), token_path])
+            if existing is not None:
+                if mine is not None and mine.get("uid") == uid:
+                    return User.from_doc(existing)
                 raise Conflict(f"user {uid} already exists")
             book = AccountBook([User(uid, Decimal(0), now)])
             if balance > 0:
                 book.post(uid, [(LedgerKind.DEPOSIT, balance)], now, note="initial balance")
             tx.create(user_path(uid), book.user(uid).to_doc())
-            tx.create(f"tokens/{hash_token(token)}", {"uid": uid})
+            tx.create(token_path, {"uid": uid})
             for path, doc in book.writes():
                 if path != user_path(uid):
                     tx.create(path, doc)
@@ -93,9 +109,7 @@ class Accounts:
     async def ledger(self, uid: str, after: int = 0) -> list[LedgerEntry]:
         """The user's entries with seq > after, in booking order."""
         query = (
-            q.Query("ledger", parent=user_path(uid))
-            .where("seq", ">", after)
-            .order_by("seq", "asc")
+            q.Query("ledger", parent=user_path(uid)).where("seq", ">", after).order_by("seq", "asc")
         )
         rows = await self._store.read(lambda tx: tx.query(query))
         return [LedgerEntry.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]

@@ -80,11 +80,28 @@ class Settler:
         self._batch = max(1, min(batch_size, store.max_writes_per_tx // 6))
 
     async def settle_pending(self) -> int:
-        """Settle one batch of whatever is `closing`; returns how many were settled."""
+        """Settle one batch of whatever is `closing`; returns how many were settled.
+
+        The query runs on a snapshot, outside the transaction: a query inside a read-write
+        transaction locks every document it scans, so each settlement would contend with
+        every position change. The transaction then re-reads just the documents found and
+        settles those still closing; another replica that got there first leaves nothing.
+        The batch is owner by owner, so each user document is written once per batch.
+        """
         query = CLOSING.limited(self._batch)
+        rows = await self._store.read(lambda tx: tx.query(query))
+        if not rows:
+            return 0
+        paths = [path for path, _ in rows]
 
         def body(tx: Tx) -> int:
-            return settle_in(tx, tx.query(query), self._fees, self._clock)
+            docs = tx.get_many(paths)
+            return settle_in(
+                tx,
+                [(p, d) for p, d in zip(paths, docs, strict=True) if d is not None],
+                self._fees,
+                self._clock,
+            )
 
         return await self._store.transact(body)
 

@@ -18,7 +18,9 @@ from cogmora.errors import FailedPrecondition
 Direction = Literal["asc", "desc"]
 Scope = Literal["collection", "collection_group"]
 EQUALITY = "=="
+IN = "in"  # equality to one of a few values: served by the same index as ==
 RANGE_OPS = frozenset({"<", "<=", ">", ">="})
+MAX_IN_VALUES = 30  # Firestore's cap on an `in` filter's list
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,11 @@ class Query:
     limit: int | None = None
 
     def where(self, field_path: str, op: str, value: Any) -> Query:
-        if op != EQUALITY and op not in RANGE_OPS:
+        if op == IN:
+            value = tuple(value)
+            if not 0 < len(value) <= MAX_IN_VALUES:
+                raise ValueError(f"an `in` filter takes 1 to {MAX_IN_VALUES} values")
+        elif op != EQUALITY and op not in RANGE_OPS:
             raise ValueError(f"unsupported operator {op!r}")
         return replace(self, filters=(*self.filters, Filter(field_path, op, value)))
 
@@ -59,7 +65,7 @@ class Query:
 
     @property
     def equals(self) -> frozenset[str]:
-        return frozenset(f.field for f in self.filters if f.op == EQUALITY)
+        return frozenset(f.field for f in self.filters if f.op in (EQUALITY, IN))
 
     @property
     def range_field(self) -> str | None:
@@ -118,11 +124,18 @@ OPEN_POSITIONS_BY_SYMBOL = _cg(
     "the seed's worker query, one symbol",
     equals=("symbol", "details.status"),
 )
+POSITIONS_IN_STATUS = _cg(
+    "positions_in_status",
+    "openPositions",
+    "the seed's worker query without the symbol: every open position at start; and the "
+    "change feed's listener, which follows only `details.status in [open, closing]`",
+    equals=("details.status",),
+)
 POSITIONS_BY_STATUS = _cg(
     "positions_by_status",
     "openPositions",
-    "every open position at start; the closing ones to settle, owner by owner (a batch "
-    "that touches few users touches few pages of their ledgers)",
+    "the closing ones to settle, owner by owner (a batch that touches few users touches "
+    "few user documents and few pages of their ledgers)",
     equals=("details.status",),
     order=(("uid", "asc"),),
 )
@@ -135,7 +148,8 @@ ACTIVE_TRIGGERS_BY_SYMBOL = _cg(
 TRIGGERS_BY_STATUS = _cg(
     "triggers_by_status",
     "tradeTriggers",
-    "load every active trigger at start",
+    "the seed's trigger query without the symbol: every active trigger at start; and the "
+    "change feed's listener on triggers",
     equals=("details.status",),
 )
 EXPIRING_TRIGGERS = _cg(
@@ -211,6 +225,7 @@ USER_DECISIONS = _col(
 
 REGISTRY: tuple[QuerySpec, ...] = (
     OPEN_POSITIONS_BY_SYMBOL,
+    POSITIONS_IN_STATUS,
     POSITIONS_BY_STATUS,
     ACTIVE_TRIGGERS_BY_SYMBOL,
     TRIGGERS_BY_STATUS,
@@ -227,6 +242,33 @@ REGISTRY: tuple[QuerySpec, ...] = (
     USER_WATCHLIST,
     USER_DECISIONS,
 )
+
+
+def open_positions(symbol: str | None = None, status: str = "open") -> Query:
+    """The seed's worker query: every user's positions in `status`, of one symbol
+    (OPEN_POSITIONS_BY_SYMBOL) or of all (POSITIONS_IN_STATUS)."""
+    query = Query("openPositions")
+    if symbol is not None:
+        query = query.where("symbol", "==", symbol)
+    return query.where("details.status", "==", status)
+
+
+def active_triggers(symbol: str | None = None) -> Query:
+    """The seed's trigger query, of one symbol (ACTIVE_TRIGGERS_BY_SYMBOL) or of all
+    (TRIGGERS_BY_STATUS)."""
+    query = Query("tradeTriggers")
+    if symbol is not None:
+        query = query.where("symbol", "==", symbol)
+    return query.where("details.status", "==", "active")
+
+
+# What a listener-based change feed (Firestore's) follows of each group it filters: the
+# documents the followers act on, never the closed history. A document that leaves the
+# set (a position settled, a trigger fired) is reported once, in the state it left in.
+FOLLOWED: dict[str, Query] = {
+    "openPositions": Query("openPositions").where("details.status", IN, ("open", "closing")),
+    "tradeTriggers": active_triggers(),
+}
 
 
 def positions_with_status(status: str) -> Query:

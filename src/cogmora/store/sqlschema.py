@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from cogmora.store.queries import REGISTRY, Query, QuerySpec, filtered_fields_by_group, require
+from cogmora.store.queries import (
+    IN,
+    REGISTRY,
+    Query,
+    QuerySpec,
+    filtered_fields_by_group,
+    require,
+)
 
 _FIELDS_BY_GROUP = filtered_fields_by_group(REGISTRY)
 
@@ -95,6 +102,11 @@ class Dialect:
             where.append(f"parent = {self.placeholder}")
             params.append(query.parent)
         for flt in query.filters:
+            if flt.op == IN:
+                marks = ", ".join([self.placeholder] * len(flt.value))
+                where.append(f"{column(flt.field)} IN ({marks})")
+                params.extend(sql_value(v) for v in flt.value)
+                continue
             where.append(
                 f"{column(flt.field)} {'=' if flt.op == '==' else flt.op} {self.placeholder}"
             )

@@ -46,7 +46,10 @@ def test_no_single_field_entry_in_indexes() -> None:
 def test_single_field_collection_group_needs_become_field_overrides() -> None:
     """details.status alone over all users is a fieldOverride that keeps the defaults."""
     overrides = {(o["collectionGroup"], o["fieldPath"]): o for o in generate()["fieldOverrides"]}
-    assert set(overrides) == {("tradeTriggers", "details.status")}
+    assert set(overrides) == {
+        ("openPositions", "details.status"),
+        ("tradeTriggers", "details.status"),
+    }
     indexes = overrides[("tradeTriggers", "details.status")]["indexes"]
     assert {"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"} in indexes
     # an override replaces the field's defaults, so they are restated

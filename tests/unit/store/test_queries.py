@@ -73,9 +73,14 @@ async def test_the_store_refuses_an_undeclared_query(store: SqliteStore) -> None
 
 
 def test_query_building_rules() -> None:
-    """Only equality and range operators; one range field; scope follows the parent."""
+    """Only equality, `in` and range operators; one range field; scope follows the parent."""
     with pytest.raises(ValueError, match="unsupported operator"):
-        q.Query("openPositions").where("symbol", "in", ["a"])
+        q.Query("openPositions").where("symbol", "not-in", ["a"])
+    with pytest.raises(ValueError, match="1 to 30 values"):
+        q.Query("openPositions").where("symbol", "in", [])
+    assert q.Query("openPositions").where("details.status", "in", ["open"]).equals == {
+        "details.status"
+    }
     two_ranges = q.Query("tradeTriggers").where("a", "<", 1).where("b", ">", 2)
     with pytest.raises(FailedPrecondition, match="range filters on more than one field"):
         _ = two_ranges.range_field

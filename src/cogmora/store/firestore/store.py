@@ -9,42 +9,63 @@ Firestore's queue; ALREADY_EXISTS from a `create` is Conflict; the rest goes thr
 error is the same as on the SQL backends. FIRESTORE_EMULATOR_HOST points the client at the
 emulator.
 
-The change feed (`feed`) listens to the fed collection groups from start(). A commit
-records its time per group written; head() and changes() first wait (briefly) until
-those groups' listeners have delivered a snapshot at least that recent, so a process
-sees its own writes on its feed as it does on the SQL backends.
+The change feed (`feed`) listens to the fed collection groups from start(), each through
+its followed query where it has one. A commit records its time per group written; head()
+and changes() first wait until those groups' listeners have delivered a snapshot at least
+that recent, so a process sees its own writes on its feed as it does on the SQL backends
+(a listener that cannot confirm them is restarted; see `_caught_up`).
+
+`firestore://PROJECT/DATABASE` names a database other than `(default)`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
 
+import structlog
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from cogmora.errors import CogmoraError, Temporary
+from cogmora.domain.ids import new_id
+from cogmora.errors import CogmoraError, FeedResync, Temporary
 from cogmora.store.firestore.errors import translate
 from cogmora.store.firestore.feed import SnapshotFeed
 from cogmora.store.firestore.tx import FsTx
-from cogmora.store.port import UNFED_GROUPS, Change
+from cogmora.store.port import UNFED_GROUPS, Change, Doc
 from cogmora.store.sqlschema import KNOWN_GROUPS
 from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
 FED_GROUPS = frozenset(KNOWN_GROUPS) - UNFED_GROUPS
+MARKER_GROUP = "txmarks"
+log = structlog.get_logger("cogmora.firestore")
+# Errors after the commit was sent that do not say whether it happened.
+_UNKNOWN_OUTCOME = (
+    gexc.Cancelled,
+    gexc.DeadlineExceeded,
+    gexc.ServiceUnavailable,
+    gexc.InternalServerError,
+    gexc.Unknown,
+    gexc.BadGateway,
+    gexc.GatewayTimeout,
+    gexc.RetryError,
+)
 
 
 class FirestoreStore:
     """Store port on Firestore: `FirestoreStore("my-project")`."""
 
-    max_writes_per_tx = 500
+    # Firestore's cap is 500 writes; one is kept for the commit marker (see _run_write).
+    max_writes_per_tx = 499
 
     def __init__(
         self,
@@ -53,13 +74,13 @@ class FirestoreStore:
         database: str | None = None,
         feed_groups: frozenset[str] = FED_GROUPS,
         threads: int = 8,
-        retries: int = 12,
+        retry_seconds: float = 30.0,
         keep_changes: int = 100_000,
     ) -> None:
         self._project = project
         self._database = database
         self._feed_groups = feed_groups - UNFED_GROUPS
-        self._retries = retries
+        self._retry_seconds = retry_seconds
         self._keep = keep_changes
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="firestore")
         self._client: firestore.Client | None = None
@@ -104,47 +125,111 @@ class FirestoreStore:
 
     # ---------------------------------------------------------------- transactions
     def _run_write(self, body: Callable[[FsTx], T]) -> tuple[T, frozenset[str], datetime | None]:
+        """Run `body` until it commits, within the retry budget.
+
+        ABORTED (contention) and a temporary failure before the commit was sent re-run the
+        body after a full-jitter exponential backoff. A failure AFTER the commit was sent
+        (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE...) leaves the outcome unknown: the
+        transaction is rolled back (so it can no longer commit late), then its proof is
+        read: a document it creates, or else a marker `txmarks/{id}` written with it. If
+        the proof is there the commit happened and its result is returned, never a failure;
+        if not, the body is re-run like any retry.
+        """
         client, _ = self._require()
-        t = client.transaction()
+        deadline = time.monotonic() + self._retry_seconds
         retry_id: bytes | None = None
-        delay = 0.005
-        for attempt in range(self._retries):
+        attempt = 0
+        while True:
+            attempt += 1
+            t = client.transaction()
+            sent = False
+            proof: tuple[str, Doc] | None = None
             try:
                 t._begin(retry_id=retry_id)
-                retry_id = retry_id or t._id
                 tx = FsTx(client, t, writable=True)
                 result = body(tx)
                 groups = tx.apply()
+                if tx.write_count:
+                    proof = tx.proof() or self._marker(client, t)
+                sent = True
                 t._commit()
                 return result, groups, getattr(t, "commit_time", None)
             except gexc.Aborted as exc:
+                retry_id = t._id or retry_id
                 _rollback(t)
-                if attempt == self._retries - 1:
-                    raise Temporary(f"Firestore contention: gave up after {attempt + 1}") from exc
-                time.sleep(random.uniform(0, delay))
-                delay = min(delay * 2, 0.5)
+                if time.monotonic() >= deadline:
+                    raise Temporary(f"Firestore contention: gave up after {attempt}") from exc
             except gexc.GoogleAPIError as exc:
                 _rollback(t)
-                raise translate(exc) from exc
+                if sent and isinstance(exc, _UNKNOWN_OUTCOME):
+                    at = self._committed(client, proof, deadline)
+                    if at is not None:
+                        log.warning("commit outcome was unknown; it committed", error=str(exc))
+                        return result, groups, at
+                    log.warning("commit outcome was unknown; it did not commit", error=str(exc))
+                error = translate(exc)
+                if not isinstance(error, Temporary) or time.monotonic() >= deadline:
+                    raise error from exc
             except BaseException:
                 _rollback(t)
                 raise
-        raise Temporary("unreachable")  # pragma: no cover
+            time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+
+    def _marker(self, client: firestore.Client, t: Any) -> tuple[str, Doc]:
+        """A document written with a transaction that creates none, as its proof; markers
+        expire (`expireAt`, for a TTL policy on the `txmarks` group)."""
+        now = datetime.now(UTC)
+        path = f"{MARKER_GROUP}/{new_id()}"
+        doc: Doc = {"at": now.isoformat(), "expireAt": now + timedelta(days=1)}
+        t.create(client.document(path), doc)
+        return path, doc
+
+    def _committed(
+        self, client: firestore.Client, proof: tuple[str, Doc] | None, deadline: float
+    ) -> datetime | None:
+        """The commit time if the proof is there as written (None: it did not commit)."""
+        if proof is None:
+            return datetime.now(UTC)  # nothing was written: nothing to lose or double
+        path, doc = proof
+        delay = 0.05
+        while True:
+            try:
+                snap = client.document(path).get()
+                break
+            except gexc.GoogleAPIError as exc:
+                if time.monotonic() >= deadline + 30:
+                    raise Temporary(f"Firestore: commit outcome unknown: {exc}") from exc
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 1.0)
+        if not snap.exists:
+            return None
+        if path.startswith(MARKER_GROUP + "/") or _same(snap.to_dict(), doc):
+            return cast(datetime, snap.update_time)
+        return None
 
     def _run_read(self, body: Callable[[FsTx], T]) -> T:
+        """A read-only transaction; a temporary failure is retried (a read has no
+        outcome to lose), within the same budget as writes."""
         client, _ = self._require()
-        t = client.transaction(read_only=True)
-        try:
-            t._begin()
-            result = body(FsTx(client, t, writable=False))
-            t._commit()
-            return result
-        except gexc.GoogleAPIError as exc:
-            _rollback(t)
-            raise translate(exc) from exc
-        except BaseException:
-            _rollback(t)
-            raise
+        deadline = time.monotonic() + self._retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            t = client.transaction(read_only=True)
+            try:
+                t._begin()
+                result = body(FsTx(client, t, writable=False))
+                t._commit()
+                return result
+            except gexc.GoogleAPIError as exc:
+                _rollback(t)
+                error = translate(exc)
+                if not isinstance(error, Temporary) or time.monotonic() >= deadline:
+                    raise error from exc
+            except BaseException:
+                _rollback(t)
+                raise
+            time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
 
     async def transact(self, body: Callable[[Any], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -160,20 +245,43 @@ class FirestoreStore:
         return await loop.run_in_executor(self._executor, self._run_read, body)
 
     # ---------------------------------------------------------------- change feed
-    async def _caught_up(self, limit: float = 2.0) -> None:
-        """Wait until the listeners have delivered this process's own commits (bounded:
-        a commit that changed nothing, such as deleting a missing document, never shows)."""
+    async def _caught_up(self, groups: frozenset[str] | None = None, limit: float = 5.0) -> None:
+        """Wait until the listeners have delivered this process's own commits to `groups`
+        (all by default). A listener that cannot confirm one within `limit` (it is stuck,
+        or the server sends no snapshot for a commit that changed nothing it follows) is
+        restarted, which reports whatever it had not delivered: never a silent drop."""
         _, feed = self._require()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        while self._pending:
+
+        def waiting() -> dict[str, datetime]:
+            out = {}
             for group, at in list(self._pending.items()):
                 seen = feed.read_time(group)
                 if seen is not None and seen >= at:
-                    del self._pending[group]
+                    if self._pending.get(group) == at:
+                        del self._pending[group]
+                elif groups is None or group in groups:
+                    out[group] = at
+            return out
+
+        while unconfirmed := waiting():
             remaining = deadline - loop.time()
-            if not self._pending or remaining <= 0:
-                self._pending.clear()
+            if remaining <= 0:
+                log.warning(
+                    "listeners did not confirm our commits; restarting them",
+                    groups=sorted(unconfirmed),
+                )
+                await loop.run_in_executor(
+                    self._executor,
+                    functools.partial(feed.listen, frozenset(unconfirmed), restart=True),
+                )
+                for group, at in unconfirmed.items():
+                    seen = feed.read_time(group)
+                    if seen is None or seen < at:
+                        raise FeedResync(f"Firestore listener on {group} cannot confirm commits")
+                    if self._pending.get(group) == at:
+                        del self._pending[group]
                 return
             await self._wakeup.sleep(min(remaining, 0.05))
 
@@ -196,12 +304,19 @@ class FirestoreStore:
         wanted = (groups or self._feed_groups) - UNFED_GROUPS
         if (wanted - feed.groups) or (feed.dead() & wanted):
             await loop.run_in_executor(self._executor, feed.listen, wanted)
-        await self._caught_up()
+        await self._caught_up(wanted)
 
         async def read() -> list[Change]:
             return feed.read(after, groups, uid, limit)
 
         return await self._wakeup.poll(read, wait, period=1.0)
+
+
+def _same(read: Doc | None, written: Doc) -> bool:
+    """Whether a document read back is the one written (tuples come back as lists)."""
+    return read is not None and json.dumps(read, sort_keys=True, default=str) == json.dumps(
+        written, sort_keys=True, default=str
+    )
 
 
 def _rollback(t: Any) -> None:

@@ -16,7 +16,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from cogmora.store.port import Doc
-from cogmora.store.queries import Query, require
+from cogmora.store.queries import IN, Query, require
 from cogmora.store.rules import TxRules, check_group, doc_path, matches, one_group, set_fields
 
 _DIRECTION = {"asc": firestore.Query.ASCENDING, "desc": firestore.Query.DESCENDING}
@@ -34,7 +34,8 @@ def to_firestore(client: firestore.Client, query: Query) -> Any:
     else:
         fq = client.document(query.parent).collection(group)
     for flt in query.filters:
-        fq = fq.where(filter=FieldFilter(flt.field, flt.op, flt.value))
+        value = list(flt.value) if flt.op == IN else flt.value
+        fq = fq.where(filter=FieldFilter(flt.field, flt.op, value))
     for field, direction in query.order:
         fq = fq.order_by(field, direction=_DIRECTION[direction])
     if query.limit is not None:
@@ -98,6 +99,18 @@ class FsTx(TxRules):
                 self._cas_writes.append((path, set_fields(doc, updates)))
                 changed.append(path)
         return changed
+
+    def proof(self) -> tuple[str, Doc] | None:
+        """A document this transaction creates: if it exists as written after a commit
+        whose answer was lost, the commit happened (a create cannot have succeeded twice)."""
+        for w in self.writes:
+            if w.kind == "create" and w.doc is not None:
+                return w.path.path, w.doc
+        return None
+
+    @property
+    def write_count(self) -> int:
+        return len(self.writes) + len(self._cas_writes)
 
     def apply(self) -> frozenset[str]:
         """Hand the buffered writes to the transaction; returns the groups written."""
