@@ -230,6 +230,12 @@ async def progress(store: Store) -> tuple[int, int]:
     return await store.read(body)
 
 
+def fresh_dir(path: Path) -> Path:
+    """A try's own directory (its store and its processes' logs)."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 # processes ---------------------------------------------------------------------------
 
 

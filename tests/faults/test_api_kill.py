@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conditions import until
 from faultkit import (
     SYMBOL,
     Figure,
     Findings,
     Stopwatch,
+    fresh_dir,
     kill,
     read_books,
     record,
@@ -34,7 +34,7 @@ from cogmora.services.clock import SystemClock
 from cogmora.services.prices import StorePrices
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store.sqlite import SqliteStore
-
+from conditions import until
 
 USERS = 4
 BALANCE = Decimal("1000000")
@@ -59,7 +59,8 @@ async def serving(url: str, token: str) -> bool:
     """Up, and knows the symbol (a 422 means its symbol catalog is not loaded yet)."""
     try:
         async with httpx.AsyncClient(timeout=5) as c:
-            r = await c.get(f"{url}/v1/prices/{SYMBOL}", headers={"Authorization": f"Bearer {token}"})
+            auth = {"Authorization": f"Bearer {token}"}
+            r = await c.get(f"{url}/v1/prices/{SYMBOL}", headers=auth)
             return r.status_code in (200, 404)
     except httpx.TransportError:
         return False
@@ -115,10 +116,8 @@ class _KillNow(Exception):
         self.tasks = tasks
 
 
-async def one_try(
-    tmp: Path, rng: random.Random, opens: int, command: str
-) -> tuple[Findings, str]:
-    tmp.mkdir(parents=True, exist_ok=True)
+async def one_try(tmp: Path, rng: random.Random, opens: int, command: str) -> tuple[Findings, str]:
+    fresh_dir(tmp)
     db = tmp / "api.db"
     store = SqliteStore(db)
     await store.start()
@@ -199,7 +198,13 @@ async def run(tmp: Path, name: str, n: int, opens: int, command: str) -> Finding
         total.add(found)
     record(
         Figure(
-            name, n, total.lost, total.doubled, total.contradictory, seed(), watch.seconds,
+            name,
+            n,
+            total.lost,
+            total.doubled,
+            total.contradictory,
+            seed(),
+            watch.seconds,
             f"{opens} opens each, {CONCURRENCY} in flight; {', '.join(notes[:3])}...",
         )
     )

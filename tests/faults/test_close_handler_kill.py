@@ -12,7 +12,6 @@ import asyncio
 import random
 import signal
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from faultkit import (
     Stopwatch,
     Storm,
     audit,
+    fresh_dir,
     record,
     seed,
     seed_storm,
@@ -58,8 +58,11 @@ async def mark_storm_closing(store: SqliteStore, storm: Storm) -> None:
 
 async def child(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        str(CHILD),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 600)
     assert proc.returncode is not None
@@ -67,7 +70,7 @@ async def child(*args: str) -> tuple[int, str]:
 
 
 async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findings, str]:
-    tmp.mkdir(parents=True, exist_ok=True)
+    fresh_dir(tmp)
     db = tmp / "settle.db"
     store = SqliteStore(db)
     await store.start()
@@ -99,8 +102,13 @@ async def run(tmp: Path, n: int, positions: int) -> Findings:
     record(
         Figure(
             "close handler SIGKILL inside a settlement transaction",
-            n, total.lost, total.doubled, total.contradictory + total.closing_left,
-            seed(), watch.seconds, f"{positions} positions; {'; '.join(notes[:3])}...",
+            n,
+            total.lost,
+            total.doubled,
+            total.contradictory + total.closing_left,
+            seed(),
+            watch.seconds,
+            f"{positions} positions; {'; '.join(notes[:3])}...",
         )
     )
     return total

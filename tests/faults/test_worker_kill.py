@@ -16,7 +16,6 @@ import random
 from pathlib import Path
 
 import pytest
-from conditions import until
 from faultkit import (
     STORM_PRICE,
     SYMBOL,
@@ -37,6 +36,7 @@ from faultkit import (
 
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store.sqlite import SqliteStore
+from conditions import until
 
 USERS = 50
 SETTLE_WITHIN_S = 600.0  # a 10,000-position settlement on a loaded 2-core machine
@@ -117,9 +117,7 @@ async def _settled(store: SqliteStore, storm: Storm) -> bool:
     return closed >= len(storm.crossed) and not_open == closed
 
 
-async def run(
-    tmp: Path, name: str, n_tries: int, positions: int, market_goes_on: bool
-) -> Findings:
+async def run(tmp: Path, name: str, n_tries: int, positions: int, market_goes_on: bool) -> Findings:
     rng = random.Random(seed())
     total = Findings()
     watch = Stopwatch()
@@ -130,8 +128,14 @@ async def run(
         total.add(found)
     record(
         Figure(
-            name, n_tries, total.lost, total.doubled, total.contradictory + total.closing_left,
-            seed(), watch.seconds, f"{positions} positions; kills: {', '.join(notes[:3])}...",
+            name,
+            n_tries,
+            total.lost,
+            total.doubled,
+            total.contradictory + total.closing_left,
+            seed(),
+            watch.seconds,
+            f"{positions} positions; kills: {', '.join(notes[:3])}...",
         )
     )
     return total
@@ -172,7 +176,8 @@ async def test_worker_killed_20_times_in_10000_position_storms(tmp: Path) -> Non
     nothing lost, doubled or contradictory."""
     n = tries(20)
     _dirs(tmp, n)
-    found = await run(tmp, "worker SIGKILL in 10,000-position storms, market goes on", n, 10_000, True)
+    name = "worker SIGKILL in 10,000-position storms, market goes on"
+    found = await run(tmp, name, n, 10_000, True)
     assert found.clean, (seed(), found)
 
 
@@ -185,5 +190,6 @@ async def test_worker_killed_20_times_in_10000_position_storms_with_no_new_trade
     restarted worker closes every crossed stop on its own."""
     n = tries(20)
     _dirs(tmp, n)
-    found = await run(tmp, "worker SIGKILL in 10,000-position storms, no new trade", n, 10_000, False)
+    name = "worker SIGKILL in 10,000-position storms, no new trade"
+    found = await run(tmp, name, n, 10_000, False)
     assert found.clean, (seed(), found)
