@@ -35,8 +35,8 @@ from faultkit import (
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import user_path
 from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.paths import user_path
 from cogmora.services.accounts import Accounts
 from cogmora.services.clock import SystemClock
 from cogmora.services.ledger import AccountBook
