@@ -98,7 +98,6 @@ async def test_worker_killed_mid_settlement_loses_nothing_and_doubles_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs gap replay / price at connect (issue 8.3)")
 async def test_worker_killed_before_its_closing_commits_closes_everything_on_restart(
     tmp_path: Path,
 ) -> None:

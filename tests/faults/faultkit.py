@@ -60,6 +60,15 @@ def seed() -> int:
     return int(os.environ.get("COGMORA_FAULT_SEED", DEFAULT_SEED))
 
 
+def long_run(request: Any) -> None:
+    """Skip the long version of a suite unless it was selected with `-m faults` (the
+    default run has its small seeded version beside it)."""
+    import pytest
+
+    if "faults" not in (request.config.option.markexpr or ""):
+        pytest.skip("the long fault run: select it with -m faults")
+
+
 def tries(default: int) -> int:
     """How many tries a suite makes: COGMORA_FAULT_TRIES overrides the suite's default."""
     return int(os.environ.get("COGMORA_FAULT_TRIES", default))

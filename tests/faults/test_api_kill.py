@@ -20,6 +20,7 @@ from faultkit import (
     Stopwatch,
     fresh_dir,
     kill,
+    long_run,
     read_books,
     record,
     seed,
@@ -236,9 +237,12 @@ async def test_api_killed_mid_open_then_retried_opens_each_key_once(
 
 @pytest.mark.faults
 @pytest.mark.parametrize("command", COMMANDS)
-async def test_api_killed_20_times_mid_open(tmp_path: Path, command: str) -> None:
+async def test_api_killed_20_times_mid_open(
+    request: pytest.FixtureRequest, tmp_path: Path, command: str
+) -> None:
     """Twenty seeded SIGKILLs among 300 concurrent keyed opens each: nothing lost, doubled
     or contradictory."""
+    long_run(request)
     found = await run(
         tmp_path, f"`cogmora {command}` SIGKILL mid-open, keys retried", tries(20), 300, command
     )

@@ -23,6 +23,7 @@ from faultkit import (
     Storm,
     audit,
     fresh_dir,
+    long_run,
     record,
     seed,
     seed_storm,
@@ -125,8 +126,11 @@ async def test_close_handler_killed_mid_settlement_settles_each_once_after_resta
 
 
 @pytest.mark.faults
-async def test_close_handler_killed_20_times_mid_settlement(tmp_path: Path) -> None:
+async def test_close_handler_killed_20_times_mid_settlement(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Twenty seeded SIGKILLs inside the settlement of 2,100-position storms: nothing lost,
     doubled or contradictory."""
+    long_run(request)
     found = await run(tmp_path, tries(20), 2100)
     assert found.clean, (seed(), found)

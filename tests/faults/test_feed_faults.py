@@ -24,6 +24,7 @@ from faultkit import (
     Stopwatch,
     fresh_dir,
     judge,
+    long_run,
     read_books,
     record,
     seed,
@@ -56,8 +57,6 @@ WAIT_S = 120.0
 CONNECTION_FAULTS = ("drop", "stall", "expired-token", "429")
 FRAME_FAULTS = ("duplicate", "reordered", "none")
 ABSURD = ["0", "-1", "NaN", "Infinity", "1e-30", "0.000000001", "60000000000", "abc", None, 5]
-PRICE_FILTER = "needs the plausible-price filter (issue 8, SPEC 5.1): absurd prices close stops"
-GAP = "needs gap replay (issue 8.3): a stop crossed while the feed is down fires from candles"
 
 
 def level(j: int) -> Decimal:
@@ -246,7 +245,6 @@ async def test_stops_fire_once_through_drops_stalls_tokens_429s_and_odd_frames(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=GAP)
 async def test_a_stop_crossed_while_the_feed_is_down_fires_once_on_reconnect(
     tmp_path: Path,
 ) -> None:
@@ -257,7 +255,6 @@ async def test_a_stop_crossed_while_the_feed_is_down_fires_once_on_reconnect(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=PRICE_FILTER)
 async def test_absurd_prices_never_close_a_position(tmp_path: Path) -> None:
     """Zero, negative, NaN, infinite, sub-tick and absurdly large prices are dropped: only
     the real crossings close anything."""
@@ -266,8 +263,11 @@ async def test_absurd_prices_never_close_a_position(tmp_path: Path) -> None:
 
 
 @pytest.mark.faults
-async def test_feed_faults_every_few_seconds_over_many_crossings(tmp_path: Path) -> None:
+async def test_feed_faults_every_few_seconds_over_many_crossings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Several tries of 40 crossings, each after a seeded connection or frame fault."""
+    long_run(request)
     found = await run(
         tmp_path,
         "feed faults (drop/stall/token/429/dup/reorder), crossing once reconnected",
@@ -279,9 +279,11 @@ async def test_feed_faults_every_few_seconds_over_many_crossings(tmp_path: Path)
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(strict=False, reason=GAP)
-async def test_many_stops_crossed_while_the_feed_is_down(tmp_path: Path) -> None:
+async def test_many_stops_crossed_while_the_feed_is_down(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Several tries of 20 drops with a crossing and return while down."""
+    long_run(request)
     found = await run(
         tmp_path, "websocket drop, crossed and returned while down", tries(3), 20, "down"
     )
@@ -289,8 +291,10 @@ async def test_many_stops_crossed_while_the_feed_is_down(tmp_path: Path) -> None
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(strict=False, reason=PRICE_FILTER)
-async def test_absurd_frames_over_many_crossings(tmp_path: Path) -> None:
+async def test_absurd_frames_over_many_crossings(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """Several tries of 40 crossings, each after three absurd frames and a seeded fault."""
+    long_run(request)
     found = await run(tmp_path, "absurd price frames between crossings", tries(3), LEVELS, "absurd")
     assert found.clean, (seed(), found)

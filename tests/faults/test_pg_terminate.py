@@ -29,6 +29,7 @@ from faultkit import (
     Storm,
     audit,
     fresh_dir,
+    long_run,
     progress,
     record,
     seed,
@@ -178,9 +179,10 @@ async def test_pg_backends_killed_mid_transaction_lose_and_double_nothing(
 
 @pytest.mark.faults
 async def test_pg_backends_killed_mid_transaction_in_10000_position_storms(
-    tmp_path: Path, schema: str
+    request: pytest.FixtureRequest, tmp_path: Path, schema: str
 ) -> None:
     """Forty seeded backend kills in each of several 10,000-position storms: nothing lost,
     doubled or contradictory."""
+    long_run(request)
     found = await run(tmp_path, schema, tries(5), 10_000, 40)
     assert found.clean, (seed(), found)

@@ -25,6 +25,7 @@ from faultkit import (
     Storm,
     audit,
     kill,
+    long_run,
     progress,
     record,
     seed,
@@ -43,7 +44,6 @@ SETTLE_WITHIN_S = 600.0  # a 10,000-position settlement on a loaded 2-core machi
 # With no new trade, only the restart's own catch-up can close anything: a minute is
 # generous for that, and more would only make a failing run slower.
 CATCH_UP_WITHIN_S = 60.0
-GAP_REPLAY = "needs gap replay / price at connect (issue 8.3): no trade arrives after restart"
 
 
 async def kill_point(store: SqliteStore, storm: Storm, rng: random.Random) -> str:
@@ -161,7 +161,6 @@ async def test_worker_killed_mid_storm_then_restarted_with_the_market_going_on(t
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=GAP_REPLAY)
 async def test_worker_killed_mid_storm_then_restarted_with_no_new_trade(tmp: Path) -> None:
     """One seeded SIGKILL mid-storm (2,000 positions): the restarted worker closes what
     stands crossed although no new trade arrives."""
@@ -171,9 +170,12 @@ async def test_worker_killed_mid_storm_then_restarted_with_no_new_trade(tmp: Pat
 
 
 @pytest.mark.faults
-async def test_worker_killed_20_times_in_10000_position_storms(tmp: Path) -> None:
+async def test_worker_killed_20_times_in_10000_position_storms(
+    request: pytest.FixtureRequest, tmp: Path
+) -> None:
     """Twenty seeded SIGKILLs at random points of 10,000-position storms, market going on:
     nothing lost, doubled or contradictory."""
+    long_run(request)
     n = tries(20)
     _dirs(tmp, n)
     name = "worker SIGKILL in 10,000-position storms, market goes on"
@@ -182,12 +184,13 @@ async def test_worker_killed_20_times_in_10000_position_storms(tmp: Path) -> Non
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(strict=False, reason=GAP_REPLAY)
 async def test_worker_killed_20_times_in_10000_position_storms_with_no_new_trade(
+    request: pytest.FixtureRequest,
     tmp: Path,
 ) -> None:
     """Twenty seeded SIGKILLs of 10,000-position storms, no trade after the restart: the
     restarted worker closes every crossed stop on its own."""
+    long_run(request)
     n = tries(20)
     _dirs(tmp, n)
     name = "worker SIGKILL in 10,000-position storms, no new trade"
