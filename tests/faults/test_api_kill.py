@@ -212,16 +212,8 @@ async def run(tmp: Path, name: str, n: int, opens: int, command: str) -> Finding
     return total
 
 
-# `cogmora api` alone never loads KuCoin's symbol list, so it refuses every open with 422
-# (`symbol BTC-USDT is not a known spot symbol`); `cogmora run` (whose worker loads it)
-# serves the same API in the process that is killed.
-API_ALONE = pytest.param(
-    "api",
-    marks=pytest.mark.xfail(
-        strict=False, reason="`cogmora api` alone loads no symbol catalog (split processes)"
-    ),
-)
-COMMANDS = ["run", API_ALONE]
+# the API alone, and inside `cogmora run` (worker, close handler, scheduler and API)
+COMMANDS = ["api", "run"]
 
 
 @pytest.mark.slow
