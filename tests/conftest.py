@@ -136,9 +136,8 @@ def make_user(system: System) -> MakeUser:
 async def live_server(system: System) -> AsyncIterator[LiveServer]:
     server = api_server(system, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
+    deadline = asyncio.get_running_loop().time() + 60  # generous: a loaded machine
+    while not (server.started or task.done()) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     if not server.started:
         task.cancel()

@@ -124,14 +124,14 @@ async def test_cogmora_jobs_runs_a_due_agent_and_the_watchlist(env: dict[str, st
         return bool(decisions) and all(e["error"] != "no market data yet" for e in watch)
 
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             while True:
                 if await in_store(env, done):
                     break
                 await asyncio.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
 
     async def check(system: Any) -> None:

@@ -43,7 +43,7 @@ async def test_recorded_ticks_replay_as_a_backtest_of_resting_triggers(tmp_path:
                 env=env,
             )
         )
-        await asyncio.wait_for(sim.wait_subscribed(["ETH-USDT"]), 10)
+        await asyncio.wait_for(sim.wait_subscribed(["ETH-USDT"]), 60)
         await sim.play([("ETH-USDT", p) for p in ("3500", "3550", "3610", "3590")], 0.05)
         code, out, err = await recorder
         assert code == 0, err

@@ -27,6 +27,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         description=DESCRIPTION,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        responses=errors.RESPONSES,
     )
     app.state.deps = deps
     errors.install(app)

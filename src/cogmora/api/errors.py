@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from cogmora.errors import (
@@ -39,6 +40,30 @@ STATUS: dict[type[Rejected], int] = {
 
 def status_of(exc: Rejected) -> int:
     return next(STATUS[k] for k in type(exc).__mro__ if k in STATUS)
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx/5xx answer carries, documented once for every route."""
+
+    detail: str = Field(examples=["stopLoss: must be below the entry price for a long"])
+    field: str | None = Field(
+        description="the request field at fault (dotted path), or null", examples=["stopLoss"]
+    )
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The error answers the API really sends, on every route (the app factory's default), so a
+# client generated from the OpenAPI document knows their shape.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("missing or invalid bearer token (with `WWW-Authenticate: Bearer`)"),
+    404: _documented("not found, or another user's document"),
+    409: _documented("conflicts with the document's state, or no fresh price for the symbol"),
+    422: _documented("the request is invalid: `detail` names the field and the rule"),
+    503: _documented("temporarily unavailable (store contention, a feed down): retry"),
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -95,6 +120,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): an invalid body like
+            # any other, so a 422 that names it, not an undocumented 400.
+            return _error(422, f"body: is not valid JSON ({exc.detail})", "body")
         response = _error(exc.status_code, str(exc.detail))
         if exc.headers:
             response.headers.update(exc.headers)

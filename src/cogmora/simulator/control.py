@@ -17,6 +17,7 @@ the exchange through these; in-process code calls the KucoinSimulator methods di
     POST /control/expire-tokens {"market": ...}
     POST /control/rate-limit   {"count": 3, "resetMs": 500, "market": ...}
     POST /control/firehose     {"n": 100000, "market": "spot", "symbols": [...]}
+    POST /control/duplicate, /control/reordered, /control/absurd   (simulator/frame_faults.py)
 """
 
 from __future__ import annotations
@@ -129,3 +130,6 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         "firehose": firehose,
     }.items():
         app.router.add_post(f"/control/{path}", _route(action))
+    from cogmora.simulator.frame_faults import add_frame_fault_routes
+
+    add_frame_fault_routes(app, sim)  # duplicate, reordered, absurd frames

@@ -53,7 +53,8 @@ class Rig:
     async def synced(self) -> None:
         """Wait until the engine has applied every committed change to its book."""
         store = self.system.store
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + 60  # generous: a loaded machine
+        while asyncio.get_running_loop().time() < deadline:
             if not await store.changes(self.engine.cursor, groups=WATCHED_GROUPS, limit=1):
                 return
             await asyncio.sleep(0.01)

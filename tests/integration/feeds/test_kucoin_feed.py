@@ -22,7 +22,7 @@ from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
 from cogmora.simulator import DEFAULT_SPOT, KucoinSimulator, SimulatorConfig
 
-WAIT_S = 10.0  # generous upper bound for any outcome; tests finish as soon as it happens
+WAIT_S = 60.0  # generous upper bound for any outcome; tests finish as soon as it happens
 MANY_SPOT = {**DEFAULT_SPOT, **{f"C{i:03d}-USDT": "1.000" for i in range(230)}}
 
 

@@ -65,5 +65,5 @@ async def test_simulator_replays_a_recording_to_subscribers(tmp_path: Path) -> N
                 seen.add(sim.price("BTC-USDT"))
                 await asyncio.sleep(0.001)
 
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             await watch()

@@ -16,8 +16,8 @@ DUE = datetime(2026, 1, 1, 0, 15, 1, tzinfo=UTC)
 
 
 async def until(check):  # type: ignore[no-untyped-def]
-    """Poll `check` until it gives something truthy (for up to ten seconds)."""
-    async with asyncio.timeout(10):
+    """Poll `check` until it gives something truthy (for up to a minute, a loaded machine)."""
+    async with asyncio.timeout(60):
         while True:
             value = await check()
             if value:

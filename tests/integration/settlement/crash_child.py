@@ -89,10 +89,11 @@ async def mark_and_settle(store: SqliteStore, settler: Settler, reason: str, pri
 async def recover(store: SqliteStore, settler: Settler) -> None:
     task = asyncio.create_task(run_close_handler(store, settler, idle_wait=0.05))
     try:
-        for _ in range(1000):
-            left = await store.read(lambda tx: tx.query(CLOSING.limited(1)))
-            if not left:
-                break
+        # a deadline for a real failure, not a guess of how long settling takes
+        deadline = asyncio.get_running_loop().time() + 300
+        while await store.read(lambda tx: tx.query(CLOSING.limited(1))):
+            if asyncio.get_running_loop().time() > deadline:
+                raise SystemExit("positions still closing after 300 s")
             await asyncio.sleep(0.01)
     finally:
         task.cancel()

@@ -178,7 +178,7 @@ async def test_sigkill_from_outside_mid_settlement_then_restart_settles_once(
     assert proc.stdout is not None
     lines = []
     while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode().strip()
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout=120)).decode().strip()
         lines.append(line)
         if line in ("committed 2", "") or line.startswith("finished"):
             break

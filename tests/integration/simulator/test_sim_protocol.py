@@ -46,7 +46,7 @@ async def connect(
 
 
 async def recv(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         frame: dict[str, Any] = json.loads(await ws.receive_str())
     return frame
 
@@ -261,7 +261,7 @@ async def test_drop_connections_closes_from_the_server(
     ws = await connect(http, sim.spot_url)
     await recv(ws)
     assert await sim.drop_connections() == 1
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         msg = await ws.receive()
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 

@@ -45,7 +45,19 @@ class Live:
         _, token = await self.system.accounts.create_user(uid, Decimal(balance))
         return {"Authorization": f"Bearer {token}"}
 
-    async def until(self, check: Callable[[], Awaitable[Any]], within: float = 10.0) -> Any:
+    async def synced(self) -> None:
+        """Wait until the worker's book holds every committed position and trigger (the
+        change feed has nothing past its cursor), so a tick sent now is judged against them."""
+        from cogmora.engine.book_sync import WATCHED_GROUPS
+
+        store, engine = self.system.store, self.worker.engine
+
+        async def caught_up() -> bool:
+            return not await store.changes(engine.cursor, groups=WATCHED_GROUPS, limit=1)
+
+        await self.until(caught_up)
+
+    async def until(self, check: Callable[[], Awaitable[Any]], within: float = 60.0) -> Any:
         deadline = asyncio.get_running_loop().time() + within
         while True:
             value = await check()
@@ -75,11 +87,14 @@ async def start_live(
     system = build_system(settings, store)
     await start_components(system, ("worker", "close-handler", "api"))
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + 60  # a loaded machine, not the expected time
+    while True:
         try:
             await http.get("/healthz")
             break
         except httpx.TransportError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
             await asyncio.sleep(0.02)
     return Live(sim, system, http)
 

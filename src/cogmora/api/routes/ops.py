@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cogmora.api.auth import Deps
@@ -34,6 +34,6 @@ async def livez(deps: Deps) -> JSONResponse:
     return JSONResponse(deps.liveness())
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(deps: Deps) -> Response:
     return Response(generate_latest(deps.registry), media_type=CONTENT_TYPE_LATEST)
