@@ -56,16 +56,25 @@ def status(snapshot: DocumentSnapshot | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@firestore_fn.on_document_updated(document=POSITIONS, retry=True)
+@firestore_fn.on_document_updated(document=POSITIONS)
 def closePositionHandler(
     event: firestore_fn.Event[firestore_fn.Change[DocumentSnapshot | None]],
 ) -> None:
-    """Settle the position whose `details.status` is now `closing`. An exception (the store
-    failed) makes the platform retry the event; a retry of a settled one does nothing."""
+    """Settle the position whose `details.status` is now `closing` (the seed's name). The
+    Python SDK deploys Firestore triggers without retries: a settlement that failed (the
+    store was away) is left `closing` and picked up by `closingSweeper` within a minute.
+    Any delivery of an event for a position already settled does nothing."""
     if status(event.data.after) != CLOSING:
         return
     path = f"users/{event.params['uid']}/openPositions/{event.params['positionId']}"
     run(passes.settle_pass(settings(), [path]))
+
+
+@scheduler_fn.on_schedule(schedule="every 1 minutes", timeout_sec=120, retry_count=0)
+def closingSweeper(event: scheduler_fn.ScheduledEvent) -> None:
+    """Settle whatever is still `closing` (an event whose function failed, or a position
+    left by a crash): the close handler process's fallback pass, once a minute."""
+    run(passes.sweep_pass(settings()))
 
 
 @scheduler_fn.on_schedule(

@@ -28,6 +28,7 @@ from cogmora.jobs.runtime import Jobs, JobsOptions, build_jobs
 from cogmora.jobs.watchlist import ScrapeResult
 from cogmora.services.clock import Clock, SystemClock
 from cogmora.services.settle_given import settle_positions
+from cogmora.services.settlement import Settler
 from cogmora.settings import Settings
 from cogmora.store.port import Store
 
@@ -59,6 +60,15 @@ async def settle_pass(settings: Settings, paths: Sequence[str], clock: Clock | N
     async with pass_store(settings) as store:
         settled = await settle_positions(store, settings.fees, clock or SystemClock(), paths)
     log.info("settled", paths=list(paths), count=settled)
+    return settled
+
+
+async def sweep_pass(settings: Settings, clock: Clock | None = None) -> int:
+    """Settle everything still `closing`, batch by batch (the close handler's fallback)."""
+    async with pass_store(settings) as store:
+        settled = await Settler(store, settings.fees, clock or SystemClock()).settle_all()
+    if settled:
+        log.info("swept positions left closing", count=settled)
     return settled
 
 
