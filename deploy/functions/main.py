@@ -24,6 +24,8 @@ from cogmora.jobs.runtime import JobsOptions
 from cogmora.logs import configure as configure_logging
 
 T = TypeVar("T")
+# Scheduled functions return what their pass did (how many ran): the SDK ignores it, the
+# logs and the tests read it.
 POSITIONS = "users/{uid}/openPositions/{positionId}"
 CLOSING = "closing"
 
@@ -71,10 +73,10 @@ def closePositionHandler(
 
 
 @scheduler_fn.on_schedule(schedule="every 1 minutes", timeout_sec=120, retry_count=0)
-def closingSweeper(event: scheduler_fn.ScheduledEvent) -> None:
+def closingSweeper(event: scheduler_fn.ScheduledEvent) -> int:
     """Settle whatever is still `closing` (an event whose function failed, or a position
     left by a crash): the close handler process's fallback pass, once a minute."""
-    run(passes.sweep_pass(settings()))
+    return run(passes.sweep_pass(settings()))
 
 
 @scheduler_fn.on_schedule(
@@ -83,7 +85,7 @@ def closingSweeper(event: scheduler_fn.ScheduledEvent) -> None:
     memory=options.MemoryOption.MB_512,
     retry_count=0,
 )
-def agentScheduler(event: scheduler_fn.ScheduledEvent) -> None:
+def agentScheduler(event: scheduler_fn.ScheduledEvent) -> int:
     """Run every agent slot due now. No platform retry: a run that dies leaves its slot
     leased, and the next pass (a minute later, or a `cogmora jobs` process) retries it."""
     loaded = settings()
@@ -92,18 +94,18 @@ def agentScheduler(event: scheduler_fn.ScheduledEvent) -> None:
         async with passes.pass_jobs(loaded, JobsOptions()) as jobs:
             return await passes.agent_pass(jobs)
 
-    run(one_pass())
+    return run(one_pass())
 
 
 @scheduler_fn.on_schedule(
     schedule="every 1 minutes", timeout_sec=WATCHLIST_TIMEOUT_SEC, retry_count=0
 )
-def watchlistScraper(event: scheduler_fn.ScheduledEvent) -> None:
+def watchlistScraper(event: scheduler_fn.ScheduledEvent) -> bool:
     """Refresh every user's watchlist when the `schedules/watchlist` slot is due."""
     loaded = settings()
 
-    async def one_pass() -> None:
+    async def one_pass() -> bool:
         async with passes.pass_jobs(loaded, JobsOptions()) as jobs:
-            await passes.watchlist_pass(jobs)
+            return await passes.watchlist_pass(jobs) is not None
 
-    run(one_pass())
+    return run(one_pass())
