@@ -10,9 +10,18 @@ runs firebase-tools' Auth emulator on free loopback ports.
 from __future__ import annotations
 
 import json
+import os
+import queue
+import shutil
+import signal
 import socket
+import subprocess
+import threading
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 

@@ -1,7 +1,7 @@
 """Cloud Functions for Firebase: the seed's `closePositionHandler` and its schedules.
 
 Each function is a thin shell over one pass of the services the long-running processes
-run (`cogmora.jobs.passes`): the close handler's settlement transaction, the scheduler's
+run (`cogmora.cli.passes`): the close handler's settlement transaction, the scheduler's
 slot claims. So a function racing a `cogmora worker` / `cogmora jobs` process, or retried
 by the platform, settles nothing twice and runs no slot twice. The store is COGMORA_STORE
 (`firestore://PROJECT`; the functions' own project when unset), with the other COGMORA_*
@@ -19,8 +19,8 @@ from firebase_functions import firestore_fn, options, scheduler_fn
 from google.cloud.firestore_v1 import DocumentSnapshot
 
 from cogmora import settings as cogmora_settings
-from cogmora.jobs import passes
-from cogmora.jobs.runtime import JobsOptions
+from cogmora.cli import passes
+from cogmora.cli.jobs import JobsOptions
 from cogmora.logs import configure as configure_logging
 
 T = TypeVar("T")

@@ -15,13 +15,14 @@ import pytest
 from firebase_functions import scheduler_fn
 from fs_kit import FsWorld
 
+from cogmora.cli.catalog import refresh_catalog
 from cogmora.cli.compose import System, build_system
-from cogmora.domain.agent import agent_config_path
+from cogmora.cli.jobs import Jobs, JobsOptions, build_jobs
 from cogmora.domain.enums import Market, PositionStatus, Side
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.orders import OpenRequest
+from cogmora.domain.paths import agent_config_path
 from cogmora.domain.timeutil import to_iso
-from cogmora.jobs.runtime import Jobs, JobsOptions, build_jobs
 from cogmora.jobs.scheduler import WATCHLIST_JOB
 from cogmora.services.agent import AgentConfigs
 from cogmora.services.watchlist import Watchlists
@@ -64,7 +65,7 @@ def process_jobs(fs: FsWorld, sim: KucoinSimulator) -> Jobs:
 
 async def due_agents(fs: FsWorld, uids: list[str]) -> str:
     """Save each user's agent and make its slot due a minute ago; returns that slot."""
-    configs: AgentConfigs = fs.system.extras["agentConfigs"]
+    configs: AgentConfigs = fs.system.agent_configs
     slot = to_iso(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
     for uid in uids:
         await fs.system.accounts.create_user(uid, D(10000))
@@ -92,7 +93,7 @@ async def test_the_agent_function_runs_each_due_slot_once(
     slot = await due_agents(fs, uids)
     assert await asyncio.to_thread(functions.agentScheduler.__wrapped__, event()) == USERS
     assert await asyncio.to_thread(functions.agentScheduler.__wrapped__, event()) == 0
-    configs: AgentConfigs = fs.system.extras["agentConfigs"]
+    configs: AgentConfigs = fs.system.agent_configs
     for uid in uids:
         assert len(await configs.decisions(uid)) == 1
         assert await last_slot(fs, uid) == (slot, 1)
@@ -106,7 +107,7 @@ async def test_the_agent_function_and_a_jobs_process_share_the_slots(
     slot = await due_agents(fs, uids)
     process = process_jobs(fs, sim)
     try:
-        await process.market.refresh_catalog(process.system.catalog)
+        await refresh_catalog(process.system.catalog, {m: process.market.rest(m) for m in Market})
         by_function, by_process = await asyncio.gather(
             asyncio.to_thread(functions.agentScheduler.__wrapped__, event()),
             process.agents.run_due(),
@@ -123,7 +124,7 @@ async def test_the_watchlist_function_refreshes_once_per_slot(
 ) -> None:
     """Called through the SDK's HTTP entry point as Cloud Scheduler calls it, racing a
     process: one of the three refreshes the slot, and the entries carry prices."""
-    watchlists: Watchlists = fs.system.extras["watchlists"]
+    watchlists: Watchlists = fs.system.watchlists
     await fs.system.accounts.create_user("w", D(1))
     await watchlists.put("w", ["BTC-USDT", "XBTUSDTM"])
     process = process_jobs(fs, sim)

@@ -20,11 +20,13 @@ from urllib.parse import urlparse
 
 import structlog
 
+from cogmora.cli.catalog import refresh_catalog
 from cogmora.cli.compose import build_system
+from cogmora.cli.jobs import Jobs, JobsOptions, build_jobs
 from cogmora.cli.stores import open_store
+from cogmora.domain.enums import Market
 from cogmora.errors import CogmoraError
 from cogmora.jobs.market import CandleSource
-from cogmora.jobs.runtime import Jobs, JobsOptions, build_jobs
 from cogmora.jobs.watchlist import ScrapeResult
 from cogmora.services.clock import Clock, SystemClock
 from cogmora.services.settle_given import settle_positions
@@ -32,7 +34,7 @@ from cogmora.services.settlement import Settler
 from cogmora.settings import Settings
 from cogmora.store.port import Store
 
-log = structlog.get_logger("cogmora.jobs.passes")
+log = structlog.get_logger("cogmora.passes")
 
 
 def open_pass_store(url: str) -> Store:
@@ -93,7 +95,7 @@ async def agent_pass(jobs: Jobs) -> int:
     """Claim and run every agent slot due now; returns how many this pass ran. The symbol
     catalog is loaded first: a pass has no worker keeping it, as `cogmora jobs` does."""
     try:
-        await jobs.market.refresh_catalog(jobs.system.catalog)
+        await refresh_catalog(jobs.system.catalog, {m: jobs.market.rest(m) for m in Market})
     except CogmoraError as exc:  # opens are refused as unknown symbols, and logged
         log.warning("symbol catalog not loaded", error=str(exc))
     ran = await jobs.agents.run_due()
