@@ -128,9 +128,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         opening_balance = base.firebase_opening_balance if opening is None else Decimal(opening)
     except InvalidOperation:
         opening_balance = Decimal(-1)
-    if not opening_balance.is_finite() or opening_balance < 0:
+    if (
+        not opening_balance.is_finite()
+        or opening_balance < 0
+        or opening_balance >= Decimal(10) ** 16
+        or opening_balance != opening_balance.quantize(Decimal("1e-8"))
+    ):
         raise ConfigError(
-            "COGMORA_FIREBASE_OPENING_BALANCE", f"must be a decimal amount >= 0, got {opening!r}"
+            "COGMORA_FIREBASE_OPENING_BALANCE",
+            f"must be an amount from 0 below 10^16 with at most 8 decimals, got {opening!r}",
         )
     if not host:
         raise ConfigError("COGMORA_API_HOST", "must not be empty")
