@@ -24,13 +24,12 @@ from cogmora.cli.jobs import JobsOptions
 from cogmora.logs import configure as configure_logging
 
 T = TypeVar("T")
-# Scheduled functions return what their pass did (how many ran): the SDK ignores it, the
-# logs and the tests read it.
 POSITIONS = "users/{uid}/openPositions/{positionId}"
 CLOSING = "closing"
 
-# Agent runs time out at 120 s inside a 300 s lease (JobsOptions); a pass may run several
-# rounds of them, so the agent function gets the longest timeout a scheduled function has.
+# Scheduled functions return what their pass did (how many ran): the SDK ignores it, the
+# tests read it. Agent runs time out at 120 s inside a 300 s lease (JobsOptions); a pass
+# may run several rounds of them, so the agent function gets the longest timeout there is.
 AGENT_TIMEOUT_SEC = 540
 WATCHLIST_TIMEOUT_SEC = 120
 
