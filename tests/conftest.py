@@ -19,7 +19,10 @@ Fixtures (all function-scoped, each test gets fresh ones):
 - `firestore_emulator` (session) -> host:port of a Firestore emulator
   (FIRESTORE_EMULATOR_HOST, or gcloud's emulator started once per session on a free
   loopback port and put in FIRESTORE_EMULATOR_HOST, so subprocesses find it too), or a
-  skip naming what is missing; use a fresh project id per test.
+  skip naming what is missing; use a fresh project id per test, from
+  `firestore_projects` (session) -> `FirestoreProjects`: `.new(prefix)` is a fresh project
+  id, remembered so the index guard (tests/firebase/test_index_guard.py, run last) reads
+  every project's index usage. Tests marked `after_firestore` run after all others.
 - `live_server` -> `LiveServer`: the real FastAPI app (`cogmora.cli.serve.api_server`) on
   uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, and
   `.client(token=None)` -> an `httpx.AsyncClient` with the bearer header set (close it,
@@ -57,6 +60,7 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
 from cogmora.testing import EPOCH, ManualClock
+from emulators import FirestoreProjects
 
 SPOT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 FUTURES_SYMBOLS = ("XBTUSDTM", "ETHUSDTM")
@@ -243,3 +247,14 @@ def firestore_emulator() -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def firestore_projects(firestore_emulator: str) -> FirestoreProjects:
+    return FirestoreProjects(firestore_emulator)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `after_firestore` (the index guard) run after every other test."""
+    last = [i for i in items if i.get_closest_marker("after_firestore")]
+    items[:] = [i for i in items if not i.get_closest_marker("after_firestore")] + last

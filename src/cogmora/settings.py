@@ -40,6 +40,8 @@ class Settings:
     price_band: Decimal = Decimal(10)
     log_level: str = "INFO"
     log_json: bool = True
+    firebase_project: str | None = None  # the API also accepts this project's ID tokens
+    firebase_opening_balance: Decimal = Decimal(10000)  # a Firebase user's first balance
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Flags override the environment; unset (None) flags leave a value alone."""
@@ -121,6 +123,21 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     host = env.get(
         "COGMORA_API_HOST", base.api_host if probe_port is None else "0.0.0.0"
     ).strip()
+    opening = env.get("COGMORA_FIREBASE_OPENING_BALANCE")
+    try:
+        opening_balance = base.firebase_opening_balance if opening is None else Decimal(opening)
+    except InvalidOperation:
+        opening_balance = Decimal(-1)
+    if (
+        not opening_balance.is_finite()
+        or opening_balance < 0
+        or opening_balance >= Decimal(10) ** 16
+        or opening_balance != opening_balance.quantize(Decimal("1e-8"))
+    ):
+        raise ConfigError(
+            "COGMORA_FIREBASE_OPENING_BALANCE",
+            f"must be an amount from 0 below 10^16 with at most 8 decimals, got {opening!r}",
+        )
     if not host:
         raise ConfigError("COGMORA_API_HOST", "must not be empty")
     api_port = _int(env, "COGMORA_API_PORT", base.api_port, 0, 65535)
@@ -147,4 +164,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         price_band=_band(env, "COGMORA_PRICE_BAND", base.price_band),
         log_level=log_level,
         log_json=log_format == "json",
+        firebase_project=env.get("COGMORA_FIREBASE_PROJECT", "").strip() or None,
+        firebase_opening_balance=opening_balance,
     )

@@ -47,8 +47,7 @@ class Backend:
             self._where = f"{url}?schema={schema}"
             self._cleanup.append((url, schema))
         else:
-            request.getfixturevalue("firestore_emulator")
-            self._where = f"demo-contract-{uuid.uuid4().hex[:12]}"
+            self._where = request.getfixturevalue("firestore_projects").new("demo-contract")
 
     def make(self) -> Store:
         if self.kind == "sqlite":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -17,6 +17,9 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.services.triggers import Triggers
 from cogmora.services.watchlist import Watchlists
 from cogmora.store.port import Store
+
+if TYPE_CHECKING:
+    from cogmora.api.firebase_auth import FirebaseIdTokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +36,4 @@ class ApiDeps:
     agent_configs: AgentConfigs
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
     liveness: Callable[[], dict[str, Any]] = lambda: {"status": "alive"}
+    firebase_id_tokens: FirebaseIdTokens | None = None  # also accept Firebase ID tokens

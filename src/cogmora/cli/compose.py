@@ -23,6 +23,7 @@ from cogmora.store.port import Store
 from cogmora.supervisor import Supervisor
 
 if TYPE_CHECKING:
+    from cogmora.api.firebase_auth import FirebaseIdTokens
     from cogmora.cli.jobs import Jobs
     from cogmora.cli.worker import Worker
 
@@ -43,6 +44,7 @@ class System:
     settler: Settler
     watchlists: Watchlists
     agent_configs: AgentConfigs
+    firebase_id_tokens: FirebaseIdTokens | None = None  # COGMORA_FIREBASE_PROJECT is set
     # The components this process runs, set by whoever starts them (None: not here).
     worker: Worker | None = None
     jobs: Jobs | None = None
@@ -68,7 +70,17 @@ class System:
             agent_configs=self.agent_configs,
             health=self.supervisor.health,
             liveness=self.supervisor.liveness,
+            firebase_id_tokens=self.firebase_id_tokens,
         )
+
+
+def firebase_id_tokens(settings: Settings, accounts: Accounts) -> FirebaseIdTokens | None:
+    """The Firebase ID-token verifier when COGMORA_FIREBASE_PROJECT is set (api/auth.py)."""
+    if settings.firebase_project is None:
+        return None
+    from cogmora.api.firebase_auth import FirebaseIdTokens
+
+    return FirebaseIdTokens(settings.firebase_project, settings.firebase_opening_balance, accounts)
 
 
 def build_system(
@@ -91,6 +103,7 @@ def build_system(
     )
     fees = settings.fees
     registry = CollectorRegistry()
+    accounts = Accounts(store, clock)
     return System(
         settings=settings,
         store=store,
@@ -100,7 +113,7 @@ def build_system(
         live=live,
         prices=prices,
         catalog=catalog,
-        accounts=Accounts(store, clock),
+        accounts=accounts,
         positions=Positions(store, prices, catalog, fees, clock, settings.price_max_age_seconds),
         triggers=Triggers(store, catalog, fees, clock),
         settler=Settler(store, fees, clock),
@@ -108,4 +121,5 @@ def build_system(
         agent_configs=AgentConfigs(
             store, clock, llm_configured=bool(settings.llm_url and settings.llm_model)
         ),
+        firebase_id_tokens=firebase_id_tokens(settings, accounts),
     )
