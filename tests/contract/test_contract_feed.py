@@ -255,7 +255,7 @@ async def test_a_cursor_older_than_the_pruned_point_gets_feed_resync(store: Stor
             await store.changes(start, **kw)  # type: ignore[arg-type]
         with pytest.raises(FeedResync):
             await store.changes(seqs[1], **kw)  # type: ignore[arg-type]
-    assert [c.doc for c in await _all(store, seqs[2])] == [{"i": 3}, {"i": 4}]
+    assert [c.doc["i"] for c in await _all(store, seqs[2]) if c.doc] == [3, 4]
     assert await store.head() == seqs[-1]
 
 
