@@ -25,3 +25,4 @@ def test_a_port_out_of_range_is_refused_before_start() -> None:
     r = run_sync("simulator", "--spot-port", "99999")
     assert r.returncode == 2
     assert "--spot-port" in r.stderr
+

@@ -25,7 +25,10 @@ log = structlog.get_logger("cogmora")
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="API host (COGMORA_API_HOST).")]
 PortOpt = Annotated[
-    int | None, typer.Option("--port", help="API port (overrides PORT, then COGMORA_API_PORT).")
+    int | None,
+    typer.Option(
+        "--port", min=0, max=65535, help="API port (overrides PORT, then COGMORA_API_PORT)."
+    ),
 ]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (COGMORA_STORE).")]
 
