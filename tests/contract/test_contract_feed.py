@@ -277,6 +277,9 @@ async def test_a_feed_pruned_to_nothing_keeps_its_head_and_follows_on(store: Sto
 async def test_another_instance_sees_the_prune(backend: Any) -> None:
     """A prune by one store instance (another process) makes a stale cursor resync on
     every instance."""
+    if backend.kind == "firestore":
+        pytest.skip("Firestore's feed is each instance's own buffer: its cursors mean "
+                    "nothing to another instance, so there is no shared prune to see")
     writer = await backend.open()
     reader = await backend.open()
     pruning = _pruning(writer)

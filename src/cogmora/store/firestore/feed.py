@@ -197,6 +197,17 @@ class SnapshotFeed:
             g for g, lst in self._listeners.items() if lst.watch is None or not lst.watch.is_active
         )
 
+    def prune(self, keep: int) -> int:
+        """Forget all but the latest `keep` buffered changes; a cursor older than what is
+        left then gets FeedResync. Returns how many were dropped."""
+        with self._lock:
+            drop = max(0, len(self._changes) - max(0, keep))
+            if drop:
+                del self._changes[:drop]
+                del self._seqs[:drop]
+                self._first = self._seqs[0] if self._seqs else self._seq + 1
+            return drop
+
     # ---------------------------------------------------------------- reading
     def read(
         self, after: int, groups: frozenset[str] | None, uid: str | None, limit: int

@@ -285,6 +285,13 @@ class FirestoreStore:
                 return
             await self._wakeup.sleep(min(remaining, 0.05))
 
+    async def prune_changes(self, keep: int) -> int:
+        """FeedPruning for this instance's buffer (Firestore keeps no shared log: each
+        instance buffers what its listeners delivered, and its cursors are its own)."""
+        _, feed = self._require()
+        await self._caught_up()
+        return feed.prune(keep)
+
     async def head(self) -> int:
         _, feed = self._require()
         await self._caught_up()
