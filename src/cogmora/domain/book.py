@@ -266,19 +266,7 @@ class TriggerBook:
         low_q = _ceil_scaled(low)
         high_q = -_floor_scaled(high)
         keys = self._keys
-        found: dict[str, Reason] = {}
-        for index in _ALL_LADDERS:
-            ladder = sym.ladders[index]
-            q = low_q if ladder.sign > 0 else high_q
-            if not ladder.vals or ladder.vals[-1] < q:
-                continue
-            reasons = _REASONS[index]
-            for bucket in ladder.take(q):
-                for key in (bucket,) if type(bucket) is str else bucket:
-                    reason = reasons[keys[key][1]]
-                    previous = found.get(key)
-                    if previous is None or reason < previous:
-                        found[key] = reason
+        found = self._take_worst(sym, _ALL_LADDERS, low_q, high_q)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
@@ -312,19 +300,18 @@ class TriggerBook:
             return not sym.lo_liq < price < sym.hi_liq
         return not sym.lo < price < sym.hi
 
-    def _cross(self, sym: _Symbol, price: Decimal, kind: PriceKind) -> list[Hit]:
-        scaled = price.scaleb(PLACES, EXACT)
-        floor = ceil = int(scaled)  # int() truncates toward zero
-        if floor != scaled:
-            if scaled > 0:
-                ceil += 1
-            else:
-                floor -= 1
+    def _take_worst(
+        self, sym: _Symbol, ladders: tuple[int, ...], low_q: int, high_q: int
+    ) -> dict[str, Reason]:
+        """Take out of `sym`'s ladders every key reached from `low_q` (at-or-below
+        ladders) or `high_q` (at-or-above ones, signed), each with the worst reason it
+        reached: one tick (`low_q` its ceiling, `high_q` minus its floor) or a candle's
+        span. The keys stay in `self._keys` for the caller to unplace."""
         keys = self._keys
         found: dict[str, Reason] = {}
-        for index in _LIQUIDATION_LADDERS if kind is _MARK else _ALL_LADDERS:
+        for index in ladders:
             ladder = sym.ladders[index]
-            q = ceil if ladder.sign > 0 else -floor
+            q = low_q if ladder.sign > 0 else high_q
             if not ladder.vals or ladder.vals[-1] < q:
                 continue
             reasons = _REASONS[index]
@@ -334,6 +321,19 @@ class TriggerBook:
                     previous = found.get(key)
                     if previous is None or reason < previous:
                         found[key] = reason
+        return found
+
+    def _cross(self, sym: _Symbol, price: Decimal, kind: PriceKind) -> list[Hit]:
+        scaled = price.scaleb(PLACES, EXACT)
+        floor = ceil = int(scaled)  # int() truncates toward zero
+        if floor != scaled:
+            if scaled > 0:
+                ceil += 1
+            else:
+                floor -= 1
+        keys = self._keys
+        ladders = _LIQUIDATION_LADDERS if kind is _MARK else _ALL_LADDERS
+        found = self._take_worst(sym, ladders, ceil, -floor)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
