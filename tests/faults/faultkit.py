@@ -249,6 +249,17 @@ def fresh_dir(path: Path) -> Path:
 # processes ---------------------------------------------------------------------------
 
 
+def process_env(store_url: str, sim: Any, **extra: str) -> dict[str, str]:
+    """What a `cogmora` process under test is started with: its store and the simulator."""
+    return {
+        "COGMORA_STORE": store_url,
+        "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
+        "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
+        "COGMORA_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 async def start(args: list[str], env: Mapping[str, str], log: Path) -> asyncio.subprocess.Process:
     """`cogmora ARGS` as a user starts it, its output kept in `log` for a failure's report."""
     out = log.open("ab")

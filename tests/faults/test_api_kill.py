@@ -21,6 +21,7 @@ from faultkit import (
     fresh_dir,
     kill,
     long_run,
+    process_env,
     read_books,
     record,
     seed,
@@ -130,13 +131,7 @@ async def one_try(tmp: Path, rng: random.Random, opens: int, command: str) -> tu
     await sim.start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        "COGMORA_STORE": f"sqlite:///{db}",
-        "COGMORA_API_PORT": str(port),
-        "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
-        "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
-        "COGMORA_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(f"sqlite:///{db}", sim, COGMORA_API_PORT=str(port))
     keys = [f"key-{rng.randrange(1 << 60):x}-{i}" for i in range(opens)]
     answers: dict[str, str] = {}
     kill_after = rng.randint(1, opens - 1)

@@ -25,6 +25,7 @@ from faultkit import (
     fresh_dir,
     judge,
     long_run,
+    process_env,
     read_books,
     record,
     seed,
@@ -160,12 +161,7 @@ async def one_try(tmp: Path, rng: random.Random, steps: int, mode: str) -> tuple
     await sim.start()
     await sim.set_price(SYMBOL, RETURN)
     rig = Rig(sim, store, uids)
-    env = {
-        "COGMORA_STORE": f"sqlite:///{db}",
-        "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
-        "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
-        "COGMORA_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(f"sqlite:///{db}", sim)
     worker = await start(["worker"], env, tmp / "worker.log")
     crossed: set[str] = set()
     faults: list[str] = []

@@ -30,6 +30,7 @@ from faultkit import (
     audit,
     fresh_dir,
     long_run,
+    process_env,
     progress,
     record,
     seed,
@@ -109,12 +110,7 @@ async def one_try(
     storm = await seed_storm(store, positions, USERS, rng)
     sim = KucoinSimulator(SimulatorConfig(tick_rate=0, mark_rate=0, seed=rng.randrange(1 << 30)))
     await sim.start()
-    env = {
-        "COGMORA_STORE": f"{PG}?schema={schema}&application_name={app}",
-        "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
-        "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
-        "COGMORA_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(f"{PG}?schema={schema}&application_name={app}", sim)
     done = [0]
     worker = await start(["worker"], env, tmp / "worker.log")
     tasks: list[asyncio.Task[None]] = []

@@ -26,6 +26,7 @@ from faultkit import (
     audit,
     kill,
     long_run,
+    process_env,
     progress,
     record,
     seed,
@@ -75,12 +76,7 @@ async def one_try(
     storm = await seed_storm(store, positions, USERS, rng)
     sim = KucoinSimulator(SimulatorConfig(tick_rate=0, mark_rate=0, seed=rng.randrange(1 << 30)))
     await sim.start()
-    env = {
-        "COGMORA_STORE": f"sqlite:///{db}",
-        "COGMORA_KUCOIN_SPOT_URL": sim.spot_url,
-        "COGMORA_KUCOIN_FUTURES_URL": sim.futures_url,
-        "COGMORA_LOG_LEVEL": "WARNING",
-    }
+    env = process_env(f"sqlite:///{db}", sim)
     log = tmp / "worker.log"
     try:
         first = await start(["worker"], env, log)
