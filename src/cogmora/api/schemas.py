@@ -98,6 +98,10 @@ class PositionPatch(Body):
     takeProfit: Dec | None = None
 
 
+class PositionClose(Body):
+    qty: Dec | None = None  # a partial close of this much (SPEC 5.2); none: all of it
+
+
 class ConditionIn(Body):
     op: TriggerOp
     price: Dec

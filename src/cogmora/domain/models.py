@@ -23,6 +23,7 @@ from cogmora.domain.enums import (
 )
 from cogmora.domain.money import opt_decimal, opt_str, to_str
 from cogmora.domain.paths import position_path, trigger_path
+from cogmora.domain.takeprofits import TakeProfitLeg, legs_from_doc, legs_to_doc
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
 
 Doc = dict[str, Any]
@@ -113,6 +114,12 @@ class PositionDetails:
     close_price: Decimal | None = None
     close_requested_at: datetime | None = None
     recovered: bool = False  # closed from a gap's candles, not a live tick (SPEC 5.1)
+    # A take-profit ladder (SPEC 5.2, domain/takeprofits.py) and the partial closes so far.
+    take_profits: tuple[TakeProfitLeg, ...] = ()
+    move_stop_to_entry_after: int | None = None
+    legs_filled: tuple[int, ...] = ()
+    original_qty: Decimal | None = None
+    parts: int = 0
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -126,6 +133,13 @@ class PositionDetails:
         }
         if self.recovered:
             doc["recovered"] = True
+        if self.take_profits:
+            doc["takeProfits"] = legs_to_doc(self.take_profits)
+            doc["moveStopToEntryAfter"] = self.move_stop_to_entry_after
+            doc["legsFilled"] = list(self.legs_filled)
+            doc["originalQty"] = opt_str(self.original_qty)
+        if self.parts:
+            doc["parts"] = self.parts
         return doc
 
     @classmethod
@@ -140,6 +154,11 @@ class PositionDetails:
             close_price=opt_decimal(doc.get("closePrice")),
             close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
             recovered=doc.get("recovered") is True,
+            take_profits=legs_from_doc(doc.get("takeProfits")),
+            move_stop_to_entry_after=doc.get("moveStopToEntryAfter"),
+            legs_filled=tuple(doc.get("legsFilled") or ()),
+            original_qty=opt_decimal(doc.get("originalQty")),
+            parts=int(doc.get("parts", 0)),
         )
 
 
@@ -189,6 +208,7 @@ class Position:
     details: PositionDetails = field(default_factory=PositionDetails)
     settlement: Settlement | None = None
     trigger_id: str | None = None
+    expires_at: datetime | None = None  # closes at market then (SPEC 5.2, reason time_limit)
 
     @property
     def path(self) -> str:
@@ -217,6 +237,8 @@ class Position:
             "triggerId": self.trigger_id,
             "details": self.details.to_doc(),
         }
+        if self.expires_at is not None:
+            doc["expiresAt"] = to_iso(self.expires_at)
         if self.settlement is not None:
             doc.update(settlement_fields(doc["details"], self.settlement))
         return doc
@@ -247,6 +269,7 @@ class Position:
             details=PositionDetails.from_doc(doc["details"]),
             settlement=settlement,
             trigger_id=doc.get("triggerId"),
+            expires_at=opt_from_iso(doc.get("expiresAt")),
         )
 
 

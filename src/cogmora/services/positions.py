@@ -17,6 +17,7 @@ from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, User
 from cogmora.domain.money import ZERO
 from cogmora.domain.orders import OpenRequest, build_position, check_request
+from cogmora.domain.partial import check_part
 from cogmora.domain.paths import position_path, user_path
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
 from cogmora.errors import Conflict, NotFound
@@ -24,6 +25,7 @@ from cogmora.services import idempotency
 from cogmora.services.clock import Clock
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.ledger import AccountBook
+from cogmora.services.partials import close_part
 from cogmora.services.prices import PriceSource, fresh_price
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.store import queries as q
@@ -136,8 +138,13 @@ class Positions:
         pid: str,
         reason: CloseReason = CloseReason.MANUAL,
         key: IdempotencyKey | None = None,
+        qty: Decimal | None = None,
     ) -> Doc:
-        """Mark `closing` at the latest fresh price; 409 if it is not open any more."""
+        """Mark `closing` at the latest fresh price; 409 if it is not open any more.
+
+        With `qty` less than the open qty, that share is settled at once instead (a
+        partial close, `services.partials`): the answer is the open part, with the closed
+        part's history document as `closedPart`."""
         if key is not None:
             first = await self._store.read(lambda tx: idempotency.replay(tx, key))
             if first is not None:
@@ -145,6 +152,9 @@ class Positions:
         current = await self.get(uid, pid)
         if current.status is not PositionStatus.OPEN:
             raise Conflict(f"position {pid} is {current.status.value}, not open")
+        min_size = self._catalog.spec(current.symbol).min_size
+        if qty is not None:
+            check_part(qty, current.qty, min_size, current.symbol)
         now = self._clock.now()
         quote = await fresh_price(self._prices, current.symbol, current.market, now, self._max_age)
 
@@ -155,6 +165,19 @@ class Positions:
             position = _load(tx, uid, pid)
             if position.status is not PositionStatus.OPEN:
                 raise Conflict(f"position {pid} is {position.status.value}, not open")
+            if qty is not None and qty != position.qty:
+                # Checked again on what is stored now: a leg may have filled since.
+                check_part(qty, position.qty, min_size, position.symbol)
+                book = AccountBook.from_docs([tx.get(user_path(uid))])
+                rest, part_id, part = close_part(
+                    tx, book, position, qty, quote.price, reason, self._fees, now
+                )
+                tx.set(rest.path, rest.to_doc())
+                for path, doc in book.writes():
+                    tx.set(path, doc)
+                answer = {**position_doc(rest), "closedPart": {"id": part_id, **part}}
+                idempotency.record(tx, key, answer, now)
+                return answer
             closing = mark_closing(position, reason, quote.price, self._clock)
             tx.set(closing.path, closing.to_doc())
             answer = position_doc(closing)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.schemas import ExactJsonRoute, PositionCreate, PositionPatch
+from cogmora.api.schemas import ExactJsonRoute, PositionClose, PositionCreate, PositionPatch
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
 from cogmora.services.idempotency import IdempotencyKey
@@ -60,9 +60,14 @@ async def amend_position(
 
 @router.post("/{position_id}/close", status_code=202, summary="Close at the latest fresh price")
 async def close_position(
-    position_id: str, uid: Uid, deps: Deps, idem: IdemHeader = None
+    position_id: str,
+    uid: Uid,
+    deps: Deps,
+    idem: IdemHeader = None,
+    body: PositionClose | None = None,
 ) -> JSONResponse:
     route = f"POST /v1/positions/{position_id}/close"
-    key = IdempotencyKey.of(uid, idem, route, {})
-    doc = await deps.positions.request_close(uid, position_id, key=key)
+    qty = None if body is None else body.qty
+    key = IdempotencyKey.of(uid, idem, route, {} if qty is None else {"qty": str(qty)})
+    doc = await deps.positions.request_close(uid, position_id, key=key, qty=qty)
     return JSONResponse(doc, status_code=202)
