@@ -69,14 +69,15 @@ def leg_qty(leg: TakeProfitLeg, original_qty: Decimal) -> Decimal:
 
 def validate_ladder(
     side: Side,
-    reference: Decimal,
+    reference: Decimal | None,
     legs: Sequence[TakeProfitLeg],
     take_profit: Decimal | None,
     move_stop_after: int | None,
     reference_name: str = "entry price",
 ) -> None:
-    """Fractions in (0, 1] summing to at most 1; prices beyond the reference and strictly
-    further with each leg (a leg behind its predecessor would fill first and be misnamed)."""
+    """Fractions in (0, 1] summing to at most 1; prices beyond the reference (None: not
+    known yet) and strictly further with each leg (a leg behind its predecessor would fill
+    first and be misnamed)."""
     if not legs:
         if move_stop_after is not None:
             raise ValidationError("moveStopToEntryAfter", "moveStopToEntryAfter needs takeProfits")
@@ -97,7 +98,12 @@ def validate_ladder(
         if leg.fraction > ONE:
             raise ValidationError(f"{name}.fraction", f"{name}.fraction must be at most 1")
         total += leg.fraction
-        beyond = leg.price <= reference if side is Side.LONG else leg.price >= reference
+        if reference is None:
+            beyond = False
+        elif side is Side.LONG:
+            beyond = leg.price <= reference
+        else:
+            beyond = leg.price >= reference
         if beyond:
             raise ValidationError(
                 f"{name}.price",

@@ -40,6 +40,7 @@ from cogmora.domain.paths import position_path, trigger_path, user_path
 from cogmora.domain.ticks import PriceKind
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
+from cogmora.services.ladder_fills import LadderHits
 from cogmora.services.ledger import AccountBook
 from cogmora.services.positions import book_open
 from cogmora.store.port import Tx
@@ -187,10 +188,13 @@ def apply_crossings(
     now: datetime,
 ) -> BurstOutcome:
     out = BurstOutcome()
+    ladder = LadderHits.pick(position_hits)  # take-profit legs: services/ladder_fills.py
+    position_hits = ladder.others
     # Reads first (the port's rule): the triggers to fire and their owners' balances.
     trig_docs = tx.get_many([trigger_path(h.uid, h.trigger_id) for h in trigger_hits])
-    owners = sorted({h.uid for h in trigger_hits})
+    owners = sorted({h.uid for h in trigger_hits} | ladder.owners)
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in owners]) if owners else [])
+    ladder.read(tx)
 
     # Positions: a hit that does not take is a position a trigger below opens in this very
     # transaction, one whose levels changed (judged again afterwards), or one whose state
@@ -259,6 +263,7 @@ def apply_crossings(
             out.lost.append(hit.position_id)
         else:
             out.missed.append(hit)
+    ladder.apply(tx, book, fees, now, out)
     for path, doc in book.writes():
         tx.set(path, doc)
     return out

@@ -20,7 +20,8 @@ from cogmora.domain.orders import OpenRequest, build_position, check_request
 from cogmora.domain.partial import check_part
 from cogmora.domain.paths import position_path, user_path
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
-from cogmora.errors import Conflict, NotFound
+from cogmora.domain.takeprofits import check_leg_sizes
+from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
 from cogmora.services.idempotency import IdempotencyKey
@@ -117,6 +118,10 @@ class Positions:
         now = self._clock.now()
         quote = await fresh_price(self._prices, request.symbol, request.market, now, self._max_age)
         position = build_position(request, uid, new_id(), quote.price, self._fees, now)
+        min_size = self._catalog.spec(request.symbol).min_size
+        check_leg_sizes(position.details.take_profits, position.qty, min_size, request.symbol)
+        if request.expires_at is not None and request.expires_at <= now:
+            raise ValidationError("expiresAt", "expiresAt must be in the future")
 
         def body(tx: Tx) -> Doc:
             first = idempotency.replay(tx, key)

@@ -11,6 +11,7 @@ from cogmora.api.auth import Deps, Uid
 from cogmora.api.schemas import ExactJsonRoute, PositionClose, PositionCreate, PositionPatch
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
+from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.positions import position_doc
 
@@ -35,6 +36,9 @@ async def open_position(
         leverage=body.leverage,
         stop_loss=body.stopLoss,
         take_profit=body.takeProfit,
+        take_profits=tuple(TakeProfitLeg(t.price, t.fraction) for t in body.takeProfits or ()),
+        move_stop_to_entry_after=body.moveStopToEntryAfter,
+        expires_at=body.expiresAt,
     )
     return JSONResponse(await deps.positions.open(uid, request, key), status_code=201)
 
