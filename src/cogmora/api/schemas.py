@@ -137,6 +137,7 @@ class TriggerCreate(Body):
     condition: ConditionIn
     action: ActionIn
     expiresAt: datetime | None = None
+    ocoGroup: str | None = None  # one-cancels-other: the owner's triggers of this group
 
     @field_validator("expiresAt")
     @classmethod

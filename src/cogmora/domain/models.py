@@ -358,6 +358,7 @@ class Trigger:
     expires_at: datetime | None = None
     details: TriggerDetails = field(default_factory=TriggerDetails)
     source: Source = Source.API
+    oco_group: str | None = None  # one fires, the others of the group are cancelled
 
     @property
     def path(self) -> str:
@@ -371,7 +372,7 @@ class Trigger:
         return replace(self, details=replace(self.details, **changes))
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "uid": self.uid,
             "symbol": self.symbol,
             "market": self.market.value,
@@ -382,6 +383,9 @@ class Trigger:
             "source": self.source.value,
             "details": self.details.to_doc(),
         }
+        if self.oco_group is not None:
+            doc["ocoGroup"] = self.oco_group
+        return doc
 
     @classmethod
     def from_doc(cls, tid: str, doc: Doc) -> Trigger:
@@ -398,6 +402,7 @@ class Trigger:
             expires_at=opt_from_iso(doc.get("expiresAt")),
             details=TriggerDetails.from_doc(doc["details"]),
             source=Source(doc.get("source", "api")),
+            oco_group=doc.get("ocoGroup"),
         )
 
 

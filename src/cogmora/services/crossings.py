@@ -42,6 +42,7 @@ from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
 from cogmora.services.ladder_fills import LadderHits
 from cogmora.services.ledger import AccountBook
+from cogmora.services.oco import OcoGroups
 from cogmora.services.positions import book_open
 from cogmora.store.port import Tx
 
@@ -92,6 +93,7 @@ class BurstOutcome:
     fired: list[Trigger] = field(default_factory=list)
     failed: list[Trigger] = field(default_factory=list)
     expired: list[Trigger] = field(default_factory=list)
+    cancelled: list[Trigger] = field(default_factory=list)  # the fired ones' OCO siblings
     lost: list[str] = field(default_factory=list)  # ids whose state had already moved on
     missed: list[PositionHit] = field(default_factory=list)  # levels changed: judge again
     kept: list[Position] = field(default_factory=list)  # judged again: still open, as stored
@@ -104,6 +106,7 @@ class BurstOutcome:
         self.fired += other.fired
         self.failed += other.failed
         self.expired += other.expired
+        self.cancelled += other.cancelled
         self.lost += other.lost
         self.missed += other.missed
         self.kept += other.kept
@@ -195,6 +198,7 @@ def apply_crossings(
     owners = sorted({h.uid for h in trigger_hits} | ladder.owners)
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in owners]) if owners else [])
     ladder.read(tx)
+    oco = OcoGroups.read(tx, trigger_hits, trig_docs)
 
     # Positions: a hit that does not take is a position a trigger below opens in this very
     # transaction, one whose levels changed (judged again afterwards), or one whose state
@@ -204,9 +208,11 @@ def apply_crossings(
     missed = {h.position_id: h for h in not_taken}
 
     for thit, doc in zip(trigger_hits, trig_docs, strict=True):
-        if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
+        inactive = doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value
+        if inactive or oco.taken(thit.trigger_id):
             out.lost.append(thit.trigger_id)
             continue
+        assert doc is not None
         trigger = Trigger.from_doc(thit.trigger_id, doc)
         condition = trigger.condition
         if thit.level is not None and (condition.op, condition.price) != (thit.op, thit.level):
@@ -245,6 +251,7 @@ def apply_crossings(
         )
         tx.set(fired.path, fired.to_doc())
         out.fired.append(fired)
+        out.cancelled += oco.fired(tx, fired)
         if thit.recovered:
             position = position.with_details(recovered=True)
         crossed = missed.pop(position.id, None)

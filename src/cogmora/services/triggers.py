@@ -19,6 +19,7 @@ from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
 from cogmora.services.idempotency import IdempotencyKey
+from cogmora.services.oco import check_group
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
@@ -54,10 +55,12 @@ class Triggers:
         expires_at: datetime | None = None,
         source: Source = Source.API,
         key: IdempotencyKey | None = None,
+        oco_group: str | None = None,
     ) -> Doc:
         """Validate the order against the trigger price now, so it cannot fail for a rule
         it already broke when it fires later."""
         self._catalog.check(market, symbol)
+        check_group(oco_group)
         if condition.price <= 0:
             raise ValidationError("condition.price", "condition.price must be greater than 0")
         require_places(condition.price, "condition.price")
@@ -68,7 +71,16 @@ class Triggers:
         request = OpenRequest.from_action(symbol, market, action, tid)
         precheck(request, condition.price, self._fees, "trigger price")
         trigger = Trigger(
-            tid, uid, symbol, market, condition, action, now, expires_at, source=source
+            tid,
+            uid,
+            symbol,
+            market,
+            condition,
+            action,
+            now,
+            expires_at,
+            source=source,
+            oco_group=oco_group,
         )
 
         def body(tx: Tx) -> Doc:

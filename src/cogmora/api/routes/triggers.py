@@ -32,6 +32,7 @@ async def create_trigger(
         TriggerAction(a.side, a.qty, a.notional, a.leverage, a.stopLoss, a.takeProfit),
         body.expiresAt,
         key=key,
+        oco_group=body.ocoGroup,
     )
     return JSONResponse(doc, status_code=201)
 
