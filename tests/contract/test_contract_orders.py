@@ -24,7 +24,6 @@ from cogmora.services.crossings import PositionHit, TriggerHit, apply_crossings
 from cogmora.services.idempotency import IdempotencyKey
 
 
-
 async def ledger_matches_balance(system: System, uid: str) -> D:
     balance = (await system.accounts.get_user(uid)).balance
     entries = await system.accounts.ledger(uid)
