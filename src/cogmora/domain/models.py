@@ -120,6 +120,7 @@ class PositionDetails:
     legs_filled: tuple[int, ...] = ()
     original_qty: Decimal | None = None
     parts: int = 0
+    funded_at: datetime | None = None  # the latest funding time booked (services/funding.py)
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -140,6 +141,8 @@ class PositionDetails:
             doc["originalQty"] = opt_str(self.original_qty)
         if self.parts:
             doc["parts"] = self.parts
+        if self.funded_at is not None:
+            doc["fundedAt"] = to_iso(self.funded_at)
         return doc
 
     @classmethod
@@ -159,6 +162,7 @@ class PositionDetails:
             legs_filled=tuple(doc.get("legsFilled") or ()),
             original_qty=opt_decimal(doc.get("originalQty")),
             parts=int(doc.get("parts", 0)),
+            funded_at=opt_from_iso(doc.get("fundedAt")),
         )
 
 
