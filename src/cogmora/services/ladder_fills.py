@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cogmora.domain.crossing import Reason, direction, reached
 from cogmora.domain.enums import CloseReason, PositionStatus
@@ -154,6 +154,9 @@ def _apply_position(
                 recovered=d.recovered or hit.recovered,
             )
         else:
+            more: dict[str, Any] = {"legs_filled": filled}
+            if d.move_stop_to_entry_after == index + 1:
+                more["stop_loss"] = position.entry_price
             position, _, _ = close_part(
                 tx,
                 book,
@@ -164,10 +167,8 @@ def _apply_position(
                 fees,
                 now,
                 hit.recovered,
+                **more,
             )
-            position = position.with_details(legs_filled=filled)
-            if d.move_stop_to_entry_after == index + 1:
-                position = position.with_details(stop_loss=position.entry_price)
         out.closing.append(judged_hit)
         changed = True
     if changed:
