@@ -217,6 +217,10 @@ class Positions:
             validate_levels(
                 position.side, reference, stop_loss, take_profit, details.liquidation_price, name
             )
+            if take_profit is not None and details.take_profits:
+                raise ValidationError(
+                    "takeProfit", "takeProfit cannot be set on a position with takeProfits"
+                )
             amended = position.with_details(stop_loss=stop_loss, take_profit=take_profit)
             tx.set(amended.path, amended.to_doc())
             return position_doc(amended)

@@ -106,3 +106,43 @@ async def test_partial_close_qty_rules_are_422_naming_qty(
         assert (await c.get(f"/v1/positions/{pid}")).json()["qty"] == "2.00000000"
         full = await c.post(f"/v1/positions/{pid}/close", json={"qty": "2"})
         assert (full.status_code, full.json()["details"]["status"]) == (202, "closing")
+
+
+async def test_a_ladder_opens_through_the_api_and_its_rules_are_422_naming_the_leg(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """takeProfits opens with the legs stored; falling legs for a long, fractions over 1,
+    a leg behind the entry and one with takeProfit are refused naming the field."""
+    quote("XBTUSDTM", "3000")
+    async with await client_for(live_server, make_user, "dana") as c:
+        legs = [{"price": "3100", "fraction": "0.5"}, {"price": "3200", "fraction": "0.5"}]
+        r = await c.post(
+            "/v1/positions",
+            json={**FUT, "qty": "2", "takeProfits": legs, "moveStopToEntryAfter": 1},
+        )
+        assert r.status_code == 201, r.text
+        details = r.json()["details"]
+        assert details["takeProfits"] == [
+            {"price": "3100.00000000", "fraction": "0.50000000"},
+            {"price": "3200.00000000", "fraction": "0.50000000"},
+        ]
+        assert (details["legsFilled"], details["originalQty"]) == ([], "2.00000000")
+        cases = [
+            (list(reversed(legs)), "takeProfits[1].price must be above takeProfits[0].price "
+             "for a long"),
+            ([{"price": "3100", "fraction": "0.7"}, {"price": "3200", "fraction": "0.5"}],
+             "takeProfits fractions must sum to at most 1"),
+            ([{"price": "2900", "fraction": "0.5"}],
+             "takeProfits[0].price must be above the entry price for a long"),
+            ([{"price": "3100", "fraction": "0"}],
+             "takeProfits[0].fraction must be greater than 0"),
+        ]
+        for ladder, message in cases:
+            r = await c.post("/v1/positions", json={**FUT, "qty": "2", "takeProfits": ladder})
+            assert r.status_code == 422, (ladder, r.text)
+            assert message in r.text, (message, r.text)
+        r = await c.post(
+            "/v1/positions",
+            json={**FUT, "qty": "2", "takeProfits": legs, "takeProfit": "3300"},
+        )
+        assert r.status_code == 422 and "takeProfits and takeProfit" in r.text
