@@ -175,3 +175,26 @@ async def test_oco_siblings_fired_on_one_tick_or_by_racing_bursts_have_one_winne
     opened = [p for p in await system.positions.list_for_user("carol")]
     assert len(opened) == 3  # a, c and one of x, y
     await ledger_matches_balance(system, "carol")
+
+
+async def test_a_trigger_with_a_ladder_opens_a_laddered_position_whose_legs_fill(
+    system: System, make_user: Any, quote: Any
+) -> None:
+    """A trigger's action with takeProfits: the position it opens carries the ladder
+    (original qty, no legs filled), and a leg's hit then closes its share."""
+    await make_user("gail", "100000")
+    quote("XBTUSDTM", "3000")
+    legs = (TakeProfitLeg(D("3200"), D("0.5")), TakeProfitLeg(D("3300"), D("0.5")))
+    action = TriggerAction(Side.LONG, qty=D("2"), leverage=D("10"), take_profits=legs)
+    trigger = await system.triggers.create(
+        "gail", "XBTUSDTM", Market.FUTURES, TriggerCondition(TriggerOp.ABOVE, D("3100")), action
+    )
+    assert trigger["action"]["takeProfits"][1]["price"] == "3300.00000000"
+    out = await burst(system, [], [TriggerHit("gail", trigger["id"], D("3100"))])
+    [opened] = out.opened
+    assert (opened.details.take_profits, opened.details.original_qty) == (legs, D("2"))
+    leg0 = PositionHit("gail", leg_key(opened.id, 0), CloseReason.TAKE_PROFIT, D("3200"), D("3200"))
+    await burst(system, [leg0], [])
+    position = await system.positions.get("gail", opened.id)
+    assert (position.qty, position.details.legs_filled) == (D("1"), (0,))
+    await ledger_matches_balance(system, "gail")

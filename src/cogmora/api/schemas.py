@@ -129,6 +129,7 @@ class ActionIn(Body):
     leverage: Dec | None = None
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    takeProfits: list[TakeProfitLegIn] | None = None
 
 
 class TriggerCreate(Body):

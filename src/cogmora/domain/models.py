@@ -294,9 +294,10 @@ class TriggerAction:
     leverage: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    take_profits: tuple[TakeProfitLeg, ...] = ()  # the ladder its position gets
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "side": self.side.value,
             "qty": opt_str(self.qty),
             "notional": opt_str(self.notional),
@@ -304,6 +305,9 @@ class TriggerAction:
             "stopLoss": opt_str(self.stop_loss),
             "takeProfit": opt_str(self.take_profit),
         }
+        if self.take_profits:
+            doc["takeProfits"] = legs_to_doc(self.take_profits)
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Doc) -> TriggerAction:
@@ -314,6 +318,7 @@ class TriggerAction:
             leverage=opt_decimal(doc.get("leverage")),
             stop_loss=opt_decimal(doc.get("stopLoss")),
             take_profit=opt_decimal(doc.get("takeProfit")),
+            take_profits=legs_from_doc(doc.get("takeProfits")),
         )
 
 

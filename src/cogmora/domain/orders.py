@@ -59,6 +59,7 @@ class OpenRequest:
             action.take_profit,
             Source.TRIGGER,
             trigger_id,
+            action.take_profits,
         )
 
 

@@ -14,6 +14,8 @@ from cogmora.domain.models import Doc, Trigger, TriggerAction, TriggerCondition
 from cogmora.domain.money import require_places
 from cogmora.domain.orders import OpenRequest, precheck
 from cogmora.domain.paths import trigger_path, user_path
+from cogmora.domain.positions import resolve_qty
+from cogmora.domain.takeprofits import check_leg_sizes
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
@@ -70,6 +72,10 @@ class Triggers:
         tid = new_id()
         request = OpenRequest.from_action(symbol, market, action, tid)
         precheck(request, condition.price, self._fees, "trigger price")
+        if action.take_profits:  # each leg of the ladder a tradable size at the trigger price
+            qty = resolve_qty(action.qty, action.notional, condition.price)
+            min_size = self._catalog.spec(symbol).min_size
+            check_leg_sizes(action.take_profits, qty, min_size, symbol)
         trigger = Trigger(
             tid,
             uid,
