@@ -28,7 +28,7 @@ from cogmora.domain.enums import CloseReason, PositionStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Doc, Position
 from cogmora.domain.paths import position_path
-from cogmora.domain.takeprofits import leg_qty, split_leg_key
+from cogmora.domain.takeprofits import LEG_MARK, leg_qty, split_leg_key
 from cogmora.domain.ticks import PriceKind
 from cogmora.services.ledger import AccountBook
 from cogmora.services.partials import close_part
@@ -51,10 +51,11 @@ class LadderHits:
     def pick(cls, hits: Sequence[PositionHit]) -> LadderHits:
         out = cls()
         laddered = set()
-        for hit in hits:
-            leg = split_leg_key(hit.position_id)
-            if leg is not None:
-                laddered.add(leg[0])
+        if any(LEG_MARK in hit.position_id for hit in hits):  # a storm without legs: one scan
+            for hit in hits:
+                leg = split_leg_key(hit.position_id)
+                if leg is not None:
+                    laddered.add(leg[0])
         if not laddered:
             out.others = list(hits)
             return out
