@@ -90,3 +90,32 @@ async def test_the_stop_closes_the_rest_and_moves_to_entry_after_leg_n(rig: Rig)
         PositionStatus.CLOSED, CloseReason.STOP_LOSS
     )
     await ledger_sums(rig)
+
+
+async def test_a_gap_replayed_through_the_engine_fills_legs_at_their_levels_recovered(
+    rig: Rig,
+) -> None:
+    """Two candles of a gap reach leg 1 then legs 2 and 3: a partial close at 61000 and
+    one at 62000 (history marked recovered), then the rest closes at 63000."""
+    from datetime import UTC, datetime
+
+    from cogmora.domain.gap import GapCandle, cross_candle
+
+    await rig.system.accounts.create_user("u", D("100000"))
+    rig.price("XBTUSDTM", "60000")
+    pid = await open_ladder(rig, ("61000", "0.25"), ("62000", "0.25"), ("63000", "0.5"))
+    start = int(datetime.now(UTC).timestamp()) + 60
+    for i, (high, low) in enumerate((("61200", "60500"), ("63500", "61500"))):
+        candle = GapCandle(start + 60 * i, D(low), D(high), D(low))
+        fills = cross_candle(rig.engine.book, "XBTUSDTM", candle, {})
+        rig.engine.on_recovered(Market.FUTURES, fills, datetime.now(UTC))
+        await rig.settle()
+    position = await rig.system.positions.get("u", pid)
+    assert (position.status, position.details.close_price, position.details.recovered) == (
+        PositionStatus.CLOSED, D("63000"), True
+    )
+    parts = [h for h in await rig.system.positions.history("u") if h.get("partOf")]
+    assert sorted((h["closePrice"], h["details"].get("recovered")) for h in parts) == [
+        ("61000.00000000", True), ("62000.00000000", True)
+    ]
+    await ledger_sums(rig)
