@@ -111,6 +111,8 @@ class PositionCreate(Body):
 class PositionPatch(Body):
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    takeProfits: list[TakeProfitLegIn] | None = None  # the filled legs must stay as they are
+    moveStopToEntryAfter: int | None = None
 
 
 class PositionClose(Body):

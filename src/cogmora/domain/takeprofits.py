@@ -139,3 +139,36 @@ def check_leg_sizes(
                 f"takeProfits[{i}].fraction gives a qty of {part}, below the minimum size "
                 f"{floor} of {symbol}",
             )
+
+
+def amend_ladder(
+    side: Side,
+    old: Sequence[TakeProfitLeg],
+    filled: Sequence[int],
+    new: Sequence[TakeProfitLeg],
+    take_profit: Decimal | None,
+    move_stop_after: int | None,
+    reference: Decimal,
+    reference_name: str,
+) -> None:
+    """A `PATCH` of a ladder: the legs already filled stay as they were (their money has
+    moved); the ladder keeps its rules, and each leg still to fill lies beyond the
+    reference price (one behind it would fill on the next tick)."""
+    for i in sorted(filled):
+        if i >= len(new) or new[i] != old[i]:
+            raise ValidationError(
+                f"takeProfits[{i}]", f"takeProfits[{i}] has filled and cannot change"
+            )
+    validate_ladder(side, None, new, take_profit, move_stop_after)
+    side_name = "a long" if side is Side.LONG else "a short"
+    above = "above" if side is Side.LONG else "below"
+    done = set(filled)
+    for i, leg in enumerate(new):
+        if i in done:
+            continue
+        behind = leg.price <= reference if side is Side.LONG else leg.price >= reference
+        if behind:
+            raise ValidationError(
+                f"takeProfits[{i}].price",
+                f"takeProfits[{i}].price must be {above} the {reference_name} for {side_name}",
+            )

@@ -20,7 +20,7 @@ from cogmora.domain.orders import OpenRequest, build_position, check_request
 from cogmora.domain.partial import check_part
 from cogmora.domain.paths import position_path, user_path
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
-from cogmora.domain.takeprofits import check_leg_sizes
+from cogmora.domain.takeprofits import TakeProfitLeg, amend_ladder, check_leg_sizes
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
@@ -81,6 +81,29 @@ def _check_amendable(position: Position) -> None:
             f"position {position.id} is {position.status.value}, not open: "
             "its stop loss and take profit can no longer change"
         )
+
+
+def amended_ladder(
+    position: Position,
+    ladder: tuple[TakeProfitLeg, ...],
+    move_after: int | None,
+    reference: Decimal,
+    name: str,
+) -> dict[str, Any]:
+    """The details a `PATCH` of `takeProfits` / `moveStopToEntryAfter` sets (checked)."""
+    d = position.details
+    if ladder == d.take_profits and move_after == d.move_stop_to_entry_after:
+        return {}
+    if not ladder and d.legs_filled:
+        raise ValidationError("takeProfits", "takeProfits has filled legs and cannot be cleared")
+    amend_ladder(
+        position.side, d.take_profits, d.legs_filled, ladder, None, move_after, reference, name
+    )
+    return {
+        "take_profits": ladder,
+        "move_stop_to_entry_after": move_after if ladder else None,
+        "original_qty": (d.original_qty or position.qty) if ladder else None,
+    }
 
 
 def _load(tx: Tx, uid: str, pid: str) -> Position:
@@ -203,6 +226,7 @@ class Positions:
         quote = await self._prices.latest(current.symbol, current.market)
         now = self._clock.now()
         fresh = quote is not None and (now - quote.at).total_seconds() <= self._max_age
+        min_size = self._catalog.spec(current.symbol).min_size
 
         def body(tx: Tx) -> Doc:
             position = _load(tx, uid, pid)
@@ -217,11 +241,18 @@ class Positions:
             validate_levels(
                 position.side, reference, stop_loss, take_profit, details.liquidation_price, name
             )
-            if take_profit is not None and details.take_profits:
+            ladder = changes.get("takeProfits", details.take_profits) or ()
+            move_after = changes.get("moveStopToEntryAfter", details.move_stop_to_entry_after)
+            if take_profit is not None and ladder:
                 raise ValidationError(
                     "takeProfit", "takeProfit cannot be set on a position with takeProfits"
                 )
-            amended = position.with_details(stop_loss=stop_loss, take_profit=take_profit)
+            ladder_changes = amended_ladder(position, ladder, move_after, reference, name)
+            if ladder_changes.get("take_profits"):
+                original = ladder_changes["original_qty"]
+                check_leg_sizes(ladder, original, min_size, position.symbol)
+            ladder_changes.update(stop_loss=stop_loss, take_profit=take_profit)
+            amended = position.with_details(**ladder_changes)
             tx.set(amended.path, amended.to_doc())
             return position_doc(amended)
 

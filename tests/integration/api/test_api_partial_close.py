@@ -146,3 +146,42 @@ async def test_a_ladder_opens_through_the_api_and_its_rules_are_422_naming_the_l
             json={**FUT, "qty": "2", "takeProfits": legs, "takeProfit": "3300"},
         )
         assert r.status_code == 422 and "takeProfits and takeProfit" in r.text
+
+
+async def test_patching_a_ladder_keeps_its_filled_legs_and_moves_the_rest(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """After leg 0 fills, a PATCH may move leg 1 (checked against the current price) but
+    not leg 0; the book's next crossing of the old leg 1 level is judged against the new."""
+    from cogmora.domain.enums import CloseReason
+    from cogmora.domain.takeprofits import leg_key
+    from cogmora.services.crossings import PositionHit, apply_crossings
+
+    system = live_server.system
+    quote("XBTUSDTM", "3000")
+    async with await client_for(live_server, make_user, "ella") as c:
+        legs = [{"price": "3100", "fraction": "0.5"}, {"price": "3200", "fraction": "0.5"}]
+        pid = (await c.post("/v1/positions", json={**FUT, "qty": "2", "takeProfits": legs})).json()[
+            "id"
+        ]
+        hit = PositionHit("ella", leg_key(pid, 0), CloseReason.TAKE_PROFIT, D("3100"), D("3100"))
+        fees, now = system.settings.fees, system.clock.now()
+        await system.store.transact(lambda tx: apply_crossings(tx, [hit], [], fees, now))
+        quote("XBTUSDTM", "3150")
+        moved = [legs[0], {"price": "3300", "fraction": "0.5"}]
+        r = await c.patch(f"/v1/positions/{pid}", json={"takeProfits": moved})
+        assert r.status_code == 200, r.text
+        assert r.json()["details"]["takeProfits"][1]["price"] == "3300.00000000"
+        changed = [{"price": "3120", "fraction": "0.5"}, moved[1]]
+        r = await c.patch(f"/v1/positions/{pid}", json={"takeProfits": changed})
+        assert (r.status_code, "takeProfits[0] has filled and cannot change" in r.text) == (
+            422, True
+        )
+        behind = [legs[0], {"price": "3140", "fraction": "0.5"}]
+        r = await c.patch(f"/v1/positions/{pid}", json={"takeProfits": behind})
+        assert r.status_code == 422
+        assert "takeProfits[1].price must be above the current price for a long" in r.text
+        stale = PositionHit("ella", leg_key(pid, 1), CloseReason.TAKE_PROFIT, D("3210"), D("3200"))
+        out = await system.store.transact(lambda tx: apply_crossings(tx, [stale], [], fees, now))
+        assert (out.closing, out.rejudged) == ([], 1)
+        assert (await c.get(f"/v1/positions/{pid}")).json()["details"]["status"] == "open"

@@ -59,7 +59,13 @@ async def get_position(position_id: str, uid: Uid, deps: Deps) -> dict[str, Any]
 async def amend_position(
     position_id: str, body: PositionPatch, uid: Uid, deps: Deps
 ) -> dict[str, Any]:
-    return await deps.positions.amend(uid, position_id, body.model_dump(exclude_unset=True))
+    changes: dict[str, Any] = {
+        k: getattr(body, k) for k in body.model_fields_set if k != "takeProfits"
+    }
+    if "takeProfits" in body.model_fields_set:
+        legs = body.takeProfits or []
+        changes["takeProfits"] = tuple(TakeProfitLeg(t.price, t.fraction) for t in legs)
+    return await deps.positions.amend(uid, position_id, changes)
 
 
 @router.post("/{position_id}/close", status_code=202, summary="Close at the latest fresh price")
