@@ -8,7 +8,7 @@ position (`services.funding`), so replicas that overlap do the work once between
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -32,7 +32,8 @@ class KucoinFunding:
         if rate is None or mark is None:
             return None
         at = datetime.fromtimestamp(rate.time_point / 1000, tz=UTC)
-        return FundingQuote(symbol, rate.value, at, mark.value)
+        period = timedelta(milliseconds=rate.granularity or 8 * 3600 * 1000)
+        return FundingQuote(symbol, rate.value, at, mark.value, period)
 
 
 class OrderJobs:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -47,6 +47,7 @@ class FundingQuote:
     rate: Decimal
     funding_time: datetime
     mark_price: Decimal
+    period: timedelta = timedelta(hours=8)  # KuCoin's granularity
 
 
 class FundingSource(Protocol):
@@ -58,9 +59,14 @@ class Funding:
         self._store = store
         self._source = source
         self._clock = clock
+        # Until then no symbol can have a funding time this process has not booked: the
+        # minute's pass skips its query of every open position (a large read at scale).
+        self._next_due: datetime | None = None
 
     async def run_once(self) -> int:
         """Fund what is due at each symbol's latest funding time; returns entries booked."""
+        if self._next_due is not None and self._clock.now() < self._next_due:
+            return 0
         rows = await self._store.read(lambda tx: tx.query(OPEN))
         by_symbol: dict[str, list[str]] = defaultdict(list)
         for path, doc in rows:
@@ -68,15 +74,22 @@ class Funding:
                 by_symbol[doc["symbol"]].append(path)
         booked = 0
         now = self._clock.now()
+        next_due: datetime | None = None
+        complete = True
         for symbol, paths in sorted(by_symbol.items()):
             try:
                 quote = await self._source.quote(symbol)
             except CogmoraError as exc:
                 log.warning("no funding rate; next pass", symbol=symbol, error=str(exc))
+                complete = False
                 continue
             if quote is None or quote.funding_time > now:
+                complete = False
                 continue
             booked += await self.fund(paths, quote)
+            due_at = quote.funding_time + quote.period
+            next_due = due_at if next_due is None else min(next_due, due_at)
+        self._next_due = next_due if complete else None
         return booked
 
     async def fund(self, paths: Sequence[str], quote: FundingQuote) -> int:
