@@ -82,6 +82,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class TakeProfitLegIn(Body):
+    price: Dec
+    fraction: Dec
+
+
 class PositionCreate(Body):
     symbol: Symbol = Field(examples=["BTC-USDT"])
     market: Market
@@ -91,11 +96,27 @@ class PositionCreate(Body):
     leverage: Dec | None = None
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    takeProfits: list[TakeProfitLegIn] | None = None  # a ladder (SPEC 5.2)
+    moveStopToEntryAfter: int | None = None
+    expiresAt: datetime | None = None
+
+    @field_validator("expiresAt")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
+        return value
 
 
 class PositionPatch(Body):
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    takeProfits: list[TakeProfitLegIn] | None = None  # the filled legs must stay as they are
+    moveStopToEntryAfter: int | None = None
+
+
+class PositionClose(Body):
+    qty: Dec | None = None  # a partial close of this much (SPEC 5.2); none: all of it
 
 
 class ConditionIn(Body):
@@ -110,6 +131,7 @@ class ActionIn(Body):
     leverage: Dec | None = None
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    takeProfits: list[TakeProfitLegIn] | None = None
 
 
 class TriggerCreate(Body):
@@ -118,6 +140,7 @@ class TriggerCreate(Body):
     condition: ConditionIn
     action: ActionIn
     expiresAt: datetime | None = None
+    ocoGroup: str | None = None  # one-cancels-other: the owner's triggers of this group
 
     @field_validator("expiresAt")
     @classmethod

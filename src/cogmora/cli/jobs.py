@@ -18,6 +18,7 @@ import structlog
 
 from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System
+from cogmora.cli.orders import build_order_jobs
 from cogmora.domain.agent import AgentDecision
 from cogmora.domain.ids import new_id
 from cogmora.domain.schedule import parse_schedule
@@ -172,6 +173,7 @@ async def start_jobs(system: System, options: JobsOptions | None = None) -> None
     await start_catalog(system)  # once per process, whoever asks first
     sup.start("scheduler-agents", jobs.agents.run_forever)
     sup.start("scheduler-watchlist", jobs.watchlist.run_forever)
+    sup.start("scheduler-orders", build_order_jobs(jobs).run_forever)  # time limits, funding
     log.info(
         "scheduler started",
         llm=bool(system.settings.llm_url and system.settings.llm_model),

@@ -145,6 +145,7 @@ async def _report(store: Store, users: list[tuple[str, Doc]]) -> dict[str, Any]:
                     sum((Decimal(d["realizedPnl"]) for _, d in history), Decimal(0))
                 ),
                 "closes": dict(reasons),
+                "partialCloses": sum(1 for _, d in history if d.get("partOf")),
                 "triggersFired": len(fired),
             }
         return out

@@ -30,6 +30,7 @@ class CloseReason(StrEnum):
     LIQUIDATION = "liquidation"
     MANUAL = "manual"
     AGENT = "agent"
+    TIME_LIMIT = "time_limit"
 
 
 class Source(StrEnum):
@@ -57,3 +58,4 @@ class LedgerKind(StrEnum):
     CLOSE = "close"
     FEE = "fee"
     LIQUIDATION = "liquidation"
+    FUNDING = "funding"

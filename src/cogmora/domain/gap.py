@@ -24,6 +24,7 @@ from decimal import Decimal
 from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
 from cogmora.domain.enums import Side, TriggerOp
+from cogmora.domain.takeprofits import split_leg_key
 
 CANDLE_SECONDS = 60
 
@@ -100,7 +101,10 @@ def cross_candle(
         assert level is not None
         price = fill_price(level, hit.reason, level_falls(hit), candle.open)
         fills.append(GapFill(hit, symbol, price, candle))
-    return fills
+    # A ladder's leg crossed in the candle that also stopped its position: the stop is
+    # assumed first (the worse), so the leg never filled.
+    stopped = {f.hit.key for f in fills if f.hit.reason is not Reason.TAKE_PROFIT}
+    return [f for f in fills if (leg := split_leg_key(f.hit.key)) is None or leg[0] not in stopped]
 
 
 def walk(

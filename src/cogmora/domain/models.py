@@ -23,6 +23,7 @@ from cogmora.domain.enums import (
 )
 from cogmora.domain.money import opt_decimal, opt_str, to_str
 from cogmora.domain.paths import position_path, trigger_path
+from cogmora.domain.takeprofits import TakeProfitLeg, legs_from_doc, legs_to_doc
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
 
 Doc = dict[str, Any]
@@ -113,6 +114,13 @@ class PositionDetails:
     close_price: Decimal | None = None
     close_requested_at: datetime | None = None
     recovered: bool = False  # closed from a gap's candles, not a live tick (SPEC 5.1)
+    # A take-profit ladder (SPEC 5.2, domain/takeprofits.py) and the partial closes so far.
+    take_profits: tuple[TakeProfitLeg, ...] = ()
+    move_stop_to_entry_after: int | None = None
+    legs_filled: tuple[int, ...] = ()
+    original_qty: Decimal | None = None
+    parts: int = 0
+    funded_at: datetime | None = None  # the latest funding time booked (services/funding.py)
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -126,6 +134,15 @@ class PositionDetails:
         }
         if self.recovered:
             doc["recovered"] = True
+        if self.take_profits:
+            doc["takeProfits"] = legs_to_doc(self.take_profits)
+            doc["moveStopToEntryAfter"] = self.move_stop_to_entry_after
+            doc["legsFilled"] = list(self.legs_filled)
+            doc["originalQty"] = opt_str(self.original_qty)
+        if self.parts:
+            doc["parts"] = self.parts
+        if self.funded_at is not None:
+            doc["fundedAt"] = to_iso(self.funded_at)
         return doc
 
     @classmethod
@@ -140,6 +157,12 @@ class PositionDetails:
             close_price=opt_decimal(doc.get("closePrice")),
             close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
             recovered=doc.get("recovered") is True,
+            take_profits=legs_from_doc(doc.get("takeProfits")),
+            move_stop_to_entry_after=doc.get("moveStopToEntryAfter"),
+            legs_filled=tuple(doc.get("legsFilled") or ()),
+            original_qty=opt_decimal(doc.get("originalQty")),
+            parts=int(doc.get("parts", 0)),
+            funded_at=opt_from_iso(doc.get("fundedAt")),
         )
 
 
@@ -189,6 +212,7 @@ class Position:
     details: PositionDetails = field(default_factory=PositionDetails)
     settlement: Settlement | None = None
     trigger_id: str | None = None
+    expires_at: datetime | None = None  # closes at market then (SPEC 5.2, reason time_limit)
 
     @property
     def path(self) -> str:
@@ -217,6 +241,8 @@ class Position:
             "triggerId": self.trigger_id,
             "details": self.details.to_doc(),
         }
+        if self.expires_at is not None:
+            doc["expiresAt"] = to_iso(self.expires_at)
         if self.settlement is not None:
             doc.update(settlement_fields(doc["details"], self.settlement))
         return doc
@@ -247,6 +273,7 @@ class Position:
             details=PositionDetails.from_doc(doc["details"]),
             settlement=settlement,
             trigger_id=doc.get("triggerId"),
+            expires_at=opt_from_iso(doc.get("expiresAt")),
         )
 
 
@@ -267,9 +294,10 @@ class TriggerAction:
     leverage: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    take_profits: tuple[TakeProfitLeg, ...] = ()  # the ladder its position gets
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "side": self.side.value,
             "qty": opt_str(self.qty),
             "notional": opt_str(self.notional),
@@ -277,6 +305,9 @@ class TriggerAction:
             "stopLoss": opt_str(self.stop_loss),
             "takeProfit": opt_str(self.take_profit),
         }
+        if self.take_profits:
+            doc["takeProfits"] = legs_to_doc(self.take_profits)
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Doc) -> TriggerAction:
@@ -287,6 +318,7 @@ class TriggerAction:
             leverage=opt_decimal(doc.get("leverage")),
             stop_loss=opt_decimal(doc.get("stopLoss")),
             take_profit=opt_decimal(doc.get("takeProfit")),
+            take_profits=legs_from_doc(doc.get("takeProfits")),
         )
 
 
@@ -335,6 +367,7 @@ class Trigger:
     expires_at: datetime | None = None
     details: TriggerDetails = field(default_factory=TriggerDetails)
     source: Source = Source.API
+    oco_group: str | None = None  # one fires, the others of the group are cancelled
 
     @property
     def path(self) -> str:
@@ -348,7 +381,7 @@ class Trigger:
         return replace(self, details=replace(self.details, **changes))
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "uid": self.uid,
             "symbol": self.symbol,
             "market": self.market.value,
@@ -359,6 +392,9 @@ class Trigger:
             "source": self.source.value,
             "details": self.details.to_doc(),
         }
+        if self.oco_group is not None:
+            doc["ocoGroup"] = self.oco_group
+        return doc
 
     @classmethod
     def from_doc(cls, tid: str, doc: Doc) -> Trigger:
@@ -375,6 +411,7 @@ class Trigger:
             expires_at=opt_from_iso(doc.get("expiresAt")),
             details=TriggerDetails.from_doc(doc["details"]),
             source=Source(doc.get("source", "api")),
+            oco_group=doc.get("ocoGroup"),
         )
 
 

@@ -23,6 +23,7 @@ from cogmora.domain.positions import (
     resolve_qty,
     validate_levels,
 )
+from cogmora.domain.takeprofits import TakeProfitLeg, validate_ladder
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class OpenRequest:
     take_profit: Decimal | None = None
     source: Source = Source.API
     trigger_id: str | None = None
+    take_profits: tuple[TakeProfitLeg, ...] = ()  # a ladder instead of take_profit (SPEC 5.2)
+    move_stop_to_entry_after: int | None = None
+    expires_at: datetime | None = None
 
     @classmethod
     def from_action(
@@ -55,6 +59,7 @@ class OpenRequest:
             action.take_profit,
             Source.TRIGGER,
             trigger_id,
+            action.take_profits,
         )
 
 
@@ -69,6 +74,13 @@ def check_request(request: OpenRequest, fees: FeeSchedule) -> None:
     check_size(request.qty, request.notional)
     check_level("stopLoss", request.stop_loss)
     check_level("takeProfit", request.take_profit)
+    validate_ladder(  # its own rules; the side of the entry is checked when it fills
+        request.side,
+        None,
+        request.take_profits,
+        request.take_profit,
+        request.move_stop_to_entry_after,
+    )
 
 
 def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: str) -> None:
@@ -83,6 +95,14 @@ def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: 
         else None
     )
     validate_levels(request.side, reference, request.stop_loss, request.take_profit, liq, name)
+    validate_ladder(
+        request.side,
+        reference,
+        request.take_profits,
+        request.take_profit,
+        request.move_stop_to_entry_after,
+        name,
+    )
 
 
 def build_position(
@@ -101,6 +121,13 @@ def build_position(
     validate_levels(
         request.side, price, request.stop_loss, request.take_profit, fill.liquidation_price
     )
+    validate_ladder(
+        request.side,
+        price,
+        request.take_profits,
+        request.take_profit,
+        request.move_stop_to_entry_after,
+    )
     return Position(
         id=position_id,
         uid=uid,
@@ -118,6 +145,10 @@ def build_position(
             stop_loss=request.stop_loss,
             take_profit=request.take_profit,
             liquidation_price=fill.liquidation_price,
+            take_profits=request.take_profits,
+            move_stop_to_entry_after=request.move_stop_to_entry_after,
+            original_qty=fill.qty if request.take_profits else None,
         ),
         trigger_id=request.trigger_id,
+        expires_at=request.expires_at,
     )

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from cogmora.domain.book import TriggerBook
-from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
+from cogmora.domain.enums import Market, PositionStatus, Side, TriggerStatus
 from cogmora.domain.models import Doc, Position, Trigger
+from cogmora.engine.ladder_keys import forget_legs, leg_rows, put_legs
 from cogmora.errors import Rejected
 from cogmora.store import queries as q
 from cogmora.store.port import Change, Tx
@@ -37,6 +39,7 @@ class BookIndex:
     # key -> creation second (openedAt / createdAt): a gap's candle that ended before a key
     # existed says nothing about it (SPEC 5.1).
     created: dict[str, int] = field(default_factory=dict)
+    legs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # id -> its legs' keys
 
     def put_position(self, position: Position) -> None:
         d = position.details
@@ -52,6 +55,8 @@ class BookIndex:
             self.owners[position.id] = position.uid
             self.markets[position.symbol] = position.market
             self.created[position.id] = _second(position.opened_at)
+        if d.take_profits or position.id in self.legs:
+            put_legs(self, position, _second(position.opened_at))
 
     def put_trigger(self, trigger: Trigger) -> None:
         self.book.set_trigger(
@@ -63,6 +68,8 @@ class BookIndex:
         self.created[trigger.id] = _second(trigger.created_at)
 
     def forget(self, key: str) -> None:
+        if key in self.legs:
+            forget_legs(self, key)
         self.book.remove(key)
         self.owners.pop(key, None)
         self.triggers.pop(key, None)
@@ -136,7 +143,7 @@ def fill(
     on_error: Callable[[str, Exception], None],
 ) -> None:
     """Bulk-load documents into the book (one sort per ladder, not one insert per level)."""
-    rows = []
+    rows: list[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]] = []
     for path, doc in positions:
         try:
             p = Position.from_doc(path.rsplit("/", 1)[1], doc)
@@ -144,6 +151,8 @@ def fill(
             on_error(path, exc)
             continue
         d = p.details
+        if d.take_profits:
+            rows += leg_rows(index, p, _second(p.opened_at))
         if d.stop_loss is None and d.take_profit is None and d.liquidation_price is None:
             continue
         rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))

@@ -40,7 +40,9 @@ from cogmora.domain.paths import position_path, trigger_path, user_path
 from cogmora.domain.ticks import PriceKind
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Rejected
+from cogmora.services.ladder_fills import LadderHits
 from cogmora.services.ledger import AccountBook
+from cogmora.services.oco import OcoGroups
 from cogmora.services.positions import book_open
 from cogmora.store.port import Tx
 
@@ -91,6 +93,7 @@ class BurstOutcome:
     fired: list[Trigger] = field(default_factory=list)
     failed: list[Trigger] = field(default_factory=list)
     expired: list[Trigger] = field(default_factory=list)
+    cancelled: list[Trigger] = field(default_factory=list)  # the fired ones' OCO siblings
     lost: list[str] = field(default_factory=list)  # ids whose state had already moved on
     missed: list[PositionHit] = field(default_factory=list)  # levels changed: judge again
     kept: list[Position] = field(default_factory=list)  # judged again: still open, as stored
@@ -103,6 +106,7 @@ class BurstOutcome:
         self.fired += other.fired
         self.failed += other.failed
         self.expired += other.expired
+        self.cancelled += other.cancelled
         self.lost += other.lost
         self.missed += other.missed
         self.kept += other.kept
@@ -187,10 +191,14 @@ def apply_crossings(
     now: datetime,
 ) -> BurstOutcome:
     out = BurstOutcome()
+    ladder = LadderHits.pick(position_hits)  # take-profit legs: services/ladder_fills.py
+    position_hits = ladder.others
     # Reads first (the port's rule): the triggers to fire and their owners' balances.
     trig_docs = tx.get_many([trigger_path(h.uid, h.trigger_id) for h in trigger_hits])
-    owners = sorted({h.uid for h in trigger_hits})
+    owners = sorted({h.uid for h in trigger_hits} | ladder.owners)
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in owners]) if owners else [])
+    ladder.read(tx)
+    oco = OcoGroups.read(tx, trigger_hits, trig_docs)
 
     # Positions: a hit that does not take is a position a trigger below opens in this very
     # transaction, one whose levels changed (judged again afterwards), or one whose state
@@ -200,9 +208,11 @@ def apply_crossings(
     missed = {h.position_id: h for h in not_taken}
 
     for thit, doc in zip(trigger_hits, trig_docs, strict=True):
-        if doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value:
+        inactive = doc is None or doc["details"]["status"] != TriggerStatus.ACTIVE.value
+        if inactive or oco.taken(thit.trigger_id):
             out.lost.append(thit.trigger_id)
             continue
+        assert doc is not None
         trigger = Trigger.from_doc(thit.trigger_id, doc)
         condition = trigger.condition
         if thit.level is not None and (condition.op, condition.price) != (thit.op, thit.level):
@@ -241,6 +251,7 @@ def apply_crossings(
         )
         tx.set(fired.path, fired.to_doc())
         out.fired.append(fired)
+        out.cancelled += oco.fired(tx, fired)
         if thit.recovered:
             position = position.with_details(recovered=True)
         crossed = missed.pop(position.id, None)
@@ -259,6 +270,7 @@ def apply_crossings(
             out.lost.append(hit.position_id)
         else:
             out.missed.append(hit)
+    ladder.apply(tx, book, fees, now, out)
     for path, doc in book.writes():
         tx.set(path, doc)
     return out

@@ -55,6 +55,7 @@ class UserEvents:
         """
         after = await self._store.head()
         ledger_seq = (await self._accounts.get_user(uid)).ledger_seq
+        parts_seen: dict[str, int] = {}  # position id -> the last part shown
         yield []
         while True:
             try:
@@ -82,4 +83,25 @@ class UserEvents:
                 ):
                     pid = c.path.rsplit("/", 1)[1]
                     batch.append(event(c.seq, "positionHistory", history_path(uid, pid), doc))
+                if c.group == "openPositions" and doc.get("details", {}).get("parts"):
+                    batch += await self._parts(c.seq, uid, c.path, doc, parts_seen)
             yield batch
+
+    async def _parts(
+        self, seq: int, uid: str, path: str, doc: dict[str, Any], seen: dict[str, int]
+    ) -> list[Event]:
+        """The history documents of a position's partial closes not shown yet (SPEC 5.2):
+        like a full close's, the change feed does not carry them."""
+        pid = path.rsplit("/", 1)[1]
+        parts = int(doc["details"]["parts"])
+        first = seen.get(pid, parts - 1) + 1
+        seen[pid] = parts
+        paths = [history_path(uid, f"{pid}-{n}") for n in range(first, parts + 1)]
+        if not paths:
+            return []
+        docs = await self._store.read(lambda tx: tx.get_many(paths))
+        return [
+            event(seq, "positionHistory", p, {"id": p.rsplit("/", 1)[1], **d})
+            for p, d in zip(paths, docs, strict=True)
+            if d is not None
+        ]

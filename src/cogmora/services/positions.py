@@ -17,13 +17,16 @@ from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, User
 from cogmora.domain.money import ZERO
 from cogmora.domain.orders import OpenRequest, build_position, check_request
+from cogmora.domain.partial import check_part
 from cogmora.domain.paths import position_path, user_path
 from cogmora.domain.positions import mark_value, open_ledger, validate_levels
-from cogmora.errors import Conflict, NotFound
+from cogmora.domain.takeprofits import TakeProfitLeg, amend_ladder, check_leg_sizes
+from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.ledger import AccountBook
+from cogmora.services.partials import close_part
 from cogmora.services.prices import PriceSource, fresh_price
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.store import queries as q
@@ -80,6 +83,29 @@ def _check_amendable(position: Position) -> None:
         )
 
 
+def amended_ladder(
+    position: Position,
+    ladder: tuple[TakeProfitLeg, ...],
+    move_after: int | None,
+    reference: Decimal,
+    name: str,
+) -> dict[str, Any]:
+    """The details a `PATCH` of `takeProfits` / `moveStopToEntryAfter` sets (checked)."""
+    d = position.details
+    if ladder == d.take_profits and move_after == d.move_stop_to_entry_after:
+        return {}
+    if not ladder and d.legs_filled:
+        raise ValidationError("takeProfits", "takeProfits has filled legs and cannot be cleared")
+    amend_ladder(
+        position.side, d.take_profits, d.legs_filled, ladder, None, move_after, reference, name
+    )
+    return {
+        "take_profits": ladder,
+        "move_stop_to_entry_after": move_after if ladder else None,
+        "original_qty": (d.original_qty or position.qty) if ladder else None,
+    }
+
+
 def _load(tx: Tx, uid: str, pid: str) -> Position:
     doc = tx.get(position_path(uid, pid))
     if doc is None:
@@ -115,6 +141,10 @@ class Positions:
         now = self._clock.now()
         quote = await fresh_price(self._prices, request.symbol, request.market, now, self._max_age)
         position = build_position(request, uid, new_id(), quote.price, self._fees, now)
+        min_size = self._catalog.spec(request.symbol).min_size
+        check_leg_sizes(position.details.take_profits, position.qty, min_size, request.symbol)
+        if request.expires_at is not None and request.expires_at <= now:
+            raise ValidationError("expiresAt", "expiresAt must be in the future")
 
         def body(tx: Tx) -> Doc:
             first = idempotency.replay(tx, key)
@@ -136,8 +166,13 @@ class Positions:
         pid: str,
         reason: CloseReason = CloseReason.MANUAL,
         key: IdempotencyKey | None = None,
+        qty: Decimal | None = None,
     ) -> Doc:
-        """Mark `closing` at the latest fresh price; 409 if it is not open any more."""
+        """Mark `closing` at the latest fresh price; 409 if it is not open any more.
+
+        With `qty` less than the open qty, that share is settled at once instead (a
+        partial close, `services.partials`): the answer is the open part, with the closed
+        part's history document as `closedPart`."""
         if key is not None:
             first = await self._store.read(lambda tx: idempotency.replay(tx, key))
             if first is not None:
@@ -145,6 +180,9 @@ class Positions:
         current = await self.get(uid, pid)
         if current.status is not PositionStatus.OPEN:
             raise Conflict(f"position {pid} is {current.status.value}, not open")
+        min_size = self._catalog.spec(current.symbol).min_size
+        if qty is not None:
+            check_part(qty, current.qty, min_size, current.symbol)
         now = self._clock.now()
         quote = await fresh_price(self._prices, current.symbol, current.market, now, self._max_age)
 
@@ -155,6 +193,19 @@ class Positions:
             position = _load(tx, uid, pid)
             if position.status is not PositionStatus.OPEN:
                 raise Conflict(f"position {pid} is {position.status.value}, not open")
+            if qty is not None and qty != position.qty:
+                # Checked again on what is stored now: a leg may have filled since.
+                check_part(qty, position.qty, min_size, position.symbol)
+                book = AccountBook.from_docs([tx.get(user_path(uid))])
+                rest, part_id, part = close_part(
+                    tx, book, position, qty, quote.price, reason, self._fees, now
+                )
+                tx.set(rest.path, rest.to_doc())
+                for path, doc in book.writes():
+                    tx.set(path, doc)
+                answer = {**position_doc(rest), "closedPart": {"id": part_id, **part}}
+                idempotency.record(tx, key, answer, now)
+                return answer
             closing = mark_closing(position, reason, quote.price, self._clock)
             tx.set(closing.path, closing.to_doc())
             answer = position_doc(closing)
@@ -175,6 +226,7 @@ class Positions:
         quote = await self._prices.latest(current.symbol, current.market)
         now = self._clock.now()
         fresh = quote is not None and (now - quote.at).total_seconds() <= self._max_age
+        min_size = self._catalog.spec(current.symbol).min_size
 
         def body(tx: Tx) -> Doc:
             position = _load(tx, uid, pid)
@@ -189,7 +241,18 @@ class Positions:
             validate_levels(
                 position.side, reference, stop_loss, take_profit, details.liquidation_price, name
             )
-            amended = position.with_details(stop_loss=stop_loss, take_profit=take_profit)
+            ladder = changes.get("takeProfits", details.take_profits) or ()
+            move_after = changes.get("moveStopToEntryAfter", details.move_stop_to_entry_after)
+            if take_profit is not None and ladder:
+                raise ValidationError(
+                    "takeProfit", "takeProfit cannot be set on a position with takeProfits"
+                )
+            ladder_changes = amended_ladder(position, ladder, move_after, reference, name)
+            if ladder_changes.get("take_profits"):
+                original = ladder_changes["original_qty"]
+                check_leg_sizes(ladder, original, min_size, position.symbol)
+            ladder_changes.update(stop_loss=stop_loss, take_profit=take_profit)
+            amended = position.with_details(**ladder_changes)
             tx.set(amended.path, amended.to_doc())
             return position_doc(amended)
 

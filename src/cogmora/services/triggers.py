@@ -14,11 +14,14 @@ from cogmora.domain.models import Doc, Trigger, TriggerAction, TriggerCondition
 from cogmora.domain.money import require_places
 from cogmora.domain.orders import OpenRequest, precheck
 from cogmora.domain.paths import trigger_path, user_path
+from cogmora.domain.positions import resolve_qty
+from cogmora.domain.takeprofits import check_leg_sizes
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services import idempotency
 from cogmora.services.clock import Clock
 from cogmora.services.idempotency import IdempotencyKey
+from cogmora.services.oco import check_group
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
@@ -54,10 +57,12 @@ class Triggers:
         expires_at: datetime | None = None,
         source: Source = Source.API,
         key: IdempotencyKey | None = None,
+        oco_group: str | None = None,
     ) -> Doc:
         """Validate the order against the trigger price now, so it cannot fail for a rule
         it already broke when it fires later."""
         self._catalog.check(market, symbol)
+        check_group(oco_group)
         if condition.price <= 0:
             raise ValidationError("condition.price", "condition.price must be greater than 0")
         require_places(condition.price, "condition.price")
@@ -67,8 +72,21 @@ class Triggers:
         tid = new_id()
         request = OpenRequest.from_action(symbol, market, action, tid)
         precheck(request, condition.price, self._fees, "trigger price")
+        if action.take_profits:  # each leg of the ladder a tradable size at the trigger price
+            qty = resolve_qty(action.qty, action.notional, condition.price)
+            min_size = self._catalog.spec(symbol).min_size
+            check_leg_sizes(action.take_profits, qty, min_size, symbol)
         trigger = Trigger(
-            tid, uid, symbol, market, condition, action, now, expires_at, source=source
+            tid,
+            uid,
+            symbol,
+            market,
+            condition,
+            action,
+            now,
+            expires_at,
+            source=source,
+            oco_group=oco_group,
         )
 
         def body(tx: Tx) -> Doc:

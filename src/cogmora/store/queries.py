@@ -160,6 +160,14 @@ EXPIRING_TRIGGERS = _cg(
     range="expiresAt",
     order=(("expiresAt", "asc"),),
 )
+EXPIRING_POSITIONS = _cg(
+    "expiring_positions",
+    "openPositions",
+    "open positions whose time limit (expiresAt) has passed, to close at market",
+    equals=("details.status",),
+    range="expiresAt",
+    order=(("expiresAt", "asc"),),
+)
 DUE_AGENTS = _cg(
     "due_agents",
     "agent",
@@ -230,6 +238,7 @@ REGISTRY: tuple[QuerySpec, ...] = (
     ACTIVE_TRIGGERS_BY_SYMBOL,
     TRIGGERS_BY_STATUS,
     EXPIRING_TRIGGERS,
+    EXPIRING_POSITIONS,
     DUE_AGENTS,
     ALL_WATCHLISTS,
     USER_POSITIONS,

@@ -108,6 +108,32 @@ async def test_a_settlement_streams_its_history_and_ledger_entries(
     assert kinds == ["close", "fee"]
 
 
+async def test_a_partial_close_streams_the_open_part_its_history_and_ledger(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """A partial close shows the reduced open position (qty, parts), the part's own
+    history document (partOf) and its close and fee entries."""
+    quote("BTC-USDT", "100")
+    _, token = await make_user("alice", "1000")
+    system = live_server.system
+    doc = await system.positions.open(
+        "alice", OpenRequest("BTC-USDT", Market.SPOT, Side.LONG, qty=D(2))
+    )
+
+    async def act() -> None:
+        await system.positions.request_close("alice", doc["id"], qty=D("0.5"))
+
+    events = await collect(live_server, token, act, {"positionHistory", "ledger"})
+    history = [e for e in events if e["collection"] == "positionHistory"]
+    assert [(h["doc"]["id"], h["doc"]["partOf"]) for h in history] == [
+        (f"{doc['id']}-1", doc["id"])
+    ]
+    opened = [e["doc"] for e in events if e["collection"] == "openPositions"]
+    assert (opened[-1]["qty"], opened[-1]["details"]["parts"]) == ("1.50000000", 1)
+    kinds = [e["doc"]["kind"] for e in events if e["collection"] == "ledger"]
+    assert kinds[:1] == ["close"]  # collect() stops at the first of each collection
+
+
 async def test_a_stream_behind_the_pruned_feed_sends_resync_and_goes_on(
     live_server: LiveServer, make_user: Any, db_path: Path
 ) -> None:

@@ -185,3 +185,38 @@ def test_malformed_non_opening_actions_are_refused(doc: object, field: str) -> N
     with pytest.raises(ValidationError) as caught:
         action_from_doc(doc)
     assert caught.value.field == field
+
+
+def test_an_open_action_carries_a_take_profit_ladder_and_names_a_bad_leg() -> None:
+    """`takeProfits` reads as legs into the order it opens; a leg breaking the ladder's
+    rules is refused naming it."""
+    from decimal import Decimal
+
+    from cogmora.domain.agent.actions import OpenPositionAction
+    from cogmora.domain.takeprofits import TakeProfitLeg
+    from cogmora.errors import ValidationError
+
+    doc = {
+        "type": "open_position", "symbol": "BTC-USDT", "market": "spot", "side": "long",
+        "qty": "1", "rationale": "scale out",
+        "takeProfits": [
+            {"price": "61000", "fraction": "0.5"},
+            {"price": "62000", "fraction": "0.5"},
+        ],
+    }
+    action = OpenPositionAction.from_doc(doc)
+    assert action.to_request().take_profits == (
+        TakeProfitLeg(Decimal(61000), Decimal("0.5")), TakeProfitLeg(Decimal(62000), Decimal("0.5"))
+    )
+    assert action.to_doc()["takeProfits"] == [
+        {"price": "61000.00000000", "fraction": "0.50000000"},
+        {"price": "62000.00000000", "fraction": "0.50000000"},
+    ]
+    legs = [{"price": "62000", "fraction": "0.5"}, {"price": "61000", "fraction": "0.5"}]
+    bad = {**doc, "takeProfits": legs}
+    try:
+        OpenPositionAction.from_doc(bad)
+    except ValidationError as exc:
+        assert str(exc) == "takeProfits[1].price must be above takeProfits[0].price for a long"
+    else:
+        raise AssertionError("a falling ladder for a long was accepted")

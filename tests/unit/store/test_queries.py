@@ -101,7 +101,9 @@ def test_index_fields_put_equalities_then_range_then_order() -> None:
     spec = q.QuerySpec("s", "g", "collection", equals=("a",), range="b", order=(("c", "desc"),))
     assert spec.index_fields() == (("a", "asc"), ("b", "asc"), ("c", "desc"))
     by_group = q.filtered_fields_by_group()
-    assert set(by_group["openPositions"]) == {"symbol", "details.status", "openedAt", "uid"}
+    assert set(by_group["openPositions"]) == {
+        "symbol", "details.status", "openedAt", "uid", "expiresAt"
+    }
 
 
 def test_registry_names_are_unique() -> None:

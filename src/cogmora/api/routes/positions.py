@@ -8,9 +8,10 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.schemas import ExactJsonRoute, PositionCreate, PositionPatch
+from cogmora.api.schemas import ExactJsonRoute, PositionClose, PositionCreate, PositionPatch
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
+from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.positions import position_doc
 
@@ -35,6 +36,9 @@ async def open_position(
         leverage=body.leverage,
         stop_loss=body.stopLoss,
         take_profit=body.takeProfit,
+        take_profits=tuple(TakeProfitLeg(t.price, t.fraction) for t in body.takeProfits or ()),
+        move_stop_to_entry_after=body.moveStopToEntryAfter,
+        expires_at=body.expiresAt,
     )
     return JSONResponse(await deps.positions.open(uid, request, key), status_code=201)
 
@@ -55,14 +59,25 @@ async def get_position(position_id: str, uid: Uid, deps: Deps) -> dict[str, Any]
 async def amend_position(
     position_id: str, body: PositionPatch, uid: Uid, deps: Deps
 ) -> dict[str, Any]:
-    return await deps.positions.amend(uid, position_id, body.model_dump(exclude_unset=True))
+    changes: dict[str, Any] = {
+        k: getattr(body, k) for k in body.model_fields_set if k != "takeProfits"
+    }
+    if "takeProfits" in body.model_fields_set:
+        legs = body.takeProfits or []
+        changes["takeProfits"] = tuple(TakeProfitLeg(t.price, t.fraction) for t in legs)
+    return await deps.positions.amend(uid, position_id, changes)
 
 
 @router.post("/{position_id}/close", status_code=202, summary="Close at the latest fresh price")
 async def close_position(
-    position_id: str, uid: Uid, deps: Deps, idem: IdemHeader = None
+    position_id: str,
+    uid: Uid,
+    deps: Deps,
+    idem: IdemHeader = None,
+    body: PositionClose | None = None,
 ) -> JSONResponse:
     route = f"POST /v1/positions/{position_id}/close"
-    key = IdempotencyKey.of(uid, idem, route, {})
-    doc = await deps.positions.request_close(uid, position_id, key=key)
+    qty = None if body is None else body.qty
+    key = IdempotencyKey.of(uid, idem, route, {} if qty is None else {"qty": str(qty)})
+    doc = await deps.positions.request_close(uid, position_id, key=key, qty=qty)
     return JSONResponse(doc, status_code=202)

@@ -12,6 +12,7 @@ from cogmora.api.routes.positions import IdemHeader
 from cogmora.api.schemas import ExactJsonRoute, TriggerCreate
 from cogmora.domain.enums import TriggerStatus
 from cogmora.domain.models import TriggerAction, TriggerCondition
+from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.triggers import trigger_doc
 
@@ -29,9 +30,18 @@ async def create_trigger(
         body.symbol,
         body.market,
         TriggerCondition(body.condition.op, body.condition.price),
-        TriggerAction(a.side, a.qty, a.notional, a.leverage, a.stopLoss, a.takeProfit),
+        TriggerAction(
+            a.side,
+            a.qty,
+            a.notional,
+            a.leverage,
+            a.stopLoss,
+            a.takeProfit,
+            tuple(TakeProfitLeg(t.price, t.fraction) for t in a.takeProfits or ()),
+        ),
         body.expiresAt,
         key=key,
+        oco_group=body.ocoGroup,
     )
     return JSONResponse(doc, status_code=201)
 

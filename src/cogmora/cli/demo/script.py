@@ -67,6 +67,13 @@ async def seed_positions(
                 "stopLoss": str(quantize(price * (1 - sign * Decimal("0.004")))),
                 "takeProfit": str(quantize(price * (1 + sign * Decimal("0.004")))),
             }
+            if uid == "carol":  # carol scales out: half at +0.2 %, the rest at +0.4 %
+                del body["takeProfit"]
+                body["takeProfits"] = [
+                    {"price": str(quantize(price * (1 + sign * Decimal(r)))), "fraction": "0.5"}
+                    for r in ("0.002", "0.004")
+                ]
+                body["moveStopToEntryAfter"] = 1
             await _post(http, "/v1/positions", body, auth, state, f"{uid} {side}s {symbol}")
         for symbol in SPOT_SYMBOLS:
             price = sim.price(symbol)

@@ -16,7 +16,7 @@ document may carry, and `schema.action_list_schema()` are all derived from it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -28,6 +28,7 @@ from cogmora.domain.models import Doc, TriggerAction, TriggerCondition
 from cogmora.domain.money import opt_str, to_str
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.positions import check_level, check_side, check_size
+from cogmora.domain.takeprofits import TakeProfitLeg, legs_to_doc, validate_ladder
 from cogmora.domain.timeutil import opt_iso
 from cogmora.domain.watchlist import market_of, parse_symbol
 from cogmora.errors import ValidationError
@@ -97,6 +98,40 @@ SYMBOL = FieldKind(_symbol, _same, _TEXT)
 OPT_SYMBOL = FieldKind(_opt_symbol, _same, _OPT_TEXT)
 DECIMAL = FieldKind(f.decimal, to_str, _DEC)
 OPT_DECIMAL = FieldKind(f.opt_decimal, opt_str, _OPT_DEC)
+
+
+def _legs(doc: Mapping[str, Any], key: str, prefix: str) -> tuple[TakeProfitLeg, ...]:
+    """A take-profit ladder (SPEC 5.2): a list of {price, fraction}, or null for none."""
+    value = doc.get(key)
+    if value is None:
+        return ()
+    field = f.join(prefix, key)
+    if not isinstance(value, list):
+        raise ValidationError(field, f"{field} must be a list of {{price, fraction}}")
+    legs = []
+    for i, item in enumerate(value):
+        name = f"{field}[{i}]"
+        leg = f.mapping(item, name)
+        f.only_keys(leg, frozenset({"price", "fraction"}), name)
+        legs.append(TakeProfitLeg(f.decimal(leg, "price", name), f.decimal(leg, "fraction", name)))
+    return tuple(legs)
+
+
+TAKE_PROFITS = FieldKind(
+    _legs,
+    lambda legs: legs_to_doc(legs) if legs else None,
+    {
+        "type": ["array", "null"],
+        "items": {
+            "type": "object",
+            "properties": {"price": _DEC, "fraction": _DEC},
+            "required": ["price", "fraction"],
+            "additionalProperties": False,
+        },
+        "description": "a take-profit ladder instead of takeProfit: each leg closes its "
+        "fraction of the opened qty at its price; the last leg closes the rest",
+    },
+)
 OPT_TIME = FieldKind(
     f.opt_time,
     opt_iso,
@@ -212,6 +247,7 @@ class OpenPositionAction(_Described):
         _MARKET,
         *_ORDER_FIELDS,
         RATIONALE,
+        Field("take_profits", "takeProfits", TAKE_PROFITS),
     )
     symbol: str
     market: Market
@@ -222,12 +258,14 @@ class OpenPositionAction(_Described):
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     rationale: str = ""
+    take_profits: tuple[TakeProfitLeg, ...] = ()
 
     def __post_init__(self) -> None:
         _check_order(self.symbol, self.market, self)
+        validate_ladder(self.side, None, self.take_profits, self.take_profit, None)
 
     def to_request(self) -> OpenRequest:
-        return _request(self.symbol, self.market, self)
+        return replace(_request(self.symbol, self.market, self), take_profits=self.take_profits)
 
 
 @dataclass(frozen=True, slots=True)

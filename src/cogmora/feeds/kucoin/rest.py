@@ -20,6 +20,7 @@ import msgspec
 
 from cogmora.domain.enums import Market
 from cogmora.errors import NotFound, Rejected, Temporary, ValidationError
+from cogmora.feeds.kucoin.funding import FundingRate, MarkPrice
 from cogmora.feeds.kucoin.schemas import (
     AllTickers,
     BulletToken,
@@ -131,6 +132,15 @@ class KucoinRest:
         """Last trade and best bid/ask of a contract; None for an unknown contract."""
         self._need(Market.FUTURES, "ticker")
         return await self._call("GET", "/api/v1/ticker", {"symbol": symbol}, FuturesTicker)
+
+    async def funding_rate(self, symbol: str) -> FundingRate | None:
+        """The current funding rate of a contract; None for an unknown one."""
+        self._need(Market.FUTURES, "funding_rate")
+        return await self._call("GET", f"/api/v1/funding-rate/{symbol}/current", None, FundingRate)
+
+    async def mark_price(self, symbol: str) -> MarkPrice | None:
+        self._need(Market.FUTURES, "mark_price")
+        return await self._call("GET", f"/api/v1/mark-price/{symbol}/current", None, MarkPrice)
 
     async def symbols(self) -> list[SpotSymbol]:
         self._need(Market.SPOT, "symbols")
