@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from cogmora.domain.enums import Market
+from cogmora.simulator import book
 
 _CANDLE_SECONDS = {
     "1min": 60,
@@ -39,6 +41,19 @@ _CANDLE_SECONDS = {
 
 
 MINUTES_KEPT = 14 * 24 * 60  # two weeks of 1-minute candles per instrument
+TRADES_KEPT = 100  # KuCoin's trade history returns the latest 100
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One printed trade, as the trade-history endpoints report it."""
+
+    sequence: int
+    trade_id: int
+    time_ns: int
+    price: Decimal
+    size: Decimal
+    side: str  # the taker's side
 
 
 def candle_seconds(kind: str) -> int | None:
@@ -83,6 +98,15 @@ class Instrument:
     born_price: Decimal = Decimal(0)
     # minute start (s) -> [open, high, low, close, volume, turnover], from real trades
     minutes: dict[int, list[Decimal]] = field(default_factory=dict)
+    # The taker side of the last trade: it decides which side of the book the trade's price
+    # is the best level of (simulator/book.py).
+    side: str = "sell"
+    depth: int = book.DEPTH
+    book_sequence: int = 0  # advances by one per changed book level, as KuCoin's does
+    # The book before the last trade and its sequence: the level-2 update is their difference.
+    book_before: book.Top | None = None
+    book_sequence_before: int = 0
+    recent: deque[Trade] = field(default_factory=lambda: deque(maxlen=TRADES_KEPT))
 
     @classmethod
     def create(
@@ -106,6 +130,7 @@ class Instrument:
         inst.volume24h = Decimal(rng.randrange(1000, 100000))
         inst.turnover24h = (inst.volume24h * price).quantize(Decimal("0.01"))
         inst.born_s = inst.time_ms // 1000
+        inst.book_sequence = inst.sequence * 1000
         inst.born_price = price
         inst.minutes[inst.born_s // 60 * 60] = [price, price, price, price, Decimal(0), Decimal(0)]
         return inst
@@ -121,7 +146,21 @@ class Instrument:
         return candidate
 
     def trade(self, price: Decimal, size: Decimal | None = None, at_ms: int | None = None) -> None:
-        """Record a trade at `price` (a scripted price or a walk step)."""
+        """Record a trade at `price` (a scripted price or a walk step).
+
+        The taker bought if the price went up and sold if it went down (a repeat keeps the
+        side), and the book moves so that the price is its best level on the maker's side:
+        every trade prints at a price the book had, whatever jumped it there."""
+        before = book.Top(self.price, self.side, self.increment)
+        if price > self.price:
+            self.side = "buy"
+        elif price < self.price:
+            self.side = "sell"
+        self.book_before = before
+        self.book_sequence_before = self.book_sequence
+        self.book_sequence += book.changed_levels(
+            before, book.Top(price, self.side, self.increment), self.depth
+        )
         self.price = price
         self.sequence += 1
         self.trade_id += 1
@@ -133,16 +172,24 @@ class Instrument:
         self.volume24h += self.last_size
         self.turnover24h += self.last_size * price
         self._record_minute(price)
+        self.recent.append(
+            Trade(self.sequence, self.trade_id, self.time_ms * 1_000_000, price,
+                  self.last_size, self.side)
+        )
         # The mark follows the last trade loosely: a fair price without the trade noise.
         self.mark = price
 
     @property
+    def top(self) -> book.Top:
+        return book.Top(self.price, self.side, self.increment)
+
+    @property
     def best_bid(self) -> Decimal:
-        return self.price
+        return self.top.bid
 
     @property
     def best_ask(self) -> Decimal:
-        return self.price + self.increment
+        return self.top.ask
 
     @property
     def change_price(self) -> Decimal:
