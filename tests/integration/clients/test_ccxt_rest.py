@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import ccxt.async_support as ccxt
 import pytest
-from conftest import ccxt_urls
 
 from cogmora.simulator import KucoinSimulator
 from cogmora.simulator.funding import PERIOD_MS
-
-ccxt = pytest.importorskip("ccxt.async_support")
+from conftest import ccxt_urls
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import ccxt.pro as ccxtpro
 import pytest
-from conditions import until
-from conftest import ccxt_urls
 
 from cogmora.domain.enums import Market
 from cogmora.simulator import KucoinSimulator, book_frames
+from conditions import until
+from conftest import ccxt_urls
 
-ccxtpro = pytest.importorskip("ccxt.pro")
 T = TypeVar("T")
 
 
