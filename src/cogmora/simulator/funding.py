@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 PERIOD_MS = 8 * 3600 * 1000  # KuCoin funds every 8 h: 04:00, 12:00, 20:00 UTC
+OFFSET_MS = 4 * 3600 * 1000  # ...so the periods start 4 h after midnight UTC
 CAP = Decimal("0.003")
 FLOOR = -CAP
 _BASE = Decimal("0.0001")  # KuCoin's usual resting rate, 0.01 % per 8 h
@@ -22,7 +23,7 @@ _STEP = Decimal("0.000001")
 
 def period_start(at_ms: int) -> int:
     """Start (ms) of the 8-hour funding period that contains `at_ms`."""
-    return at_ms // PERIOD_MS * PERIOD_MS
+    return (at_ms - OFFSET_MS) // PERIOD_MS * PERIOD_MS + OFFSET_MS
 
 
 def next_funding(at_ms: int) -> int:

@@ -14,7 +14,7 @@ import ccxt.async_support as ccxt
 import pytest
 
 from cogmora.simulator import KucoinSimulator
-from cogmora.simulator.funding import PERIOD_MS
+from cogmora.simulator.funding import PERIOD_MS, period_start
 from conftest import ccxt_urls
 
 
@@ -97,7 +97,7 @@ async def test_ccxt_futures_reads_contracts_funding_and_mark_price(
     rate = await futures.fetch_funding_rate("BTC/USDT:USDT")
     assert num(rate["fundingRate"]) == Decimal("0.00025")
     assert rate["interval"] == "8h"
-    assert rate["fundingTimestamp"] % PERIOD_MS == 0
+    assert period_start(rate["fundingTimestamp"]) == rate["fundingTimestamp"]
     assert rate["fundingTimestamp"] > _now_ms()
 
     mark = await futures.fetch_mark_price("BTC/USDT:USDT")

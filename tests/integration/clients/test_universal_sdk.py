@@ -48,7 +48,7 @@ from kucoin_universal_sdk.model.websocket_option import (
 )
 
 from cogmora.simulator import KucoinSimulator
-from cogmora.simulator.funding import PERIOD_MS
+from cogmora.simulator.funding import PERIOD_MS, period_start
 from conditions import until
 
 
@@ -137,7 +137,7 @@ async def test_sdk_futures_rest_parses_contract_trades_books_status_stats_fundin
     assert got["mark"].value == 67010.0
     funding = got["funding"]
     assert funding.granularity == PERIOD_MS
-    assert funding.time_point % PERIOD_MS == 0
+    assert period_start(funding.time_point) == funding.time_point
     assert funding.funding_time == funding.time_point + PERIOD_MS
     for size in (20, 100):
         book = got[f"book{size}"]

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
-from cogmora.simulator.funding import PERIOD_MS
+from cogmora.simulator.funding import PERIOD_MS, period_start
 
 
 def config(**overrides: Any) -> SimulatorConfig:
@@ -201,7 +201,7 @@ async def test_funding_rate_endpoint_has_kucoins_shape_and_can_be_pinned(
                           "fundingRateCap", "fundingRateFloor", "period", "fundingTime"]
     assert (data["symbol"], data["granularity"], data["value"]) == (
         ".XBTUSDTMFPI8H", 28800000, -0.0004)
-    assert data["timePoint"] % PERIOD_MS == 0
+    assert period_start(data["timePoint"]) == data["timePoint"]
     assert data["fundingTime"] == data["timePoint"] + PERIOD_MS
     _, mark = await get(http, f"{sim.futures_url}/api/v1/mark-price/XBTUSDTM/current")
     assert set(mark["data"]) == {"symbol", "granularity", "timePoint", "value", "indexPrice"}

@@ -6,7 +6,7 @@ import random
 from decimal import Decimal
 
 from cogmora.simulator import book
-from cogmora.simulator.funding import PERIOD_MS, Funding, current_funding_rate
+from cogmora.simulator.funding import PERIOD_MS, Funding, current_funding_rate, period_start
 from cogmora.simulator.market import Instrument
 
 
