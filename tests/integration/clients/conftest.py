@@ -7,7 +7,6 @@ only, exactly as docs/SIMULATOR.md tells a user to do.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -26,8 +25,3 @@ async def sim() -> AsyncIterator[KucoinSimulator]:
     async with KucoinSimulator(config) as simulator:
         yield simulator
 
-
-def ccxt_urls(sim: KucoinSimulator) -> dict[str, Any]:
-    """The only ccxt option the sandbox needs: its two hosts."""
-    return {"api": {"public": sim.spot_url, "private": sim.spot_url,
-                    "futuresPublic": sim.futures_url, "futuresPrivate": sim.futures_url}}

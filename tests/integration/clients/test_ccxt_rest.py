@@ -12,10 +12,10 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 import pytest
+from ccxt_sandbox import ccxt_urls
 
 from cogmora.simulator import KucoinSimulator
-from cogmora.simulator.funding import PERIOD_MS, period_start
-from conftest import ccxt_urls
+from cogmora.simulator.funding import period_start
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import ccxt.pro as ccxtpro
 import pytest
+from ccxt_sandbox import ccxt_urls
 
 from cogmora.domain.enums import Market
 from cogmora.simulator import KucoinSimulator, book_frames
 from conditions import until
-from conftest import ccxt_urls
 
 T = TypeVar("T")
 
