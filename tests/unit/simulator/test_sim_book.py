@@ -77,3 +77,11 @@ def test_a_pinned_funding_rate_is_reported_until_unpinned() -> None:
     assert funding.rate("XBTUSDTM", 0) == Decimal("-0.001")
     funding.pin("XBTUSDTM", None)
     assert funding.rate("XBTUSDTM", 0) == free
+
+
+def test_funding_periods_settle_at_kucoins_hours() -> None:
+    """Periods run 04:00-12:00-20:00 UTC, as KuCoin's (its example: timePoint
+    1748462400000, 20:00 UTC, settles at 1748491200000, 04:00 UTC)."""
+    assert period_start(1748462400000 + 123_456) == 1748462400000
+    assert period_start(1748491200000) == 1748491200000
+    assert period_start(1748491200000 - 1) == 1748462400000
