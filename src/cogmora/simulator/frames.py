@@ -16,7 +16,7 @@ import msgspec
 from cogmora.domain.enums import Market
 from cogmora.simulator.book import level_size
 from cogmora.simulator.funding import Funding, next_funding
-from cogmora.simulator.market import Instrument
+from cogmora.simulator.market import Instrument, lots_of
 
 
 def s(value: Decimal) -> str:
@@ -66,8 +66,7 @@ def spot_ticker_all(inst: Instrument) -> str:
 
 
 def _lots(inst: Instrument) -> int:
-    # payloads.lots_of: the REST trade history reports the same sizes.
-    return max(1, int(inst.last_size * 100) % 1000)
+    return lots_of(inst.last_size)
 
 
 def futures_execution(inst: Instrument) -> str:

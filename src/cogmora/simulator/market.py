@@ -61,6 +61,12 @@ def candle_seconds(kind: str) -> int | None:
     return _CANDLE_SECONDS.get(kind)
 
 
+def lots_of(size: Decimal) -> int:
+    """A futures trade's size in whole contracts: the execution frames, the trade history
+    and the candles' volume all use this one rule."""
+    return max(1, int(size * 100) % 1000)
+
+
 def market_of(symbol: str) -> Market:
     """KuCoin spelling: spot pairs have a hyphen (BTC-USDT), contracts do not (XBTUSDTM)."""
     return Market.SPOT if "-" in symbol else Market.FUTURES
@@ -205,8 +211,13 @@ class Instrument:
         minute = self.time_ms // 60_000 * 60
         row = self.minutes.get(minute)
         size = self.last_size
+        value = size * price
+        if self.market is Market.FUTURES:
+            # KuCoin's futures candles count contracts; the turnover is in the quote currency.
+            lots = Decimal(lots_of(size))
+            size, value = lots, lots * self.multiplier * price
         if row is None:
-            self.minutes[minute] = [price, price, price, price, size, size * price]
+            self.minutes[minute] = [price, price, price, price, size, value]
             self.born_s = min(self.born_s, minute)  # a trade scripted into the past
             if len(self.minutes) > MINUTES_KEPT:
                 del self.minutes[next(iter(self.minutes))]
@@ -217,7 +228,7 @@ class Instrument:
             row[2] = price
         row[3] = price
         row[4] += size
-        row[5] += size * price
+        row[5] += value
 
     def candles(self, start_s: int, end_s: int, width_s: int, limit: int = 1500) -> list[Candle]:
         """Candles of `width_s` seconds whose start lies in [start_s, end_s], oldest first,

@@ -6,11 +6,10 @@ parsers read them (strings where KuCoin sends strings, nanoseconds where it send
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from cogmora.simulator.frames import s
-from cogmora.simulator.market import Instrument, Trade
+from cogmora.simulator.market import Instrument, Trade, lots_of
 
 
 def currencies(instruments: dict[str, Instrument]) -> list[dict[str, Any]]:
@@ -53,11 +52,6 @@ def currency(code: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-def lots_of(size: Decimal) -> int:
-    """A futures trade's size in whole contracts (the execution frames use the same rule)."""
-    return max(1, int(size * 100) % 1000)
 
 
 def spot_trades(inst: Instrument) -> list[dict[str, Any]]:

@@ -94,8 +94,11 @@ def candle_frame(inst: Instrument, kind: str) -> str:
     bucket = inst.time_ms // 1000 // width * width
     rows = inst.candles(bucket, bucket, width, limit=1)
     c = rows[-1]
+    # Futures: KuCoin's sixth value is wrong ("will be fixed"), the seventh is the volume
+    # (ccxt reads it there); both carry the volume here.
+    last = c.volume if inst.market is Market.FUTURES else c.turnover
     row = [str(c.start_s), *(frames.s(v) for v in (c.open, c.close, c.high, c.low,
-                                                    c.volume, c.turnover))]
+                                                    c.volume, last))]
     return frames.candle_update(inst, kind, row, inst.market is Market.FUTURES)
 
 

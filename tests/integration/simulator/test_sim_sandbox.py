@@ -127,6 +127,24 @@ async def test_candles_agree_with_the_trade_history(
     assert Decimal(row[5]) == sum(Decimal(t["size"]) for t in in_minute)
 
 
+async def test_futures_candles_count_the_contracts_the_trade_history_reports(
+    sim: KucoinSimulator, http: aiohttp.ClientSession
+) -> None:
+    """Futures klines: the minute's prices and its volume in lots match /trade/history."""
+    minute = (int(time.time()) // 60 - 5) * 60
+    prices = ["66950.0", "67010.0", "66920.5"]
+    for n, price in enumerate(prices):
+        await sim.set_price("XBTUSDTM", price, at_ms=minute * 1000 + n * 1000)
+    _, history = await get(http, f"{sim.futures_url}/api/v1/trade/history", symbol="XBTUSDTM")
+    in_minute = [t for t in reversed(history["data"]) if t["ts"] // 10**9 // 60 * 60 == minute]
+    assert [t["price"] for t in in_minute] == prices
+    _, klines = await get(http, f"{sim.futures_url}/api/v1/kline/query", symbol="XBTUSDTM",
+                          granularity=1, **{"from": minute * 1000, "to": minute * 1000})
+    [row] = [r for r in klines["data"] if r[0] == minute * 1000]
+    assert row[1:5] == [66950.0, 67010.0, 66920.5, 66920.5]  # open, high, low, close
+    assert row[5] == sum(t["size"] for t in in_minute)
+
+
 async def test_a_recorded_file_replays_the_same_books(
     tmp_path: Path, http: aiohttp.ClientSession
 ) -> None:
