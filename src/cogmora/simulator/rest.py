@@ -109,11 +109,14 @@ async def kucoin_errors(
     try:
         return await handler(request)
     except web.HTTPNotFound:
-        body = {"code": "404000", "msg": "Url Not Found"}
-        return web.json_response(body, status=404)
+        return _error(404, "404000", "Url Not Found")
     except web.HTTPMethodNotAllowed:
-        body = {"code": "405000", "msg": "Method Not Allowed"}
-        return web.json_response(body, status=405)
+        return _error(405, "405000", "Method Not Allowed")
+
+
+def _error(status: int, code: str, msg: str) -> web.Response:
+    return web.Response(status=status, body=_encoder.encode({"code": code, "msg": msg}),
+                        content_type="application/json")
 
 
 def _candle_fault(host: Host) -> None:
