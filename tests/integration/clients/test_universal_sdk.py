@@ -151,10 +151,12 @@ class Heard:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.by_topic: dict[str, list[Any]] = {}
+        self.subjects: set[str] = set()
 
     def __call__(self, topic: str, subject: str, data: Any) -> None:
         with self.lock:
             self.by_topic.setdefault(topic, []).append(data)
+            self.subjects.add(subject)
 
     def topics(self) -> set[str]:
         with self.lock:
@@ -163,7 +165,7 @@ class Heard:
 
 async def _stream(
     sim: KucoinSimulator, subscribe: Callable[[Any, Heard], None], futures: bool,
-    symbol: str, wanted: set[str], prices: list[str],
+    symbol: str, wanted: set[str], prices: list[str], subjects: frozenset[str] = frozenset(),
 ) -> Heard:
     heard = Heard()
 
@@ -177,7 +179,8 @@ async def _stream(
     ws = await asyncio.to_thread(start)
     try:
         await sim.publish_burst(symbol, prices)
-        await until(lambda: wanted <= heard.topics(), what=f"SDK callbacks on {wanted}")
+        await until(lambda: wanted <= heard.topics() and subjects <= heard.subjects,
+                    what=f"SDK callbacks on {wanted} {set(subjects)}")
     finally:
         # A server-side close ends the SDK's reader thread at once; stop() then returns.
         await sim.drop_connections()
@@ -186,8 +189,8 @@ async def _stream(
 
 
 async def test_sdk_spot_websocket_topics(sim: KucoinSimulator) -> None:
-    """/market/match, /market/snapshot, /spotMarket/level1, /market/candles and
-    /spotMarket/level2Depth5 are parsed by the SDK's own models."""
+    """/market/match, /market/snapshot (a symbol and the USDS market), /spotMarket/level1,
+    /market/candles and /spotMarket/level2Depth5 are parsed by the SDK's own models."""
     sym = "BTC-USDT"
 
     def subscribe(ws: Any, heard: Heard) -> None:
@@ -196,9 +199,11 @@ async def test_sdk_spot_websocket_topics(sim: KucoinSimulator) -> None:
         ws.orderbook_level1([sym], heard)
         ws.klines(sym, "1min", heard)
         ws.orderbook_level5([sym], heard)
+        ws.market_snapshot("USDS", heard)
 
     wanted = {f"/market/match:{sym}", f"/market/snapshot:{sym}", f"/spotMarket/level1:{sym}",
-              f"/market/candles:{sym}_1min", f"/spotMarket/level2Depth5:{sym}"}
+              f"/market/candles:{sym}_1min", f"/spotMarket/level2Depth5:{sym}",
+              "/market/snapshot:USDS"}
     heard = await _stream(sim, subscribe, False, sym, wanted, ["67005.0"])
     trade = heard.by_topic[f"/market/match:{sym}"][-1]
     assert (trade.price, trade.side) == ("67005.0", "buy")
@@ -210,18 +215,20 @@ async def test_sdk_spot_websocket_topics(sim: KucoinSimulator) -> None:
 
 
 async def test_sdk_futures_websocket_topics(sim: KucoinSimulator) -> None:
-    """/contractMarket/snapshot, /contractMarket/level2Depth5 and the mark price and
-    funding rate on /contract/instrument are parsed by the SDK."""
+    """/contractMarket/snapshot, /contractMarket/level2Depth5, /contractMarket/execution,
+    and the mark price and funding rate on /contract/instrument are parsed by the SDK."""
     sym = "XBTUSDTM"
 
     def subscribe(ws: Any, heard: Heard) -> None:
         ws.symbol_snapshot(sym, heard)
         ws.orderbook_level5(sym, heard)
         ws.execution(sym, heard)
+        ws.instrument(sym, heard)
 
     wanted = {f"/contractMarket/snapshot:{sym}", f"/contractMarket/level2Depth5:{sym}",
-              f"/contractMarket/execution:{sym}"}
-    heard = await _stream(sim, subscribe, True, sym, wanted, ["67020.0"])
+              f"/contractMarket/execution:{sym}", f"/contract/instrument:{sym}"}
+    heard = await _stream(sim, subscribe, True, sym, wanted, ["67020.0"],
+                          frozenset({"mark.index.price", "funding.rate"}))
     snapshot = heard.by_topic[f"/contractMarket/snapshot:{sym}"][-1]
     assert snapshot.symbol == sym and snapshot.last_price > 0
     depth = heard.by_topic[f"/contractMarket/level2Depth5:{sym}"][-1]

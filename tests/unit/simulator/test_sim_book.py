@@ -85,3 +85,28 @@ def test_funding_periods_settle_at_kucoins_hours() -> None:
     assert period_start(1748462400000 + 123_456) == 1748462400000
     assert period_start(1748491200000) == 1748491200000
     assert period_start(1748491200000 - 1) == 1748462400000
+
+
+def test_hub_knows_which_symbols_are_watched_by_any_topic() -> None:
+    """Candle, book and snapshot topics count as watching their symbol; market-wide
+    topics (ticker:all, snapshot:USDS) watch every symbol."""
+    from typing import Any, cast
+
+    from cogmora.domain.enums import Market
+    from cogmora.simulator.hub import Hub, Session, symbol_of
+
+    assert symbol_of("/market/candles:BTC-USDT_1hour") == "BTC-USDT"
+    assert symbol_of("/contractMarket/limitCandle:XBTUSDTM_1min") == "XBTUSDTM"
+    assert symbol_of("/contractMarket/level2:XBTUSDTM") == "XBTUSDTM"
+    assert symbol_of("/market/snapshot:USDS") == "*"
+    assert symbol_of("/market/ticker:all") == "*"
+    hub = Hub(Market.SPOT)
+    session = Session(ws=cast(Any, None), market=Market.SPOT, connect_id="c")
+    hub.subscribe(session, ["/market/candles:BTC-USDT_1hour"])
+    assert hub.watches("BTC-USDT") and not hub.watches("ETH-USDT")
+    hub.unsubscribe(session, ["/market/candles:BTC-USDT_1hour"])
+    assert not hub.watches("BTC-USDT")
+    hub.subscribe(session, ["/market/ticker:all"])
+    assert hub.watches("ETH-USDT")
+    hub.remove(session)
+    assert not hub.watches("ETH-USDT")
