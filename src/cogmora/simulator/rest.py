@@ -101,14 +101,31 @@ def _known(insts: dict[str, Instrument], request: web.Request) -> Instrument:
     return inst
 
 
+# Signed endpoints of KuCoin (accounts, orders, positions, private tokens): the sandbox has
+# none, and answers them as KuCoin answers a request it cannot authenticate.
+_PRIVATE_PREFIXES = (
+    "/api/v1/bullet-private", "/api/v1/accounts", "/api/v1/orders", "/api/v1/fills",
+    "/api/v1/hf/", "/api/v3/hf/", "/api/v1/stop-order", "/api/v1/positions",
+    "/api/v1/position", "/api/v1/isolated/", "/api/v1/margin/", "/api/v3/margin/",
+    "/api/v1/user-info", "/api/v2/user-info", "/api/v1/sub/", "/api/v1/deposit",
+    "/api/v1/withdrawals", "/api/ua/",
+)
+
+
 @web.middleware
 async def kucoin_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Unknown paths and methods answer KuCoin's envelope, not aiohttp's plain text."""
+    """Unknown paths and methods answer KuCoin's envelope, not aiohttp's plain text; a
+    signed request gets KuCoin's unknown-key error (the sandbox has no accounts)."""
     try:
         return await handler(request)
     except web.HTTPNotFound:
+        if "KC-API-KEY" in request.headers:
+            return _error(401, "400003", "KC-API-KEY not exists")
+        if request.path.startswith(_PRIVATE_PREFIXES):
+            return _error(400, "400001", "Please check the header of your request for "
+                          "KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE")
         return _error(404, "404000", "Url Not Found")
     except web.HTTPMethodNotAllowed:
         return _error(405, "405000", "Method Not Allowed")

@@ -180,13 +180,20 @@ async def test_unknown_paths_answer_kucoins_json_envelope(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """An unknown path is {"code":"404000","msg":"Url Not Found"} with HTTP 404, on both
-    hosts; an unknown symbol in a book request is KuCoin's 400100."""
+    hosts; a private endpoint is KuCoin's 400001 unsigned and 400003 signed (the sandbox
+    knows no keys); an unknown symbol or size in a book request is KuCoin's 400100."""
     for base in (sim.spot_url, sim.futures_url):
         assert await get(http, f"{base}/api/v1/no-such-thing") == (
             404, {"code": "404000", "msg": "Url Not Found"})
     status, body = await get(http, f"{sim.spot_url}/api/v1/market/orderbook/level2_20",
                              symbol="NOPE-USDT")
     assert (status, body["code"]) == (400, "400100") and "symbol" in body["msg"]
+    async with http.post(f"{sim.spot_url}/api/v1/bullet-private") as response:
+        assert (response.status, (await response.json())["code"]) == (400, "400001")
+    async with http.get(f"{sim.futures_url}/api/v1/positions",
+                        headers={"KC-API-KEY": "mine"}) as response:
+        assert (response.status, await response.json()) == (
+            401, {"code": "400003", "msg": "KC-API-KEY not exists"})
     status, body = await get(http, f"{sim.spot_url}/api/v1/market/orderbook/level2_7",
                              symbol="BTC-USDT")
     assert (status, body["code"]) == (400, "400100") and "size" in body["msg"]
