@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 
 DEPTH = 100  # levels per side: the full book (level2_100, level2/snapshot)
 
@@ -43,14 +44,17 @@ class Top:
 
 def _bid_count(top: Top, depth: int) -> int:
     """Bids stop before zero: a price of 3 increments has 3 bid levels at most."""
+    if top.bid > top.increment * depth:
+        return depth  # the usual case, without the division
     ticks = (top.bid / top.increment).to_integral_value(rounding=ROUND_CEILING)
     return max(0, min(depth, int(ticks)))
 
 
 def _overlap(start_a: Decimal, count_a: int, start_b: Decimal, count_b: int) -> int:
     """Shared members of two runs of consecutive tick indexes (a run is start, start+1...)."""
-    if count_a <= 0 or count_b <= 0 or (start_a - start_b) % 1 != 0:
-        return 0
+    gap = start_a - start_b
+    if count_a <= 0 or count_b <= 0 or gap >= count_b or -gap >= count_a or gap % 1 != 0:
+        return 0  # apart (a walk step usually jumps past the whole book) or off the grid
     low = max(start_a, start_b)
     high = min(start_a + count_a, start_b + count_b)
     return max(0, int(high - low))
@@ -60,15 +64,29 @@ def changed_levels(before: Top, after: Top, depth: int = DEPTH) -> int:
     """How many price levels a move from `before` to `after` adds or removes (the book
     sequence advances by this, one number per changed level, as KuCoin's does)."""
     inc = after.increment
+    span = inc * depth
+    asks = _shifted(after.ask - before.ask, inc, span, depth)
+    if before.bid > span and after.bid > span:  # both bid ladders full: a plain shift
+        return asks + _shifted(after.bid - before.bid, inc, span, depth)
     nb_before, nb_after = _bid_count(before, depth), _bid_count(after, depth)
     # Bids as runs of tick indexes from the deepest level up.
     bids_before = before.bid / inc - nb_before + 1
     bids_after = after.bid / inc - nb_after + 1
     bids_kept = _overlap(bids_before, nb_before, bids_after, nb_after)
-    asks_kept = _overlap(before.ask / inc, depth, after.ask / inc, depth)
-    return (nb_before + nb_after - 2 * bids_kept) + (2 * depth - 2 * asks_kept)
+    return asks + nb_before + nb_after - 2 * bids_kept
 
 
+def _shifted(shift: Decimal, inc: Decimal, span: Decimal, depth: int) -> int:
+    """Levels changed when a full side of `depth` levels moves by `shift`: two per tick
+    moved (one leaves, one comes), the whole side twice over once it moved past itself."""
+    if not shift:
+        return 0
+    if abs(shift) >= span or shift % inc:
+        return 2 * depth
+    return 2 * int(abs(shift) / inc)
+
+
+@lru_cache(maxsize=1 << 16)
 def level_size(symbol: str, price: Decimal, lots: bool) -> Decimal:
     """A level's resting size: futures in whole lots, spot in base units worth about
     $50 to $50,000."""

@@ -112,6 +112,7 @@ class Instrument:
     # The book before the last trade and its sequence: the level-2 update is their difference.
     book_before: book.Top | None = None
     book_sequence_before: int = 0
+    _top: book.Top | None = None  # the current Top, rebuilt when price or side moved
     recent: deque[Trade] = field(default_factory=lambda: deque(maxlen=TRADES_KEPT))
 
     @classmethod
@@ -157,7 +158,7 @@ class Instrument:
         The taker bought if the price went up and sold if it went down (a repeat keeps the
         side), and the book moves so that the price is its best level on the maker's side:
         every trade prints at a price the book had, whatever jumped it there."""
-        before = book.Top(self.price, self.side, self.increment)
+        before = self.top
         if price > self.price:
             self.side = "buy"
         elif price < self.price:
@@ -187,7 +188,11 @@ class Instrument:
 
     @property
     def top(self) -> book.Top:
-        return book.Top(self.price, self.side, self.increment)
+        top = self._top
+        if (top is None or top.price is not self.price or top.side is not self.side
+                or top.increment is not self.increment):
+            top = self._top = book.Top(self.price, self.side, self.increment)
+        return top
 
     @property
     def best_bid(self) -> Decimal:

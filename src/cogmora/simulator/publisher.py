@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from cogmora.domain.enums import Market
@@ -47,29 +48,37 @@ async def _send(host: Host, topic: str, build: Callable[..., str], *args: Any) -
     return await host.hub.publish(topic, build(*args))
 
 
+@lru_cache(maxsize=4096)
+def _book_topics(symbol: str, futures: bool) -> tuple[str, str, tuple[tuple[str, str, int], ...]]:
+    """(incremental topic, level-1 topic or "", ((depth topic, prefix, levels), ...)),
+    built once per symbol: publishing runs per trade."""
+    if futures:
+        depth = "/contractMarket/level2Depth"
+        return (f"/contractMarket/level2:{symbol}", "",
+                tuple((f"{depth}{n}:{symbol}", f"{depth}{n}", n) for n in (5, 50)))
+    depth = "/spotMarket/level2Depth"
+    return (f"/market/level2:{symbol}", f"/spotMarket/level1:{symbol}",
+            tuple((f"{depth}{n}:{symbol}", f"{depth}{n}", n) for n in (5, 50)))
+
+
 async def publish_book(host: Host, inst: Instrument) -> int:
     """The book after the instrument's last trade, on every book topic."""
-    sym = inst.symbol
     hub = host.hub
+    futures = inst.market is Market.FUTURES
+    incremental, level1, depths = _book_topics(inst.symbol, futures)
     sent = 0
-    if inst.market is Market.SPOT:
-        topic = f"/market/level2:{sym}"
-        if hub.has_subscribers(topic):
-            update = book_frames.spot_update(inst)
-            if update is not None:
-                sent += await hub.publish(topic, update)
-        sent += await _send(host, f"/spotMarket/level1:{sym}", _level1, inst)
-        for n in (5, 50):
-            prefix = f"/spotMarket/level2Depth{n}"
-            sent += await _send(host, f"{prefix}:{sym}", book_frames.depth, inst, prefix, n)
-        return sent
-    topic = f"/contractMarket/level2:{sym}"
-    if hub.has_subscribers(topic):
-        for update in book_frames.futures_updates(inst):
-            sent += await hub.publish(topic, update)
-    for n in (5, 50):
-        prefix = f"/contractMarket/level2Depth{n}"
-        sent += await _send(host, f"{prefix}:{sym}", book_frames.depth, inst, prefix, n)
+    if hub.has_subscribers(incremental):
+        if futures:
+            for update in book_frames.futures_updates(inst):
+                sent += await hub.publish(incremental, update)
+        else:
+            spot_update = book_frames.spot_update(inst)
+            if spot_update is not None:
+                sent += await hub.publish(incremental, spot_update)
+    if level1:
+        sent += await _send(host, level1, _level1, inst)
+    for topic, prefix, n in depths:
+        sent += await _send(host, topic, book_frames.depth, inst, prefix, n)
     return sent
 
 
@@ -77,13 +86,18 @@ def _level1(inst: Instrument) -> str:
     return frames.spot_level1(inst, *frames.top_sizes(inst))
 
 
-async def publish_candles(host: Host, inst: Instrument) -> int:
-    futures = inst.market is Market.FUTURES
+@lru_cache(maxsize=4096)
+def _candle_topics(symbol: str, futures: bool) -> tuple[tuple[str, str], ...]:
+    """(kind, topic) of every candle topic of `symbol`, built once per symbol."""
     prefix = "/contractMarket/limitCandle" if futures else "/market/candles"
+    return tuple((kind, f"{prefix}:{symbol}_{kind}") for kind in CANDLE_KINDS)
+
+
+async def publish_candles(host: Host, inst: Instrument) -> int:
     sent = 0
-    for kind in CANDLE_KINDS:
-        topic = f"{prefix}:{inst.symbol}_{kind}"
-        if host.hub.has_subscribers(topic):
+    has = host.hub.has_subscribers
+    for kind, topic in _candle_topics(inst.symbol, inst.market is Market.FUTURES):
+        if has(topic):
             sent += await host.hub.publish(topic, candle_frame(inst, kind))
     return sent
 
