@@ -68,6 +68,8 @@ async def test_watch_ticker_and_tickers(
     assert Decimal(str(ticker["last"])) == Decimal("67123.4")
     assert ticker["bid"] < ticker["ask"]
     prefix = "/market/ticker" if spot else "/contractMarket/ticker"
+    # The timed /market/snapshot push may reach watch_tickers first: it says the same.
+    await sim.set_price(sym, "67130.0")
     tickers = await watched(sim, sym, prefix, exchange.watch_tickers([symbol]), "67130.0")
     assert Decimal(str(tickers[symbol]["last"])) == Decimal("67130.0")
 
