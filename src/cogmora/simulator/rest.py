@@ -108,7 +108,7 @@ _PRIVATE_PREFIXES = (
     "/api/v1/hf/", "/api/v3/hf/", "/api/v1/stop-order", "/api/v1/positions",
     "/api/v1/position", "/api/v1/isolated/", "/api/v1/margin/", "/api/v3/margin/",
     "/api/v1/user-info", "/api/v2/user-info", "/api/v1/sub/", "/api/v1/deposit",
-    "/api/v1/withdrawals", "/api/ua/",
+    "/api/v1/withdrawals", "/api/ua/", "/api/v3/market/orderbook/level2",
 )
 
 
