@@ -69,10 +69,13 @@ def simulator(
 ) -> None:
     """Run a KuCoin-protocol exchange on loopback until Ctrl-C.
 
-    It speaks KuCoin's public REST API (bullet-public tokens, allTickers, stats, level-1,
-    candles, symbols; futures contracts, ticker, klines) and its classic websocket protocol
-    (welcome, ping/pong, subscribe/ack, /market/ticker, /contractMarket/execution,
-    /contract/instrument), one host for spot and one for futures. Point Cogmora at it with
+    A KuCoin sandbox: ccxt (kucoin, kucoinfutures, ccxt.pro) and KuCoin's own SDK work
+    against it with only their URLs changed (docs/SIMULATOR.md). It speaks KuCoin's public
+    REST API (symbols, currencies, tickers, stats, candles, trade history, level-2 books,
+    status; futures contracts, books, funding rate, mark price) and its classic websocket
+    protocol (tickers, trades, snapshots, level-1/level-2 books, candles, mark and funding),
+    one host for spot and one for futures. Every symbol trades, watched or not. Point
+    Cogmora at it with
 
         COGMORA_KUCOIN_SPOT_URL=http://127.0.0.1:8181
         COGMORA_KUCOIN_FUTURES_URL=http://127.0.0.1:8182
@@ -92,6 +95,7 @@ def simulator(
         spot=spot,
         futures=futures,
         record_file=record_file,
+        walk_unwatched=True,  # a bot that only polls REST sees a moving market
     )
 
     async def serve() -> None:

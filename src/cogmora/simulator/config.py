@@ -76,6 +76,14 @@ class SimulatorConfig:
     tick_rate: float = 10.0
     # Futures mark price pushes per second (KuCoin: 1 per second).
     mark_rate: float = 1.0
+    # Walk every symbol, watched or not (the standalone sandbox: a bot that only polls REST
+    # sees a moving market); False walks only the symbols somebody subscribed to.
+    walk_unwatched: bool = False
+    # Timed pushes, KuCoin's periods: /market/snapshot 2 s, /contractMarket/snapshot 5 s,
+    # the predicted funding rate on /contract/instrument each minute.
+    snapshot_interval_s: float = 2.0
+    futures_snapshot_interval_s: float = 5.0
+    funding_interval_s: float = 60.0
     ping_interval_ms: int = 18_000
     ping_timeout_ms: int = 10_000
     # Close a connection that sent nothing for this long (KuCoin does, with error 400

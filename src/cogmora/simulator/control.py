@@ -17,6 +17,7 @@ the exchange through these; in-process code calls the KucoinSimulator methods di
     POST /control/expire-tokens {"market": ...}
     POST /control/rate-limit   {"count": 3, "resetMs": 500, "market": ...}
     POST /control/firehose     {"n": 100000, "market": "spot", "symbols": [...]}
+    POST /control/funding      {"symbol": "XBTUSDTM", "rate": "0.0005"}  (rate null: unpin)
     POST /control/duplicate, /control/reordered, /control/absurd   (simulator/frame_faults.py)
 """
 
@@ -113,6 +114,11 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         symbols = b.get("symbols")
         return await sim.firehose(int(b["n"]), market, symbols)
 
+    async def funding(b: dict[str, Any]) -> Any:
+        rate = b.get("rate")
+        sim.set_funding_rate(str(b["symbol"]), None if rate is None else str(rate))
+        return None
+
     app.router.add_get("/control/state", _route(state))
     for path, action in {
         "price": price,
@@ -128,6 +134,7 @@ def add_control_routes(app: web.Application, sim: KucoinSimulator) -> None:
         "expire-tokens": expire,
         "rate-limit": rate_limit,
         "firehose": firehose,
+        "funding": funding,
     }.items():
         app.router.add_post(f"/control/{path}", _route(action))
     from cogmora.simulator.frame_faults import add_frame_fault_routes

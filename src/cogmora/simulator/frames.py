@@ -11,7 +11,12 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from cogmora.simulator.market import Instrument
+import msgspec
+
+from cogmora.domain.enums import Market
+from cogmora.simulator.book import level_size
+from cogmora.simulator.funding import Funding, next_funding
+from cogmora.simulator.market import Instrument, lots_of
 
 
 def s(value: Decimal) -> str:
@@ -30,11 +35,19 @@ def error(ident: str | None, code: int, data: str) -> str:
     return json.dumps(frame)
 
 
+def top_sizes(inst: Instrument) -> tuple[Decimal, Decimal]:
+    """Sizes resting at the best bid and ask (the book's own, simulator/book.py)."""
+    lots = inst.market is Market.FUTURES
+    return (level_size(inst.symbol, inst.best_bid, lots),
+            level_size(inst.symbol, inst.best_ask, lots))
+
+
 def spot_ticker_data(inst: Instrument) -> str:
+    bid_size, ask_size = top_sizes(inst)
     return (
         f'{{"sequence":"{inst.sequence}","price":"{s(inst.price)}","size":"{s(inst.last_size)}",'
-        f'"bestAsk":"{s(inst.best_ask)}","bestAskSize":"0.5","bestBid":"{s(inst.best_bid)}",'
-        f'"bestBidSize":"0.5","time":{inst.time_ms}}}'
+        f'"bestAsk":"{s(inst.best_ask)}","bestAskSize":"{s(ask_size)}",'
+        f'"bestBid":"{s(inst.best_bid)}","bestBidSize":"{s(bid_size)}","time":{inst.time_ms}}}'
     )
 
 
@@ -53,12 +66,12 @@ def spot_ticker_all(inst: Instrument) -> str:
 
 
 def _lots(inst: Instrument) -> int:
-    return max(1, int(inst.last_size * 100) % 1000)
+    return lots_of(inst.last_size)
 
 
 def futures_execution(inst: Instrument) -> str:
     ts = inst.time_ms * 1_000_000
-    side = "buy" if inst.sequence % 2 else "sell"
+    side = inst.side
     return (
         f'{{"topic":"/contractMarket/execution:{inst.symbol}","type":"message","subject":"match",'
         f'"sn":{inst.sequence},"data":{{"symbol":"{inst.symbol}","sequence":{inst.sequence},'
@@ -70,23 +83,27 @@ def futures_execution(inst: Instrument) -> str:
 
 def futures_ticker(inst: Instrument) -> str:
     ts = inst.time_ms * 1_000_000
-    side = "buy" if inst.sequence % 2 else "sell"
+    side = inst.side
+    bid_size, ask_size = top_sizes(inst)
     return (
         f'{{"topic":"/contractMarket/ticker:{inst.symbol}","type":"message","subject":"ticker",'
         f'"sn":{inst.sequence},"data":{{"symbol":"{inst.symbol}","sequence":{inst.sequence},'
-        f'"side":"{side}","size":{_lots(inst)},"price":"{s(inst.price)}","bestBidSize":500,'
-        f'"bestBidPrice":"{s(inst.best_bid)}","bestAskPrice":"{s(inst.best_ask)}",'
-        f'"bestAskSize":500,"tradeId":"{inst.trade_id}","ts":{ts}}}}}'
+        f'"side":"{side}","size":{_lots(inst)},"price":"{s(inst.price)}",'
+        f'"bestBidSize":{bid_size},"bestBidPrice":"{s(inst.best_bid)}",'
+        f'"bestAskPrice":"{s(inst.best_ask)}","bestAskSize":{ask_size},'
+        f'"tradeId":"{inst.trade_id}","ts":{ts}}}}}'
     )
 
 
 def futures_ticker_v2(inst: Instrument) -> str:
     ts = inst.time_ms * 1_000_000
+    bid_size, ask_size = top_sizes(inst)
     return (
         f'{{"topic":"/contractMarket/tickerV2:{inst.symbol}","type":"message",'
         f'"subject":"tickerV2","sn":{inst.sequence},"data":{{"symbol":"{inst.symbol}",'
-        f'"sequence":{inst.sequence},"bestBidSize":500,"bestBidPrice":"{s(inst.best_bid)}",'
-        f'"bestAskPrice":"{s(inst.best_ask)}","bestAskSize":500,"ts":{ts}}}}}'
+        f'"sequence":{inst.sequence},"bestBidSize":{bid_size},'
+        f'"bestBidPrice":"{s(inst.best_bid)}","bestAskPrice":"{s(inst.best_ask)}",'
+        f'"bestAskSize":{ask_size},"ts":{ts}}}}}'
     )
 
 
@@ -135,21 +152,23 @@ def rest_all_ticker_item(inst: Instrument) -> dict[str, Any]:
     item = rest_stats(inst, inst.symbol, inst.time_ms)
     del item["time"]
     item["symbolName"] = inst.symbol
-    item["bestBidSize"] = "0.5"
-    item["bestAskSize"] = "0.5"
+    bid_size, ask_size = top_sizes(inst)
+    item["bestBidSize"] = s(bid_size)
+    item["bestAskSize"] = s(ask_size)
     return item
 
 
 def rest_level1(inst: Instrument) -> dict[str, Any]:
+    bid_size, ask_size = top_sizes(inst)
     return {
         "time": inst.time_ms,
         "sequence": str(inst.sequence),
         "price": s(inst.price),
         "size": s(inst.last_size),
         "bestBid": s(inst.best_bid),
-        "bestBidSize": "0.5",
+        "bestBidSize": s(bid_size),
         "bestAsk": s(inst.best_ask),
-        "bestAskSize": "0.5",
+        "bestAskSize": s(ask_size),
     }
 
 
@@ -191,19 +210,19 @@ def rest_futures_ticker(inst: Instrument) -> dict[str, Any]:
     return {
         "sequence": inst.sequence,
         "symbol": inst.symbol,
-        "side": "buy",
+        "side": inst.side,
         "size": _lots(inst),
         "tradeId": str(inst.trade_id),
         "price": s(inst.price),
         "bestBidPrice": s(inst.best_bid),
-        "bestBidSize": 500,
+        "bestBidSize": top_sizes(inst)[0],
         "bestAskPrice": s(inst.best_ask),
-        "bestAskSize": 500,
+        "bestAskSize": top_sizes(inst)[1],
         "ts": inst.time_ms * 1_000_000,
     }
 
 
-def rest_contract(inst: Instrument) -> dict[str, Any]:
+def rest_contract(inst: Instrument, funding: Funding, at_ms: int) -> dict[str, Any]:
     base = inst.symbol.removesuffix("USDTM")
     # Decimals here are encoded as JSON numbers, as KuCoin sends them (only openInterest is a
     # string): the REST layer encodes with decimal_format="number".
@@ -237,8 +256,8 @@ def rest_contract(inst: Instrument) -> dict[str, Any]:
         "fairMethod": "FundingRate",
         "indexSymbol": f".K{base}USDT",
         "status": "Open",
-        "fundingFeeRate": 0.0001,
-        "predictedFundingFeeRate": 0.0001,
+        "fundingFeeRate": funding.rate(inst.symbol, at_ms),
+        "predictedFundingFeeRate": funding.rate(inst.symbol, at_ms + 60_000),
         "fundingRateGranularity": 28800000,
         "openInterest": "1000000",
         "turnoverOf24h": inst.turnover24h,
@@ -246,7 +265,7 @@ def rest_contract(inst: Instrument) -> dict[str, Any]:
         "markPrice": inst.mark,
         "indexPrice": inst.mark,
         "lastTradePrice": inst.price,
-        "nextFundingRateTime": 17752926,
+        "nextFundingRateTime": next_funding(at_ms) - at_ms,  # a countdown, ms
         "maxLeverage": 125,
         "lowPrice": inst.low24h,
         "highPrice": inst.high24h,
@@ -254,3 +273,120 @@ def rest_contract(inst: Instrument) -> dict[str, Any]:
         "priceChg": inst.change_price,
         "supportCross": True,
     }
+
+
+# ---- topics beyond the tickers (what ccxt and the official SDK subscribe to) ----------
+
+_numbers = msgspec.json.Encoder(decimal_format="number")
+
+
+def message(topic: str, subject: str, data: dict[str, Any], sn: int | None = None) -> str:
+    """A data frame around `data`, whose Decimals go out as JSON numbers (the snapshot and
+    instrument topics send numbers; elsewhere the caller passes strings)."""
+    frame: dict[str, Any] = {"topic": topic, "type": "message", "subject": subject}
+    if sn is not None:
+        frame["sn"] = sn
+    frame["data"] = data
+    return _numbers.encode(frame).decode()
+
+
+def spot_match(inst: Instrument, topic_prefix: str = "/market/match") -> str:
+    ts = inst.time_ms * 1_000_000
+    return (
+        f'{{"topic":"{topic_prefix}:{inst.symbol}","type":"message","subject":"trade.l3match",'
+        f'"data":{{"makerOrderId":"{inst.trade_id * 2 + 1:024x}","price":"{s(inst.price)}",'
+        f'"sequence":"{inst.sequence}","side":"{inst.side}","size":"{s(inst.last_size)}",'
+        f'"symbol":"{inst.symbol}","takerOrderId":"{inst.trade_id * 2:024x}",'
+        f'"time":"{ts}","tradeId":"{inst.sequence}","type":"match"}}}}'
+    )
+
+
+def _window(inst: Instrument, seconds: int, now_s: int) -> dict[str, Decimal]:
+    """open/high/low/vol/volValue of the trades in the last `seconds` (the price itself
+    when there were none)."""
+    rows = [r for m, r in inst.minutes.items() if m >= now_s - seconds]
+    if not rows:
+        p = inst.price
+        return {"open": p, "high": p, "low": p, "vol": Decimal(0), "volValue": Decimal(0)}
+    return {
+        "open": rows[0][0],
+        "high": max(r[1] for r in rows),
+        "low": min(r[2] for r in rows),
+        "vol": sum((r[4] for r in rows), Decimal(0)),
+        "volValue": sum((r[5] for r in rows), Decimal(0)),
+    }
+
+
+def _change(window: dict[str, Decimal], last: Decimal) -> dict[str, Any]:
+    open_ = window["open"]
+    rate = ((last - open_) / open_).quantize(Decimal("0.0001")) if open_ else Decimal(0)
+    return {"changePrice": last - open_, "changeRate": rate, **window}
+
+
+def spot_snapshot_data(inst: Instrument, at_ms: int) -> dict[str, Any]:
+    base, quote = inst.symbol.split("-", 1)
+    now_s = at_ms // 1000
+    day = {"open": inst.open24h, "high": inst.high24h, "low": inst.low24h,
+           "vol": inst.volume24h, "volValue": inst.turnover24h}
+    top_bid, top_ask = inst.best_bid, inst.best_ask
+    bid_size, ask_size = top_sizes(inst)
+    return {
+        "askSize": ask_size, "averagePrice": inst.open24h, "baseCurrency": base,
+        "bidSize": bid_size, "board": 1, "buy": top_bid,
+        "changePrice": inst.change_price, "changeRate": inst.change_rate,
+        "close": inst.price, "datetime": at_ms, "high": inst.high24h,
+        "lastTradedPrice": inst.price, "low": inst.low24h, "makerCoefficient": 1,
+        "makerFeeRate": Decimal("0.001"), "marginTrade": True, "mark": 0, "market": "USDS",
+        "marketChange1h": _change(_window(inst, 3600, now_s), inst.price),
+        "marketChange24h": _change(day, inst.price),
+        "marketChange4h": _change(_window(inst, 4 * 3600, now_s), inst.price),
+        "markets": ["USDS"], "open": inst.open24h, "quoteCurrency": quote,
+        "sell": top_ask, "siteTypes": ["global"], "sort": 100, "symbol": inst.symbol,
+        "symbolCode": inst.symbol, "takerCoefficient": 1, "takerFeeRate": Decimal("0.001"),
+        "trading": True, "vol": inst.volume24h, "volValue": inst.turnover24h,
+    }
+
+
+def spot_snapshot(inst: Instrument, topic: str, at_ms: int) -> str:
+    """`/market/snapshot:{symbol}` or `:{market}`: one message per symbol, data.data."""
+    data = {"sequence": str(inst.sequence), "data": spot_snapshot_data(inst, at_ms)}
+    return message(topic, "trade.snapshot", data)
+
+
+def spot_level1(inst: Instrument, bid_size: Decimal, ask_size: Decimal) -> str:
+    return (
+        f'{{"topic":"/spotMarket/level1:{inst.symbol}","type":"message","subject":"level1",'
+        f'"data":{{"asks":["{s(inst.best_ask)}","{s(ask_size)}"],'
+        f'"bids":["{s(inst.best_bid)}","{s(bid_size)}"],"timestamp":{inst.time_ms}}}}}'
+    )
+
+
+def candle_update(inst: Instrument, kind: str, row: list[str], futures: bool) -> str:
+    """A candle's running values on `/market/candles:{sym}_{type}` (spot: ns time) or
+    `/contractMarket/limitCandle:{sym}_{type}` (futures: ms time)."""
+    if futures:
+        topic, subject, at = "/contractMarket/limitCandle", "candle.stick", inst.time_ms
+    else:
+        topic, subject = "/market/candles", "trade.candles.update"
+        at = inst.time_ms * 1_000_000
+    candles = ",".join(f'"{v}"' for v in row)
+    return (
+        f'{{"topic":"{topic}:{inst.symbol}_{kind}","type":"message","subject":"{subject}",'
+        f'"data":{{"symbol":"{inst.symbol}","candles":[{candles}],"time":{at}}}}}'
+    )
+
+
+def futures_snapshot(inst: Instrument, at_ms: int) -> str:
+    data = {
+        "highPrice": inst.high24h, "lastPrice": inst.price, "lowPrice": inst.low24h,
+        "price24HoursBefore": inst.open24h, "priceChg": inst.change_price,
+        "priceChgPct": inst.change_rate, "symbol": inst.symbol, "ts": at_ms * 1_000_000,
+        "turnover": inst.turnover24h, "volume": inst.volume24h,
+    }
+    return message(f"/contractMarket/snapshot:{inst.symbol}", "snapshot.24h", data)
+
+
+def futures_funding(inst: Instrument, rate: Decimal, at_ms: int) -> str:
+    # granularity 60000: the predicted rate, pushed each minute (28800000 is the settled one).
+    data = {"granularity": 60000, "fundingRate": rate, "timestamp": at_ms}
+    return message(f"/contract/instrument:{inst.symbol}", "funding.rate", data)

@@ -21,6 +21,19 @@ from cogmora.domain.enums import Market
 log = logging.getLogger(__name__)
 
 
+_CANDLE_PREFIXES = ("/market/candles:", "/contractMarket/limitCandle:")
+
+
+def symbol_of(topic: str) -> str:
+    """The symbol a single-symbol topic is about; "*" for a market-wide topic."""
+    arg = topic.partition(":")[2]
+    if topic.startswith(_CANDLE_PREFIXES):
+        return arg.rpartition("_")[0]
+    if "-" in arg or topic.startswith(("/contract", "/contractMarket")):
+        return arg
+    return "*"  # /market/ticker:all, /market/snapshot:USDS
+
+
 @dataclass(eq=False, slots=True)
 class Session:
     """One websocket connection to a simulated host."""
@@ -46,6 +59,9 @@ class Hub:
         self.market = market
         self.sessions: set[Session] = set()
         self._by_topic: defaultdict[str, set[Session]] = defaultdict(set)
+        # Subscribed topics per symbol ("*" for market-wide ones like /market/ticker:all),
+        # so the walk can ask "does anybody listen to this symbol" in one lookup.
+        self._per_symbol: defaultdict[str, int] = defaultdict(int)
         self._changed = asyncio.Event()
         # Frozen: the host's websockets go silent (no data, no pong, no ack) while the
         # market goes on; trades still reach the candles.
@@ -57,29 +73,39 @@ class Hub:
     def remove(self, session: Session) -> None:
         self.sessions.discard(session)
         for topic in session.topics:
-            subscribers = self._by_topic.get(topic)
-            if subscribers is not None:
-                subscribers.discard(session)
-                if not subscribers:
-                    del self._by_topic[topic]
+            self._drop(session, topic)
         session.topics.clear()
         self._notify()
 
     def subscribe(self, session: Session, topics: list[str]) -> None:
         for topic in topics:
             session.topics.add(topic)
+            if topic not in self._by_topic:
+                self._per_symbol[symbol_of(topic)] += 1
             self._by_topic[topic].add(session)
         self._notify()
 
     def unsubscribe(self, session: Session, topics: list[str]) -> None:
         for topic in topics:
             session.topics.discard(topic)
-            subscribers = self._by_topic.get(topic)
-            if subscribers is not None:
-                subscribers.discard(session)
-                if not subscribers:
-                    del self._by_topic[topic]
+            self._drop(session, topic)
         self._notify()
+
+    def _drop(self, session: Session, topic: str) -> None:
+        subscribers = self._by_topic.get(topic)
+        if subscribers is None:
+            return
+        subscribers.discard(session)
+        if not subscribers:
+            del self._by_topic[topic]
+            key = symbol_of(topic)
+            self._per_symbol[key] -= 1
+            if self._per_symbol[key] <= 0:
+                del self._per_symbol[key]
+
+    def watches(self, symbol: str) -> bool:
+        """Whether any topic about `symbol` (or a market-wide topic) has a subscriber."""
+        return symbol in self._per_symbol or "*" in self._per_symbol
 
     def subscribers(self, topic: str) -> set[Session]:
         return self._by_topic.get(topic) or set()

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from cogmora.domain.enums import Market
+from cogmora.simulator import book
 
 _CANDLE_SECONDS = {
     "1min": 60,
@@ -39,11 +41,30 @@ _CANDLE_SECONDS = {
 
 
 MINUTES_KEPT = 14 * 24 * 60  # two weeks of 1-minute candles per instrument
+TRADES_KEPT = 100  # KuCoin's trade history returns the latest 100
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One printed trade, as the trade-history endpoints report it."""
+
+    sequence: int
+    trade_id: int
+    time_ns: int
+    price: Decimal
+    size: Decimal
+    side: str  # the taker's side
 
 
 def candle_seconds(kind: str) -> int | None:
     """Seconds of a KuCoin spot candle type ("1min", "1hour"...), None when unknown."""
     return _CANDLE_SECONDS.get(kind)
+
+
+def lots_of(size: Decimal) -> int:
+    """A futures trade's size in whole contracts: the execution frames, the trade history
+    and the candles' volume all use this one rule."""
+    return max(1, int(size * 100) % 1000)
 
 
 def market_of(symbol: str) -> Market:
@@ -83,6 +104,16 @@ class Instrument:
     born_price: Decimal = Decimal(0)
     # minute start (s) -> [open, high, low, close, volume, turnover], from real trades
     minutes: dict[int, list[Decimal]] = field(default_factory=dict)
+    # The taker side of the last trade: it decides which side of the book the trade's price
+    # is the best level of (simulator/book.py).
+    side: str = "sell"
+    depth: int = book.DEPTH
+    book_sequence: int = 0  # advances by one per changed book level, as KuCoin's does
+    # The book before the last trade and its sequence: the level-2 update is their difference.
+    book_before: book.Top | None = None
+    book_sequence_before: int = 0
+    _top: book.Top | None = None  # the current Top, rebuilt when price or side moved
+    recent: deque[Trade] = field(default_factory=lambda: deque(maxlen=TRADES_KEPT))
 
     @classmethod
     def create(
@@ -106,6 +137,7 @@ class Instrument:
         inst.volume24h = Decimal(rng.randrange(1000, 100000))
         inst.turnover24h = (inst.volume24h * price).quantize(Decimal("0.01"))
         inst.born_s = inst.time_ms // 1000
+        inst.book_sequence = inst.sequence * 1000
         inst.born_price = price
         inst.minutes[inst.born_s // 60 * 60] = [price, price, price, price, Decimal(0), Decimal(0)]
         return inst
@@ -121,7 +153,21 @@ class Instrument:
         return candidate
 
     def trade(self, price: Decimal, size: Decimal | None = None, at_ms: int | None = None) -> None:
-        """Record a trade at `price` (a scripted price or a walk step)."""
+        """Record a trade at `price` (a scripted price or a walk step).
+
+        The taker bought if the price went up and sold if it went down (a repeat keeps the
+        side), and the book moves so that the price is its best level on the maker's side:
+        every trade prints at a price the book had, whatever jumped it there."""
+        before = self.top
+        if price > self.price:
+            self.side = "buy"
+        elif price < self.price:
+            self.side = "sell"
+        self.book_before = before
+        self.book_sequence_before = self.book_sequence
+        self.book_sequence += book.changed_levels(
+            before, book.Top(price, self.side, self.increment), self.depth
+        )
         self.price = price
         self.sequence += 1
         self.trade_id += 1
@@ -133,16 +179,28 @@ class Instrument:
         self.volume24h += self.last_size
         self.turnover24h += self.last_size * price
         self._record_minute(price)
+        self.recent.append(
+            Trade(self.sequence, self.trade_id, self.time_ms * 1_000_000, price,
+                  self.last_size, self.side)
+        )
         # The mark follows the last trade loosely: a fair price without the trade noise.
         self.mark = price
 
     @property
+    def top(self) -> book.Top:
+        top = self._top
+        if (top is None or top.price is not self.price or top.side is not self.side
+                or top.increment is not self.increment):
+            top = self._top = book.Top(self.price, self.side, self.increment)
+        return top
+
+    @property
     def best_bid(self) -> Decimal:
-        return self.price
+        return self.top.bid
 
     @property
     def best_ask(self) -> Decimal:
-        return self.price + self.increment
+        return self.top.ask
 
     @property
     def change_price(self) -> Decimal:
@@ -158,8 +216,13 @@ class Instrument:
         minute = self.time_ms // 60_000 * 60
         row = self.minutes.get(minute)
         size = self.last_size
+        value = size * price
+        if self.market is Market.FUTURES:
+            # KuCoin's futures candles count contracts; the turnover is in the quote currency.
+            lots = Decimal(lots_of(size))
+            size, value = lots, lots * self.multiplier * price
         if row is None:
-            self.minutes[minute] = [price, price, price, price, size, size * price]
+            self.minutes[minute] = [price, price, price, price, size, value]
             self.born_s = min(self.born_s, minute)  # a trade scripted into the past
             if len(self.minutes) > MINUTES_KEPT:
                 del self.minutes[next(iter(self.minutes))]
@@ -170,7 +233,7 @@ class Instrument:
             row[2] = price
         row[3] = price
         row[4] += size
-        row[5] += size * price
+        row[5] += value
 
     def candles(self, start_s: int, end_s: int, width_s: int, limit: int = 1500) -> list[Candle]:
         """Candles of `width_s` seconds whose start lies in [start_s, end_s], oldest first,

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from cogmora.domain.enums import Market
-from cogmora.simulator import frames
-from cogmora.simulator.market import candle_seconds, now_ms
-from cogmora.simulator.state import Host
+from cogmora.simulator import book_frames, frames, payloads
+from cogmora.simulator.funding import current_funding_rate
+from cogmora.simulator.market import Instrument, candle_seconds, now_ms
+from cogmora.simulator.state import SPOT_MARKETS, Host
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,6 +85,57 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise RestError("400100", f"{name} must be an integer") from None
 
 
+def _book_size(request: web.Request, allowed: tuple[int, ...]) -> int:
+    raw = request.match_info.get("size", "")
+    if not raw.isdigit() or int(raw) not in allowed:
+        raise RestError("400100", f"size {raw!r} is invalid: one of {allowed}")
+    return int(raw)
+
+
+def _known(insts: dict[str, Instrument], request: web.Request) -> Instrument:
+    """The instrument a book or trade request names; KuCoin's 400100 for any other."""
+    symbol = _symbol(request)
+    inst = insts.get(symbol)
+    if inst is None:
+        raise RestError("400100", f"symbol {symbol} is invalid")
+    return inst
+
+
+# Signed endpoints of KuCoin (accounts, orders, positions, private tokens): the sandbox has
+# none, and answers them as KuCoin answers a request it cannot authenticate.
+_PRIVATE_PREFIXES = (
+    "/api/v1/bullet-private", "/api/v1/accounts", "/api/v1/orders", "/api/v1/fills",
+    "/api/v1/hf/", "/api/v3/hf/", "/api/v1/stop-order", "/api/v1/positions",
+    "/api/v1/position", "/api/v1/isolated/", "/api/v1/margin/", "/api/v3/margin/",
+    "/api/v1/user-info", "/api/v2/user-info", "/api/v1/sub/", "/api/v1/deposit",
+    "/api/v1/withdrawals", "/api/ua/", "/api/v3/market/orderbook/level2",
+)
+
+
+@web.middleware
+async def kucoin_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unknown paths and methods answer KuCoin's envelope, not aiohttp's plain text; a
+    signed request gets KuCoin's unknown-key error (the sandbox has no accounts)."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        if "KC-API-KEY" in request.headers:
+            return _error(401, "400003", "KC-API-KEY not exists")
+        if request.path.startswith(_PRIVATE_PREFIXES):
+            return _error(400, "400001", "Please check the header of your request for "
+                          "KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE")
+        return _error(404, "404000", "Url Not Found")
+    except web.HTTPMethodNotAllowed:
+        return _error(405, "405000", "Method Not Allowed")
+
+
+def _error(status: int, code: str, msg: str) -> web.Response:
+    return web.Response(status=status, body=_encoder.encode({"code": code, "msg": msg}),
+                        content_type="application/json")
+
+
 def _candle_fault(host: Host) -> None:
     if host.candle_failures > 0:
         host.candle_failures -= 1
@@ -106,6 +159,7 @@ def add_common_routes(app: web.Application, host: Host) -> None:
 
     app.router.add_post("/api/v1/bullet-public", endpoint(host, 10, bullet))
     app.router.add_get("/api/v1/timestamp", endpoint(host, 1, lambda _: now_ms()))
+    app.router.add_get("/api/v1/status", endpoint(host, 1, lambda _: payloads.status()))
 
 
 def add_spot_routes(app: web.Application, host: Host) -> None:
@@ -153,17 +207,48 @@ def add_spot_routes(app: web.Application, host: Host) -> None:
     app.router.add_get("/api/v1/market/candles", endpoint(host, 3, candles))
     app.router.add_get("/api/v2/symbols", endpoint(host, 4, symbols))
     app.router.add_get("/api/v1/symbols", endpoint(host, 4, symbols))
+    add_spot_book_routes(app, host)
+
+
+def add_spot_book_routes(app: web.Application, host: Host) -> None:
+    """Symbols by name, currencies, trade history and the level-2 books."""
+    insts = host.instruments
+
+    def symbol(request: web.Request) -> dict[str, Any]:
+        return frames.rest_symbol(_known(insts, request))
+
+    def currency(request: web.Request) -> dict[str, Any]:
+        code = request.match_info["currency"]
+        if code not in {c["currency"] for c in payloads.currencies(insts)}:
+            raise RestError("400100", f"currency {code} is invalid")
+        return payloads.currency(code)
+
+    def histories(request: web.Request) -> list[dict[str, Any]]:
+        return payloads.spot_trades(_known(insts, request))
+
+    def level2(request: web.Request) -> dict[str, Any]:
+        size = _book_size(request, (20, 100))
+        return book_frames.rest_book(_known(insts, request), size, now_ms())
+
+    app.router.add_get("/api/v2/symbols/{symbol}", endpoint(host, 4, symbol))
+    app.router.add_get("/api/v3/currencies", endpoint(
+        host, 3, lambda _: payloads.currencies(insts)))
+    app.router.add_get("/api/v3/currencies/{currency}", endpoint(host, 3, currency))
+    app.router.add_get("/api/v1/markets", endpoint(host, 3, lambda _: sorted(SPOT_MARKETS)))
+    app.router.add_get("/api/v1/market/histories", endpoint(host, 3, histories))
+    app.router.add_get("/api/v1/market/orderbook/level2_{size}", endpoint(host, 2, level2))
 
 
 def add_futures_routes(app: web.Application, host: Host) -> None:
     insts = host.instruments
 
     def contracts(_: web.Request) -> list[dict[str, Any]]:
-        return [frames.rest_contract(i) for i in insts.values()]
+        at = now_ms()
+        return [frames.rest_contract(i, host.funding, at) for i in insts.values()]
 
     def contract(request: web.Request) -> dict[str, Any] | None:
         inst = insts.get(_symbol(request))
-        return None if inst is None else frames.rest_contract(inst)
+        return None if inst is None else frames.rest_contract(inst, host.funding, now_ms())
 
     def ticker(request: web.Request) -> dict[str, Any] | None:
         inst = insts.get(_symbol(request))
@@ -209,6 +294,36 @@ def add_futures_routes(app: web.Application, host: Host) -> None:
     app.router.add_get("/api/v1/allTickers", endpoint(host, 5, all_tickers))
     app.router.add_get("/api/v1/mark-price/{symbol}/current", endpoint(host, 3, mark_price))
     app.router.add_get("/api/v1/kline/query", endpoint(host, 3, klines))
+    add_futures_book_routes(app, host)
+
+
+def add_futures_book_routes(app: web.Application, host: Host) -> None:
+    """Books, trade history, statistics and the funding rate of the futures host."""
+    insts = host.instruments
+
+    def snapshot(request: web.Request) -> dict[str, Any]:
+        return book_frames.rest_book(_known(insts, request), 100, now_ms())
+
+    def depth(request: web.Request) -> dict[str, Any]:
+        size = _book_size(request, (20, 100))
+        return book_frames.rest_book(_known(insts, request), size, now_ms())
+
+    def history(request: web.Request) -> list[dict[str, Any]]:
+        return payloads.futures_trades(_known(insts, request))
+
+    def statistics(_: web.Request) -> dict[str, Any]:
+        return {"turnoverOf24h": sum((i.turnover24h for i in insts.values()), Decimal(0))}
+
+    def funding_rate(request: web.Request) -> dict[str, Any]:
+        inst = _known(insts, request)
+        return current_funding_rate(host.funding, inst.symbol, now_ms())
+
+    app.router.add_get("/api/v1/level2/snapshot", endpoint(host, 3, snapshot))
+    app.router.add_get("/api/v1/level2/depth{size}", endpoint(host, 5, depth))
+    app.router.add_get("/api/v1/trade/history", endpoint(host, 5, history))
+    app.router.add_get("/api/v1/trade-statistics", endpoint(host, 3, statistics))
+    app.router.add_get("/api/v1/funding-rate/{symbol}/current",
+                       endpoint(host, 2, funding_rate))
 
 
 def add_routes(app: web.Application, host: Host) -> None:

@@ -28,7 +28,7 @@ from cogmora.simulator import frames, publisher
 from cogmora.simulator.config import FUTURES_MULTIPLIERS, SimulatorConfig
 from cogmora.simulator.hub import Hub
 from cogmora.simulator.market import Instrument, market_of
-from cogmora.simulator.rest import add_routes
+from cogmora.simulator.rest import add_routes, kucoin_errors
 from cogmora.simulator.state import Host
 from cogmora.simulator.ws import websocket_handler
 
@@ -80,7 +80,7 @@ class KucoinSimulator:
                 self._instrument(tick.symbol, tick.price)
         ports = {Market.SPOT: self.config.spot_port, Market.FUTURES: self.config.futures_port}
         for market, host in self.hosts.items():
-            app = web.Application()
+            app = web.Application(middlewares=[kucoin_errors])
             add_routes(app, host)
             add_control_routes(app, self)
 
@@ -105,6 +105,7 @@ class KucoinSimulator:
         else:
             self._tasks.append(loop.create_task(self._walk_loop()))
         self._tasks.append(loop.create_task(self._mark_loop()))
+        self._tasks.append(loop.create_task(self._timed_loop()))
         return self
 
     async def stop(self) -> None:
@@ -214,6 +215,19 @@ class KucoinSimulator:
         """Publish a futures mark price now on `/contract/instrument:{symbol}`."""
         host = self.host(symbol)
         return await publisher.mark_at(host, self._instrument(symbol, price), _price(price))
+
+    def set_funding_rate(self, symbol: str, rate: PriceLike | None) -> None:
+        """Pin `symbol`'s funding rate (what /funding-rate/{symbol}/current and the
+        contract list report) to `rate`; None lets it wander again."""
+        value = None if rate is None else Decimal(rate)
+        if value is not None and not value.is_finite():
+            raise ValueError(f"rate must be a finite number, got {rate!r}")
+        self.hosts[Market.FUTURES].funding.pin(symbol, value)
+
+    def funding_rate(self, symbol: str, at_ms: int | None = None) -> Decimal:
+        """The funding rate the futures host reports for `symbol` (now, or at `at_ms`)."""
+        at = at_ms if at_ms is not None else time.time_ns() // 1_000_000
+        return self.hosts[Market.FUTURES].funding.rate(symbol, at)
 
     async def publish_burst(self, symbol: str, prices: Sequence[PriceLike]) -> int:
         """Trades at each price back to back, with no pause in between."""
@@ -347,9 +361,10 @@ class KucoinSimulator:
                 await asyncio.sleep(0.05)
                 continue
             started = time.monotonic()
+            every = self.config.walk_unwatched
             for host in self.hosts.values():
                 for inst in tuple(host.instruments.values()):
-                    if publisher.is_watched(host, inst):
+                    if every or publisher.is_watched(host, inst):
                         inst.step(vol)
                         await publisher.publish_trade(host, inst)
             await asyncio.sleep(max(0.0, 1.0 / rate - (time.monotonic() - started)))
@@ -363,6 +378,27 @@ class KucoinSimulator:
                 continue
             for inst in tuple(host.instruments.values()):
                 await publisher.publish_mark(host, inst)
+
+    async def _timed_loop(self) -> None:
+        """KuCoin's timed pushes: the 24 h snapshots and the predicted funding rate."""
+        cfg = self.config
+        spot, futures = self.hosts[Market.SPOT], self.hosts[Market.FUTURES]
+        periods = {"spot": cfg.snapshot_interval_s, "futures": cfg.futures_snapshot_interval_s,
+                   "funding": cfg.funding_interval_s}
+        due = {name: time.monotonic() + period for name, period in periods.items()}
+        while True:
+            await asyncio.sleep(max(0.01, min(due.values()) - time.monotonic()))
+            now = time.monotonic()
+            if now >= due["spot"]:
+                await publisher.publish_snapshots(spot)
+            if now >= due["futures"]:
+                await publisher.publish_snapshots(futures)
+            if now >= due["funding"]:
+                for inst in tuple(futures.instruments.values()):
+                    await publisher.publish_funding(futures, inst)
+            for name, period in periods.items():
+                if now >= due[name]:
+                    due[name] = now + max(period, 0.01)
 
     async def _replay_loop(self) -> None:
         """Replay the recording at its recorded pace, forever (a loop per pass)."""

@@ -12,18 +12,37 @@ from dataclasses import dataclass, field
 
 from cogmora.domain.enums import Market
 from cogmora.simulator.config import SimulatorConfig
+from cogmora.simulator.funding import Funding
 from cogmora.simulator.hub import Hub
 from cogmora.simulator.market import Instrument
 
-SPOT_PREFIXES = frozenset({"/market/ticker"})
+SPOT_PREFIXES = frozenset(
+    {
+        "/market/ticker",
+        "/market/match",
+        "/market/snapshot",  # a symbol, or a market (USDS): one message per symbol
+        "/market/candles",  # SYMBOL_TYPE, e.g. BTC-USDT_1hour
+        "/market/level2",
+        "/spotMarket/level1",
+        "/spotMarket/level2Depth5",
+        "/spotMarket/level2Depth50",
+    }
+)
 FUTURES_PREFIXES = frozenset(
     {
         "/contractMarket/execution",
         "/contract/instrument",
         "/contractMarket/tickerV2",
         "/contractMarket/ticker",
+        "/contractMarket/snapshot",
+        "/contractMarket/level2",
+        "/contractMarket/level2Depth5",
+        "/contractMarket/level2Depth50",
+        "/contractMarket/limitCandle",  # SYMBOL_TYPE
     }
 )
+CANDLE_PREFIXES = frozenset({"/market/candles", "/contractMarket/limitCandle"})
+SPOT_MARKETS = frozenset({"USDS"})  # what /market/snapshot:{market} accepts
 
 
 class TokenBook:
@@ -100,6 +119,7 @@ class Host:
     topic_cap: int | None = None
     request_sizes: list[int] = field(default_factory=list)  # topics per subscribe request
     prefixes: frozenset[str] = field(default_factory=frozenset)
+    funding: Funding = field(default_factory=lambda: Funding(0))
 
     @classmethod
     def create(
@@ -115,4 +135,5 @@ class Host:
             limiter=RestLimiter(config.rest_weight_limit, config.rest_window_ms),
             topic_cap=config.spot_topic_cap if spot else config.futures_topic_cap,
             prefixes=SPOT_PREFIXES if spot else FUTURES_PREFIXES,
+            funding=Funding(config.seed),
         )

@@ -14,9 +14,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from cogmora.simulator import frames
+from cogmora.simulator import frames, publisher
 from cogmora.simulator.hub import Session
-from cogmora.simulator.state import Host
+from cogmora.simulator.market import candle_seconds
+from cogmora.simulator.state import CANDLE_PREFIXES, SPOT_MARKETS, Host
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,20 @@ def parse_topic(host: Host, topic: object, *, subscribing: bool) -> tuple[str, l
         raise TopicError(509, f"exceed max subscription count limitation of {limit} per time")
     if subscribing:
         for arg in args:
-            known = arg in host.instruments or (arg == "all" and prefix == "/market/ticker")
-            if not known:
+            if not _known(host, prefix, arg):
                 raise TopicError(404, f"topic {prefix}:{arg} is not found")
     return prefix, [f"{prefix}:{arg}" for arg in dict.fromkeys(args)]
+
+
+def _known(host: Host, prefix: str, arg: str) -> bool:
+    if prefix in CANDLE_PREFIXES:
+        symbol, _, kind = arg.rpartition("_")
+        return symbol in host.instruments and candle_seconds(kind) is not None
+    if arg in host.instruments:
+        return True
+    return (arg == "all" and prefix == "/market/ticker") or (
+        arg in SPOT_MARKETS and prefix == "/market/snapshot"
+    )
 
 
 async def _handle(host: Host, session: Session, message: dict[str, Any]) -> None:
@@ -82,6 +93,10 @@ async def _handle(host: Host, session: Session, message: dict[str, Any]) -> None
         return
     if message.get("response") is True:
         await session.send(frames.control("ack", ident_s))
+    if subscribing:
+        # Snapshot-style topics (books, 24 h snapshots) are pushed on a timer by KuCoin; the
+        # first push comes now, so a client does not wait a period for its first state.
+        await publisher.greet(host, session, new)
 
 
 async def websocket_handler(host: Host, request: web.Request) -> web.StreamResponse:

@@ -84,7 +84,7 @@ def test_topic_splits_into_single_symbol_topics() -> None:
         ("/market/ticker", 400),
         ("/market/ticker:", 400),
         ("/market/ticker:BTC-USDT,,ETH-USDT", 400),
-        ("/market/level2:BTC-USDT", 404),
+        ("/market/level9:BTC-USDT", 404),
         ("/market/ticker:NOPE-USDT", 404),
         ("/market/ticker:" + ",".join(["BTC-USDT"] * 101), 509),
     ],
