@@ -55,6 +55,19 @@ def table_ddl(group: str) -> list[str]:
     return [DIALECT.create_table(group), *DIALECT.create_indexes(group)]
 
 
+def add_column(group: str, field_path: str) -> list[str]:
+    """A typed column for a query declared after the table was made, filled from the
+    documents already there (booleans as 0/1, as `sql_value` writes them), so an index on
+    it can be created and the query sees old documents too."""
+    col = column(field_path)
+    value = "doc #> '{" + field_path.replace(".", ",") + "}'"
+    return [
+        f'ALTER TABLE "{group}" ADD COLUMN IF NOT EXISTS {col} JSONB',
+        f'UPDATE "{group}" SET {col} = CASE jsonb_typeof({value}) '
+        f"WHEN 'boolean' THEN to_jsonb(({value})::boolean::int) ELSE {value} END",
+    ]
+
+
 def select(query: Query) -> tuple[str, list[Any]]:
     """The shared translation; filter values become JSONB to meet the typed columns."""
     sql, params = DIALECT.select(query)

@@ -43,7 +43,7 @@ from cogmora.store.port import Change
 from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.postgres.tx import Conn, PgTx, Tables
 from cogmora.store.retention import DEFAULT_RETENTION, FeedPruner, Retention, check_floor
-from cogmora.store.sqlschema import KNOWN_GROUPS
+from cogmora.store.sqlschema import KNOWN_GROUPS, column, fields_for
 from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -172,9 +172,11 @@ class PostgresStore:
             with _advisory(conn, _DDL_CLASS, name):
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
         statements = [*pg_sql.CHANGES_DDL, *(d for g in KNOWN_GROUPS for d in pg_sql.table_ddl(g))]
-        if not _missing(conn, statements):
+        if not _missing(conn, statements) and not _missing_columns(conn):
             return
         with _advisory(conn, _DDL_CLASS, name):
+            for ddl in _missing_columns(conn):  # before the indexes that may need them
+                conn.execute(ddl)
             for ddl in _missing(conn, statements):  # again: another replica may have done it
                 conn.execute(ddl)
 
@@ -390,6 +392,24 @@ def _missing(conn: Conn, statements: list[str]) -> list[str]:
     ).fetchall()
     absent = {r[0] for r in rows}
     return [s for s, n in zip(statements, names, strict=True) if n in absent]
+
+
+def _missing_columns(conn: Conn) -> list[str]:
+    """DDL adding the typed columns that queries declared since a table was made need."""
+    rows = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema()"
+    ).fetchall()
+    have = {(r[0], r[1]) for r in rows}
+    tables = {t for t, _ in have}
+    return [
+        ddl
+        for group in KNOWN_GROUPS
+        if group in tables
+        for field in fields_for(group)
+        if (group, column(field).lower()) not in have  # unquoted names fold to lower case
+        for ddl in pg_sql.add_column(group, field)
+    ]
 
 
 def _schema_exists(conn: Conn, name: str) -> bool:
