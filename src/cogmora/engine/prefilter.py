@@ -13,13 +13,14 @@ by the book next to the exact ones (`TriggerBook.edges`):
   lean struct does not fit) is decoded exactly and handed to `sink` at once, in frame
   order, before the next frame is judged, so a level the sink puts in the book (a
   predicted position) is seen by the very next frame;
-- a symbol without levels needs no float at all: every frame of it is quiet.
+- a symbol without levels has no edges: every frame of it is quiet.
 
-At the end of the burst each symbol's latest frame, if quiet, is decoded exactly and
-handed to `sink` too, so the live price is the burst's last for every symbol and is
-checked exactly (its `cross` is the Decimal no-hit path). What is skipped is only the
-exact decoding of quiet frames that a later frame of the same symbol supersedes: they
-cross nothing, and their price would have been overwritten in the same burst.
+At the end of the burst each symbol's latest quiet price goes to the live prices as its
+text (`LivePrices.update_texts`, made a Decimal when read), so the live price is the
+burst's last for every symbol. A quiet price is also one `float()` reads as positive and
+finite, so its text is a valid positive Decimal; any other goes the exact way (which
+raises `MalformedFrame` for it). Quiet frames do not reach `sink`: wired in front of the
+price plausibility filter, their live price would skip it (see BENCHMARKS.md, issue 11).
 
 Only spot ticker frames take the lean path; any other frame (futures, `ticker:all`,
 control frames) is decoded exactly, as the feed does today.
@@ -28,6 +29,7 @@ control frames) is decoded exactly, as the feed does today.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import msgspec
 
@@ -36,9 +38,12 @@ from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
 from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame
 from cogmora.feeds.kucoin.schemas import LeanFrame
+from cogmora.services.prices import LivePrices
 
 Sink = Callable[[list[Tick]], None]
 _TOPIC = "/market/ticker:"
+_NAN = float("nan")
+_INF = float("inf")
 _MAX_TOPICS = 100_000  # the topic -> symbol cache is cleared past this (a hostile feed)
 
 
@@ -47,29 +52,46 @@ class HotPath:
     front of it). One per event loop; not thread-safe. Malformed frames are counted and
     passed to `on_malformed`; frames that carry no price (control frames) to `on_control`."""
 
-    __slots__ = ("_decode", "_edges", "_lean", "_names", "_sink", "control", "malformed", "on_bad")
+    __slots__ = (
+        "_decode",
+        "_edges",
+        "_lean",
+        "_live",
+        "_names",
+        "_now",
+        "_sink",
+        "control",
+        "exact",
+        "malformed",
+        "on_bad",
+    )
 
     def __init__(
         self,
         book: TriggerBook,
         sink: Sink,
+        live: LivePrices,
+        now: Callable[[], datetime],
         on_control: Callable[[bytes | str], None] | None = None,
         on_malformed: Callable[[MalformedFrame], None] | None = None,
     ) -> None:
         self._edges = book.edges()
         self._sink = sink
+        self._live = live
+        self._now = now
         self._decode = FrameDecoder(Market.SPOT).decode
         self._lean = msgspec.json.Decoder(LeanFrame).decode
         self._names: dict[str, str] = {}
         self.control = on_control
         self.on_bad = on_malformed
         self.malformed = 0
+        self.exact = 0  # frames that went the exact way (the others were quiet)
 
     def on_frames(self, frames: Sequence[bytes | str], received_ns: int = 0) -> None:
-        """Judge one burst of frames; `sink` gets the ticks that may cross, then the
-        latest quiet tick of each symbol."""
+        """Judge one burst of frames: `sink` gets the ticks that may cross, one by one and
+        in order; the live prices get each symbol's latest quiet price."""
         lean, names, edges = self._lean, self._names, self._edges
-        latest: dict[str, bytes | str] = {}  # symbol -> its latest frame, while quiet
+        latest: dict[str, str] = {}  # symbol -> its latest price text, while quiet
         for raw in frames:
             try:
                 frame = lean(raw)
@@ -83,31 +105,25 @@ class HotPath:
             if symbol is None or data is None or frame.type != "message":
                 self._exact(raw, received_ns, latest)
                 continue
+            text = data.price
+            try:
+                price = float(text)
+            except ValueError:
+                price = _NAN  # unreadable: the exact decoder says why
             sym = edges.get(symbol)
-            if sym is not None:
-                try:
-                    price = float(data.price)
-                except ValueError:
-                    price = sym.flo  # unreadable: the exact decoder says why
-                if not sym.flo < price < sym.fhi:
+            if sym is None:
+                if not 0.0 < price < _INF:
                     self._exact(raw, received_ns, latest)
                     continue
-            latest[symbol] = raw
+            elif not sym.flo < price < sym.fhi:  # positive and finite too (see SymbolEdges)
+                self._exact(raw, received_ns, latest)
+                continue
+            latest[symbol] = text
         if latest:
-            decode = self._decode
-            ticks = []
-            for raw in latest.values():
-                try:
-                    tick = decode(raw, received_ns)
-                except MalformedFrame as exc:
-                    self._bad(exc)
-                    continue
-                if tick is not None:
-                    ticks.append(tick)
-            if ticks:
-                self._sink(ticks)
+            self._live.update_texts(latest, self._now())
 
-    def _exact(self, raw: bytes | str, received_ns: int, latest: dict[str, bytes | str]) -> None:
+    def _exact(self, raw: bytes | str, received_ns: int, latest: dict[str, str]) -> None:
+        self.exact += 1
         try:
             tick = self._decode(raw, received_ns)
         except MalformedFrame as exc:
