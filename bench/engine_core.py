@@ -24,6 +24,7 @@ so every run sees the same levels. Printed: min / median / max of the rate.
   last frame of the burst, become Ticks for `Engine.on_ticks`;
 - naive, the seed's: decode, then `symbol == S and status == open` (indexed) and a scan of
   every returned document (bench/_naive.py);
+- `--breakdown`: instead of the above, where a quiet frame's CPU time goes, step by step;
 - naive, indexed level: decode, then one indexed range query on the level itself (the
   levels table `(symbol, below, level)`): only the crossed rows come back, the best a
   database can do per tick.
@@ -54,10 +55,12 @@ from _setup import machine, median, spread
 from book_cost import SyntheticBook, load, synthetic_book
 from prometheus_client import CollectorRegistry
 
+from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.fees import FeeSchedule
 from cogmora.engine.engine import Crossings, Engine
 from cogmora.engine.metrics import EngineMetrics
+from cogmora.engine.prefilter import HotPath
 from cogmora.engine.price_filter import PriceFilter
 from cogmora.feeds.kucoin.decode import FrameDecoder
 from cogmora.feeds.kucoin.schemas import LeanFrame
@@ -116,6 +119,62 @@ def rates(n: int, seconds: list[float]) -> str:
     return f"{spread(per_s, '{:,.0f}')} frames/s, median {median(seconds) / n * 1e9:,.0f} ns/frame"
 
 
+def breakdown(frames: list[bytes], book: TriggerBook, repeat: int) -> None:
+    """Where a quiet frame's time goes: each step adds one piece of `HotPath.on_frames`'s
+    loop, timed on CPU time (`process_time`, so other processes' load counts less)."""
+    lean = msgspec.json.Decoder(LeanFrame).decode
+    names = {f"/market/ticker:{s}": s for s in book.symbols()}
+    edges = book.edges()
+
+    def parse() -> None:
+        for raw in frames:
+            lean(raw)
+
+    def symbol() -> None:
+        get = names.get
+        for raw in frames:
+            frame = lean(raw)
+            get(frame.topic)
+
+    def to_float() -> None:
+        get = names.get
+        for raw in frames:
+            frame = lean(raw)
+            get(frame.topic)
+            float(frame.data.price)  # type: ignore[union-attr]
+
+    def compare() -> None:
+        get, edge = names.get, edges.get
+        for raw in frames:
+            frame = lean(raw)
+            sym = edge(get(frame.topic))  # type: ignore[arg-type]
+            price = float(frame.data.price)  # type: ignore[union-attr]
+            if sym is not None and sym.flo < price < sym.fhi:
+                continue
+
+    def hot() -> None:
+        on_frames = HotPath(book, lambda ticks: None, LivePrices(), SystemClock().now).on_frames
+        for i in range(0, len(frames), BURST):
+            on_frames(frames[i : i + BURST])
+
+    steps = [
+        ("lean parse", parse),
+        ("+ topic -> symbol", symbol),
+        ("+ float(price)", to_float),
+        ("+ edges lookup and compare", compare),
+        (f"HotPath.on_frames, bursts of {BURST}, no sink work", hot),
+    ]
+    cpu: dict[str, list[float]] = {name: [] for name, _ in steps}
+    for _ in range(repeat):
+        for name, run in steps:
+            started = time.process_time()
+            run()
+            cpu[name].append(time.process_time() - started)
+    print("breakdown of a quiet frame (CPU time, min / median / max ns per frame):")
+    for name, measured in cpu.items():
+        print(f"  {name}: {spread([t / len(frames) * 1e9 for t in measured], '{:,.0f}')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", type=int, default=1_000_000)
@@ -123,6 +182,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--naive-frames", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true", help="only the quiet-frame profile")
     args = parser.parse_args()
 
     print(f"machine at start: {machine()}")
@@ -153,6 +213,10 @@ def main() -> None:
     bursts = [frames[i : i + BURST] for i in range(0, len(frames), BURST)]
     gc.collect()
     gc.freeze()  # what a worker does after loading: long-lived objects out of the collector's way
+    if args.breakdown:
+        breakdown(frames, book, args.repeat)
+        print(f"machine at end: {machine()}")
+        return
 
     def put_back() -> int:
         """Undo what the runs took: the engine's queued crossings go back into the book."""
