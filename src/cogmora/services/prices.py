@@ -36,7 +36,8 @@ class LivePrices:
     def __init__(self) -> None:
         # A price may be held as its exact decimal text (`update_texts`), made a Decimal
         # when first read: the hot path builds no Decimal for a tick that crosses nothing.
-        self._trades: dict[str, tuple[Decimal | str, datetime]] = {}
+        # Such an entry is the burst's own (texts, at) pair, shared by its symbols.
+        self._trades: dict[str, tuple[Decimal | Mapping[str, str], datetime]] = {}
         self._marks: dict[str, Decimal] = {}
 
     def update(self, tick: Tick, at: datetime) -> None:
@@ -47,10 +48,10 @@ class LivePrices:
 
     def update_texts(self, texts: Mapping[str, str], at: datetime) -> None:
         """Latest trade prices as exact decimal texts (a feed's own, already checked to be
-        positive finite numbers), converted to Decimal only when read."""
-        trades = self._trades
-        for symbol, text in texts.items():
-            trades[symbol] = (text, at)
+        positive finite numbers), converted to Decimal only when read. `texts` is kept, not
+        copied: the caller must not change it afterwards."""
+        burst = (texts, at)
+        self._trades.update(dict.fromkeys(texts, burst))  # two C calls, not one per symbol
 
     def put(self, quote: PriceQuote) -> None:
         self._trades[quote.symbol] = (quote.price, quote.at)
@@ -62,8 +63,8 @@ class LivePrices:
         if trade is None:
             return None
         price, at = trade
-        if isinstance(price, str):
-            price = Decimal(price)
+        if not isinstance(price, Decimal):
+            price = Decimal(price[symbol])
             self._trades[symbol] = (price, at)
         return PriceQuote(symbol, price, at, self._marks.get(symbol))
 
