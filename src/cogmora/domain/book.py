@@ -197,8 +197,8 @@ class TriggerLevel:
 
 
 class _Symbol:
-    """One symbol's ladders and edges. The edges are also kept as floats (`flo`, `fhi`,
-    `flo_liq`, `fhi_liq`) for a prefilter on a price that has no Decimal yet: both
+    """One symbol's ladders and edges. The trade edges are also kept as floats (`flo`,
+    `fhi`) for a prefilter on a price that has no Decimal yet: both
     conversions round correctly, hence monotonically, so `flo < float(p) < fhi` implies
     `lo < p < hi`; a float tie or anything else goes to the exact Decimal path. The low
     float edges are never below 0 (no valid price is), so the same test also says the
@@ -208,9 +208,7 @@ class _Symbol:
         "announced",
         "count",
         "fhi",
-        "fhi_liq",
         "flo",
-        "flo_liq",
         "hi",
         "hi_liq",
         "ladders",
@@ -226,8 +224,8 @@ class _Symbol:
         self.ladders = (Ladder(1), Ladder(-1), Ladder(1), Ladder(-1))
         self.lo = self.lo_liq = NEG_INF  # a price above lo crosses no at-or-below level
         self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
-        self.flo = self.flo_liq = 0.0
-        self.fhi = self.fhi_liq = float("inf")
+        self.flo = 0.0
+        self.fhi = float("inf")
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -236,7 +234,6 @@ class _Symbol:
         self.lo = max(low.edge, self.lo_liq)
         self.hi = min(high.edge, self.hi_liq)
         self.flo, self.fhi = max(float(self.lo), 0.0), float(self.hi)
-        self.flo_liq, self.fhi_liq = max(float(self.lo_liq), 0.0), float(self.hi_liq)
 
 
 SymbolEdges = _Symbol  # what `TriggerBook.edges` maps each symbol to (read-only outside)
