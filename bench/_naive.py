@@ -140,3 +140,56 @@ def evaluate(db: sqlite3.Connection, symbol: str, price: Decimal, kind: PriceKin
         if reason is not None:
             hit.append(key)
     return hit
+
+
+# ---- the best a database can do per tick: an indexed range query on the level itself
+
+LEVEL_QUERY = (
+    "SELECT id FROM levels WHERE symbol = ? AND below = 1 AND level >= ?"
+    " UNION ALL SELECT id FROM levels WHERE symbol = ? AND below = 0 AND level <= ?"
+)
+
+
+def build_level_index(
+    path: Path, positions: list[PositionRow], triggers: list[TriggerRow]
+) -> sqlite3.Connection:
+    """One row per resting level, `(symbol, below, level)` indexed, the level in units of
+    1e-8 (exact): a tick is then two index range scans, the rows it crosses and no others."""
+    from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE levels (id TEXT NOT NULL, symbol TEXT NOT NULL, below INTEGER NOT NULL,"
+        " level INTEGER NOT NULL)"
+    )
+
+    def units(value: Decimal) -> int:
+        return int(value.scaleb(8))
+
+    def rows() -> Iterator[tuple[str, str, int, int]]:
+        reasons = (Reason.STOP_LOSS, Reason.TAKE_PROFIT, Reason.LIQUIDATION)
+        for key, symbol, side, *levels in positions:
+            for reason, value in zip(reasons, levels, strict=True):
+                if value is not None:
+                    below = direction(side, reason) is Direction.AT_OR_BELOW
+                    yield key, symbol, int(below), units(value)
+        for key, symbol, op, price in triggers:
+            below = trigger_direction(op) is Direction.AT_OR_BELOW
+            yield key, symbol, int(below), units(price)
+
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO levels VALUES (?, ?, ?, ?)", rows())
+    db.execute("COMMIT")
+    db.execute("CREATE INDEX levels_symbol_level ON levels (symbol, below, level)")
+    db.execute("ANALYZE")
+    return db
+
+
+def evaluate_levels(db: sqlite3.Connection, symbol: str, price: Decimal) -> list[str]:
+    """One tick against the level index: what a trade price crosses (exact, in 1e-8 units)."""
+    scaled = price.scaleb(8)
+    floor = int(scaled.to_integral_value(rounding="ROUND_FLOOR"))
+    ceil = int(scaled.to_integral_value(rounding="ROUND_CEILING"))
+    return [key for (key,) in db.execute(LEVEL_QUERY, (symbol, ceil, symbol, floor))]

@@ -6,7 +6,9 @@ code path (engine, settler, API).
 
 from __future__ import annotations
 
+import os
 import platform
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,18 +22,50 @@ from cogmora.domain.paths import user_path
 from cogmora.store.port import Store, Tx
 
 
-def machine() -> str:
+def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        model = next(
-            (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
-            platform.processor(),
-        )
     except OSError:
-        model = platform.processor()
-    import os
+        out = ""
+    return next(
+        (ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")),
+        platform.processor() or "unknown CPU",
+    )
 
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: on a shared machine, what a figure was taken under."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def machine() -> str:
+    """CPU model, cores, Python and the load average now: printed by every benchmark, so a
+    figure read elsewhere says what it was measured on."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{cpu_model()}, {cpus} cores, Python {platform.python_version()}, "
+        f"load average {load_average()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def spread(values: list[float], fmt: str = "{:,.3f}") -> str:
+    """`min / median / max (n=N)` of repeated measurements."""
+    ordered = sorted(values)
+    mid = statistics.median(ordered)
+    return (
+        f"{fmt.format(ordered[0])} / {fmt.format(mid)} / {fmt.format(ordered[-1])}"
+        f" (min / median / max of {len(ordered)})"
+    )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    """Ours over theirs (both rates, or both times inverted by the caller), as `N.NNx`."""
+    return f"{ours / theirs:,.2f}x" if theirs else "n/a"
 
 
 async def bulk_positions(

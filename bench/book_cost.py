@@ -29,6 +29,9 @@ try:
 except ImportError:  # not installed in the venv: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import machine
+
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Side, TriggerOp
 
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int, default=1_000_000)
     parser.add_argument("--symbols", type=int, default=1_000)
     args = parser.parse_args()
+    print(f"machine at start: {machine()} (one run: no repeats)")
 
     # Load time, without tracemalloc (it slows allocation down several times).
     data = synthetic_book(args.levels, args.symbols)

@@ -1,17 +1,25 @@
 """KuCoin frames decoded into domain Ticks per second, on one core (the FrameDecoder).
 
-    .venv/bin/python bench/feed_decode.py
+    .venv/bin/python bench/feed_decode.py [--repeat 5]
 
 Prints frames/s for spot ticker frames, futures execution frames and futures mark frames,
-and the same for the naive way (json.loads + dict lookups + Decimal + Tick) as a ratio.
+and the same for the naive way (json.loads + dict lookups + Decimal + Tick) as a ratio;
+each figure min / median / max of `--repeat` runs, with the CPU and the load average.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _setup import machine, median, spread
 
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import PriceKind, Tick
@@ -81,25 +89,29 @@ def rate(decode: Callable[[bytes, int], Tick | None], frames: list[bytes], n: in
     return rounds * k / (time.perf_counter() - start)
 
 
-def best_of(decode: Callable[[bytes, int], Tick | None], frames: list[bytes], n: int) -> float:
-    return max(rate(decode, frames, n) for _ in range(3))
-
-
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"machine at start: {machine()}")
     spot = FrameDecoder(Market.SPOT).decode
     futures = FrameDecoder(Market.FUTURES).decode
     s_frames, e_frames, m_frames = spot_frames(), execution_frames(), mark_frames()
     assert spot(s_frames[0], 1) == naive_spot(s_frames[0], 1)
-    fast_spot = best_of(spot, s_frames, N)
-    naive = best_of(naive_spot, s_frames, N // 4)
-    fast_exec = best_of(futures, e_frames, N)
-    fast_mark = best_of(futures, m_frames, N)
-    print(f"spot ticker frames -> Tick:        {fast_spot:>12,.0f} frames/s "
-          f"({1e9 / fast_spot:.0f} ns/frame)")
-    print(f"futures execution frames -> Tick:  {fast_exec:>12,.0f} frames/s")
-    print(f"futures mark frames -> Tick:       {fast_mark:>12,.0f} frames/s")
-    print(f"naive json.loads + dicts (spot):   {naive:>12,.0f} frames/s")
-    print(f"FrameDecoder vs naive:             {fast_spot / naive:>12.2f}x")
+    runs: dict[str, list[float]] = {"spot": [], "naive": [], "exec": [], "mark": []}
+    for _ in range(args.repeat):  # interleaved, so the load falls on every way alike
+        runs["spot"].append(rate(spot, s_frames, N))
+        runs["naive"].append(rate(naive_spot, s_frames, N // 4))
+        runs["exec"].append(rate(futures, e_frames, N))
+        runs["mark"].append(rate(futures, m_frames, N))
+    fmt = "{:,.0f}"
+    ratio = median(runs["spot"]) / median(runs["naive"])
+    print(f"spot ticker frames -> Tick:       {spread(runs['spot'], fmt)} frames/s, "
+          f"{ratio:.2f}x the naive way (medians)")
+    print(f"futures execution frames -> Tick: {spread(runs['exec'], fmt)} frames/s")
+    print(f"futures mark frames -> Tick:      {spread(runs['mark'], fmt)} frames/s")
+    print(f"naive json.loads + dicts (spot):  {spread(runs['naive'], fmt)} frames/s")
+    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import machine
 
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
@@ -27,6 +32,7 @@ SYMBOLS = ["BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "DOGE-USDT"]
 
 
 async def main() -> None:
+    print(f"machine at start: {machine()} (one run: no repeats)")
     config = SimulatorConfig(tick_rate=0, mark_rate=0)
     async with KucoinSimulator(config) as sim:
         received = 0

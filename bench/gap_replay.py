@@ -34,6 +34,9 @@ except ImportError:  # not installed in the venv: run from the checkout
 
 from prometheus_client import CollectorRegistry
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _setup import machine
+
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.crossing import position_reason
 from cogmora.domain.enums import Market, Side, Source
@@ -174,6 +177,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(f"machine at start: {machine()}")
     rng = random.Random(1)
     pairs = levels(args.levels // 2, rng)
     ids = [new_id() for _ in pairs]

@@ -10,7 +10,10 @@ transaction) and the real settler. Two other ways, for comparison, on the same d
   AND stopLoss >= price` in one transaction, straight in SQL (no book, no documents
   through Python): the floor any store-side approach pays for the same writes.
 
-Run: .venv/bin/python bench/storm.py [--positions 100000]
+Each way runs `--repeat` times (fresh database each time); printed: min / median / max,
+and each ratio from the medians, beside the absolute figures, with the CPU and the load.
+
+Run: .venv/bin/python bench/storm.py [--positions 100000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import bulk_positions, machine
+from _setup import bulk_positions, machine, median, spread
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus
 from cogmora.domain.fees import FeeSchedule
@@ -136,33 +139,47 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--positions", type=int, default=100_000)
     parser.add_argument("--naive-positions", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as d:
-        load_s, closing_s, settle_s = await engine_storm(Path(d) / "storm.db", args.positions)
-        naive_s = await naive_storm(Path(d) / "naive.db", args.naive_positions)
-        await prepared(Path(d) / "batched.db", args.positions)
-        batched_s, batched_n = batched_update_storm(Path(d) / "batched.db", Decimal("58999"))
-        assert batched_n == args.positions, batched_n
+    print(f"machine at start: {machine()}")
     n = args.positions
-    print(f"positions crossed by one tick: {n:,}")
-    print(f"book load at start: {load_s:.2f} s")
+    loads, closings, settles, naives, batched = [], [], [], [], []
+    for i in range(args.repeat):
+        with tempfile.TemporaryDirectory() as d:
+            load_s, closing_s, settle_s = await engine_storm(Path(d) / "storm.db", n)
+            naive_s = await naive_storm(Path(d) / "naive.db", args.naive_positions)
+            await prepared(Path(d) / "batched.db", n)
+            batched_s, batched_n = batched_update_storm(Path(d) / "batched.db", Decimal("58999"))
+            assert batched_n == n, batched_n
+        loads.append(load_s)
+        closings.append(closing_s)
+        settles.append(settle_s)
+        naives.append(naive_s)
+        batched.append(batched_s)
+        print(
+            f"  run {i + 1}: closing {closing_s:.3f} s, settled {settle_s:.2f} s, "
+            f"seed's naive {naive_s:.2f} s, batched UPDATE {batched_s:.3f} s"
+        )
+    closing = median(closings)
+    naive_rate = args.naive_positions / median(naives)
+    print(f"positions crossed by one tick: {n:,}; {args.repeat} runs")
+    print(f"book load at start: {spread(loads)} s")
     print(
-        f"tick -> all closing committed: {closing_s:.3f} s (target <= 1 s) "
-        f"= {n / closing_s:,.0f} positions/s"
+        f"tick -> all closing committed: {spread(closings)} s (target <= 1 s), "
+        f"median {n / closing:,.0f} positions/s"
     )
-    print(f"tick -> all settled: {settle_s:.2f} s (target <= 10 s)")
-    naive_rate = args.naive_positions / naive_s
+    print(f"tick -> all settled: {spread(settles)} s (target <= 10 s)")
     print(
-        f"naive (query + one CAS transaction per position), {args.naive_positions:,} positions: "
-        f"{naive_s:.2f} s = {naive_rate:,.0f} positions/s"
+        f"naive, the seed's (query + one CAS transaction per position), "
+        f"{args.naive_positions:,} positions: {spread(naives)} s, median "
+        f"{naive_rate:,.0f} positions/s; engine / this: {(n / closing) / naive_rate:.1f}x"
     )
-    print(f"engine vs naive, closing throughput: {(n / closing_s) / naive_rate:.1f}x")
     print(
-        f"one batched SQL UPDATE, {n:,} positions: {batched_s:.3f} s = "
-        f"{n / batched_s:,.0f} positions/s; engine vs batched UPDATE: "
-        f"{batched_s / closing_s:.2f}x"
+        f"naive, one batched SQL UPDATE, {n:,} positions: {spread(batched)} s, median "
+        f"{n / median(batched):,.0f} positions/s; engine / this: "
+        f"{median(batched) / closing:.2f}x"
     )
+    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":

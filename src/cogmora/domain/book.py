@@ -42,7 +42,7 @@ that moves levels within one symbol notifies nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,7 @@ __all__ = [
     "LoadError",
     "PositionLevels",
     "Reason",
+    "SymbolEdges",
     "SymbolsChanged",
     "TriggerBook",
     "TriggerLevel",
@@ -196,7 +197,25 @@ class TriggerLevel:
 
 
 class _Symbol:
-    __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name")
+    """One symbol's ladders and edges. The trade edges are also kept as floats (`flo`,
+    `fhi`) for a prefilter on a price that has no Decimal yet: both
+    conversions round correctly, hence monotonically, so `flo < float(p) < fhi` implies
+    `lo < p < hi`; a float tie or anything else goes to the exact Decimal path. The low
+    float edges are never below 0 (no valid price is), so the same test also says the
+    price is positive and finite."""
+
+    __slots__ = (
+        "announced",
+        "count",
+        "fhi",
+        "flo",
+        "hi",
+        "hi_liq",
+        "ladders",
+        "lo",
+        "lo_liq",
+        "name",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -205,6 +224,8 @@ class _Symbol:
         self.ladders = (Ladder(1), Ladder(-1), Ladder(1), Ladder(-1))
         self.lo = self.lo_liq = NEG_INF  # a price above lo crosses no at-or-below level
         self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
+        self.flo = 0.0
+        self.fhi = float("inf")
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -212,6 +233,10 @@ class _Symbol:
         self.hi_liq = high_liq.edge
         self.lo = max(low.edge, self.lo_liq)
         self.hi = min(high.edge, self.hi_liq)
+        self.flo, self.fhi = max(float(self.lo), 0.0), float(self.hi)
+
+
+SymbolEdges = _Symbol  # what `TriggerBook.edges` maps each symbol to (read-only outside)
 
 
 SymbolsChanged = Callable[[frozenset[str], frozenset[str]], None]
@@ -291,6 +316,11 @@ class TriggerBook:
         if hit.reason is Reason.TAKE_PROFIT:
             return _unsigned(b, _LAYOUT[code][1])
         return _unsigned(c, _LAYOUT[code][2])
+
+    def edges(self) -> Mapping[str, SymbolEdges]:
+        """The live map of symbols with levels to their edges (exact and float), for a
+        prefilter in front of `cross`; read it, never write it."""
+        return self._symbols
 
     def would_cross(self, symbol: str, price: Decimal, kind: PriceKind = PriceKind.TRADE) -> bool:
         sym = self._symbols.get(symbol)

@@ -51,6 +51,7 @@ from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
+from cogmora.engine.prefilter import HotPath
 from cogmora.errors import FeedResync, Rejected, Temporary
 from cogmora.services.clock import Clock
 from cogmora.services.crossings import (
@@ -250,6 +251,11 @@ class Engine:
             self._pending.extend(found)
             self._idle.clear()
             self._wake.set()
+
+    def hot_path(self) -> HotPath:
+        """Spot ticker frames straight into `on_ticks`, a Tick built only for a frame near a
+        level (`engine.prefilter`); the others only set the live price."""
+        return HotPath(self.book, self.on_ticks, self._live, self._clock.now)
 
     def on_recovered(self, market: Market, fills: Sequence[GapFill], at: datetime) -> None:
         """Queue what a feed gap's candles crossed (SPEC 5.1), like a burst's crossings but

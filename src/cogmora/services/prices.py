@@ -8,7 +8,7 @@ stale price is a fill the user could never have had.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -34,7 +34,10 @@ class LivePrices:
     """
 
     def __init__(self) -> None:
-        self._trades: dict[str, tuple[Decimal, datetime]] = {}
+        # A price may be held as its exact decimal text (`update_texts`), made a Decimal
+        # when first read: the hot path builds no Decimal for a tick that crosses nothing.
+        # Such an entry is the burst's own (texts, at) pair, shared by its symbols.
+        self._trades: dict[str, tuple[Decimal | Mapping[str, str], datetime]] = {}
         self._marks: dict[str, Decimal] = {}
 
     def update(self, tick: Tick, at: datetime) -> None:
@@ -42,6 +45,13 @@ class LivePrices:
             self._marks[tick.symbol] = tick.price
         else:
             self._trades[tick.symbol] = (tick.price, at)
+
+    def update_texts(self, texts: Mapping[str, str], at: datetime) -> None:
+        """Latest trade prices as exact decimal texts (a feed's own, already checked to be
+        positive finite numbers), converted to Decimal only when read. `texts` is kept, not
+        copied: the caller must not change it afterwards."""
+        burst = (texts, at)
+        self._trades.update(dict.fromkeys(texts, burst))  # two C calls, not one per symbol
 
     def put(self, quote: PriceQuote) -> None:
         self._trades[quote.symbol] = (quote.price, quote.at)
@@ -52,7 +62,11 @@ class LivePrices:
         trade = self._trades.get(symbol)
         if trade is None:
             return None
-        return PriceQuote(symbol, trade[0], trade[1], self._marks.get(symbol))
+        price, at = trade
+        if not isinstance(price, Decimal):
+            price = Decimal(price[symbol])
+            self._trades[symbol] = (price, at)
+        return PriceQuote(symbol, price, at, self._marks.get(symbol))
 
     def snapshot(self) -> dict[str, PriceQuote]:
         return {s: q for s in self._trades if (q := self.get(s)) is not None}

@@ -63,18 +63,20 @@ class Dialect:
         )
 
     def create_indexes(self, group: str, registry: Iterable[QuerySpec] = REGISTRY) -> list[str]:
-        out = []
-        for spec in registry:
-            if spec.group != group:
-                continue
-            cols = [f"{column(f)}{' DESC' if d == 'desc' else ''}" for f, d in spec.index_fields()]
-            if spec.scope == "collection":
-                cols.insert(0, "parent")
-            if cols:
-                out.append(
-                    f'CREATE INDEX IF NOT EXISTS "ix_{spec.name}" ON "{group}" ({", ".join(cols)})'
-                )
-        return out
+        """One B-tree per declared shape, except a shape whose columns lead another's: that
+        longer index serves it as well (`status` by `status, uid`), and every index holding
+        a column is rewritten when the column changes (a storm changes `details.status`)."""
+        shapes = _shapes(group, registry)
+        return [
+            f'CREATE INDEX IF NOT EXISTS "ix_{name}" ON "{group}" ({", ".join(cols)})'
+            for name, cols in shapes
+            if _covering(name, shapes) == name
+        ]
+
+    def index_serving(self, spec: QuerySpec, registry: Iterable[QuerySpec] = REGISTRY) -> str:
+        """The name of the index `create_indexes` makes for `spec`: its own, or the one
+        whose leading columns are its columns."""
+        return f"ix_{_covering(spec.name, _shapes(spec.group, registry))}"
 
     @lru_cache(maxsize=256)  # noqa: B019 - dialects are two frozen module constants
     def upsert(self, group: str) -> str:
@@ -121,6 +123,33 @@ class Dialect:
         if query.limit is not None:
             sql += f" LIMIT {int(query.limit)}"
         return sql, params
+
+
+def _shapes(group: str, registry: Iterable[QuerySpec]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each declared shape of `group` with its index columns, in declaration order."""
+    shapes: list[tuple[str, tuple[str, ...]]] = []
+    for spec in registry:
+        if spec.group != group:
+            continue
+        cols = [f"{column(f)}{' DESC' if d == 'desc' else ''}" for f, d in spec.index_fields()]
+        if spec.scope == "collection":
+            cols.insert(0, "parent")
+        if cols:
+            shapes.append((spec.name, tuple(cols)))
+    return shapes
+
+
+def _covering(name: str, shapes: list[tuple[str, tuple[str, ...]]]) -> str:
+    """The shape whose index serves `name`'s: the longest one its columns lead (the first
+    declared among equals); `name` itself when none is longer."""
+    cols = dict(shapes)[name]
+    best = name
+    for other, theirs in shapes:
+        if theirs[: len(cols)] == cols and len(theirs) > len(dict(shapes)[best]):
+            best = other
+    if best == name:  # an identical shape declared earlier serves it
+        best = next(other for other, theirs in shapes if theirs == cols)
+    return best
 
 
 def json_path(field_path: str) -> str:

@@ -37,6 +37,25 @@ class HotFrame(msgspec.Struct, gc=False):
     data: HotData | str | None = None
 
 
+class LeanData(msgspec.Struct, gc=False):
+    """A spot ticker's price as its text: building a `Decimal` costs more than the parse of
+    the rest of the frame, so it is built only for the frames that need one."""
+
+    price: str = ""
+    time: int = 0
+    Time: int = 0
+
+
+class LeanFrame(msgspec.Struct, gc=False):
+    """A spot ticker frame with only what a tick needs; anything else fails to decode into
+    it (a JSON number for the price, an error frame's string data) and takes `HotFrame`."""
+
+    type: str = ""
+    topic: str = ""
+    subject: str = ""
+    data: LeanData | None = None
+
+
 class ControlFrame(msgspec.Struct, frozen=True):
     """welcome / pong / ack / error / notice: matched to requests by `id`."""
 

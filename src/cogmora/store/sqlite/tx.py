@@ -23,7 +23,6 @@ from cogmora.store.sqlschema import (
     column,
     fields_for,
     json_path,
-    row_values,
     sql_value,
 )
 
@@ -58,6 +57,26 @@ _UID_SQL = (
 )
 
 _SET, _CREATE, _DELETE = 0, 1, 2
+_PARTS: dict[str, tuple[tuple[str, ...], ...]] = {}  # group -> its typed fields, split
+
+
+def _typed_values(group: str, doc: Doc) -> list[Any]:
+    """`sqlschema.extract` of each typed field of `group`, with the paths split once per
+    group rather than once per field of every row (a settlement batch writes ~4,000 rows)."""
+    parts = _PARTS.get(group)
+    if parts is None:
+        parts = _PARTS[group] = tuple(tuple(f.split(".")) for f in fields_for(group))
+    out: list[Any] = []
+    for path in parts:
+        value: Any = doc
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, dict | list):
+            value = None
+        out.append(value)
+    return out
 
 
 class SqliteTx:
@@ -175,8 +194,12 @@ class SqliteTx:
             where.append(f"{target} = ?")
             where_params.append(sql_value(v))
         changed: list[str] = []
+        # In path order: each statement's 500 rows are then neighbours in the primary key
+        # and in the tables' pages; a storm's hits arrive in level order, scattered, and
+        # were measured 2x slower so on 30,000 rows (BENCHMARKS.md, issue 11).
+        paths = sorted(paths)
         for i in range(0, len(paths), 500):
-            chunk = list(paths[i : i + 500])
+            chunk = paths[i : i + 500]
             sql = (
                 f'UPDATE "{group}" SET {", ".join(sets)} WHERE path IN '
                 f"({','.join('?' * len(chunk))})"
@@ -221,7 +244,7 @@ class SqliteTx:
             if doc is None:
                 run.append((path,))
             else:
-                run.append(row_values(path, parent, doc_id, text, group, doc))
+                run.append((path, parent, doc_id, text, *_typed_values(group, doc)))
             if group not in UNFED_GROUPS:
                 changes.append((group, _uid(parent, group, doc_id), path, text))
         for key, rows in runs.items():
@@ -263,7 +286,16 @@ def create_group(conn: sqlite3.Connection, group: str) -> None:
             conn.execute(
                 f'UPDATE "{group}" SET {column(field)} = json_extract(doc, ?)', (json_path(field),)
             )
-    for ddl in DIALECT.create_indexes(group):
+    indexes = DIALECT.create_indexes(group)
+    declared = {ddl.split('"')[1] for ddl in indexes}
+    for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+        " AND name LIKE 'ix!_%' ESCAPE '!'",
+        (group,),
+    ).fetchall():
+        if name not in declared:  # no longer declared, or now served by a longer index
+            conn.execute(f'DROP INDEX "{name}"')
+    for ddl in indexes:
         name = ddl.split('"')[1]
         row = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
