@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,8 @@ from cogmora.domain.crossing import Direction, Reason, direction, trigger_direct
 from cogmora.domain.enums import Side, TriggerOp
 from cogmora.domain.ladder import EXACT, NEG_INF, PLACES, POS_INF, Ladder
 from cogmora.domain.ticks import PriceKind
+from cogmora.domain.trail_book import SymbolTrails, Trails, TrailState, TrailWrite
+from cogmora.domain.trailing import TrailingStop
 from cogmora.errors import ValidationError
 
 __all__ = [
@@ -161,9 +163,16 @@ class Hit:
     key: str
     reason: Reason
     _record: _Record | None = field(default=None, compare=False, repr=False)
+    _trail: TrailState | None = field(default=None, compare=False, repr=False)
+
+    def trailing(self) -> TrailState | None:
+        """The key's trailing stop as the book held it when it left (None: it had none)."""
+        return self._trail
 
     def level(self) -> Decimal | None:
         """The level of `reason` as the book held it: the one whose crossing this is."""
+        if self.reason is Reason.TRAILING_STOP:
+            return None if self._trail is None else self._trail.stop_price()
         record = self._record
         if record is None:
             return None
@@ -196,7 +205,7 @@ class TriggerLevel:
 
 
 class _Symbol:
-    __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name")
+    __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name", "trail")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -205,6 +214,7 @@ class _Symbol:
         self.ladders = (Ladder(1), Ladder(-1), Ladder(1), Ladder(-1))
         self.lo = self.lo_liq = NEG_INF  # a price above lo crosses no at-or-below level
         self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
+        self.trail: SymbolTrails | None = None  # its trailing stops (`trail_book`)
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -212,6 +222,10 @@ class _Symbol:
         self.hi_liq = high_liq.edge
         self.lo = max(low.edge, self.lo_liq)
         self.hi = min(high.edge, self.hi_liq)
+        trail = self.trail
+        if trail is not None:  # a price between its edges moves no trailing stop
+            self.lo = max(self.lo, trail.lo)
+            self.hi = min(self.hi, trail.hi)
 
 
 SymbolsChanged = Callable[[frozenset[str], frozenset[str]], None]
@@ -227,6 +241,7 @@ class TriggerBook:
         self._keys: dict[str, _Record] = {}
         self._levels = 0
         self._on_symbols_changed = on_symbols_changed
+        self._trail = Trails()
 
     # ------------------------------------------------------------------ ticks
 
@@ -252,6 +267,7 @@ class TriggerBook:
         low: Decimal,
         high: Decimal,
         keep: Callable[[str], bool] | None = None,
+        open_: Decimal | None = None,
     ) -> list[Hit]:
         """Remove and return every entry a span of trades from `low` to `high` reaches.
 
@@ -267,6 +283,9 @@ class TriggerBook:
         high_q = -_floor_scaled(high)
         keys = self._keys
         found = self._take_worst(sym, _ALL_LADDERS, low_q, high_q)
+        fired = None
+        if sym.trail is not None:  # the open, then the worse order of the high and low
+            fired = self._trail_fired(sym, self._trail.span(sym.trail, open_, low, high), found)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
@@ -274,8 +293,11 @@ class TriggerBook:
             if keep is not None and keep(key):
                 keys[key] = record
                 self._place(key, record, None)
+                if fired and key in fired:  # not held aside by the caller: put it back
+                    self._put_trail(key, record[0], replace(fired[key], at_open=False))
                 continue
-            hits.append(Hit(key, reason, record))
+            trail = fired.get(key) if fired else None
+            hits.append(Hit(key, reason, record, trail or self._take_trail(key)))
         sym.refresh()
         self._settle((sym.name,))
         return hits
@@ -334,11 +356,15 @@ class TriggerBook:
         keys = self._keys
         ladders = _LIQUIDATION_LADDERS if kind is _MARK else _ALL_LADDERS
         found = self._take_worst(sym, ladders, ceil, -floor)
+        fired = None
+        if sym.trail is not None and kind is not _MARK:
+            fired = self._trail_fired(sym, self._trail.trade(sym.trail, price), found)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
             self._unplace(key, record)
-            hits.append(Hit(key, reason, record))
+            trail = fired.get(key) if fired else None
+            hits.append(Hit(key, reason, record, trail or self._take_trail(key)))
         sym.refresh()
         self._settle((sym.name,))
         return hits
@@ -353,9 +379,19 @@ class TriggerBook:
         stop_loss: Decimal | None,
         take_profit: Decimal | None,
         liquidation: Decimal | None,
+        trailing: TrailingStop | None = None,
+        trailing_peak: Decimal | None = None,
     ) -> None:
-        """Upsert: the key's previous levels go; a position with no level leaves the book."""
-        self._upsert(key, _position_record(symbol, side, stop_loss, take_profit, liquidation))
+        """Upsert: the key's previous levels go; a position with no level leaves the book.
+
+        A trailing stop's peak is `trailing_peak` (None: not activated yet); an upsert with
+        the same trailing parameters keeps the peak the book has tracked since (the
+        stored one is at most a second old), unless the stored one is further."""
+        record = _position_record(symbol, side, stop_loss, take_profit, liquidation)
+        if trailing is None and key not in self._trail:
+            self._upsert(key, record)
+            return
+        self._upsert_trailing(key, record, side, trailing, trailing_peak)
 
     def set_trigger(self, key: str, symbol: str, op: TriggerOp, price: Decimal) -> None:
         """Upsert a trigger's level."""
@@ -366,6 +402,7 @@ class TriggerBook:
         if record is None:
             return False
         self._unplace(key, record)
+        self._take_trail(key)
         self._settle((record[0],))
         return True
 
@@ -376,15 +413,18 @@ class TriggerBook:
             return False
         self._keys[hit.key] = record
         self._place(hit.key, record, None)
+        if hit._trail is not None:
+            self._put_trail(hit.key, record[0], replace(hit._trail, at_open=False))
         self._settle((record[0],))
         return True
 
     def load_positions(
         self,
-        rows: Iterable[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]],
+        rows: Iterable[tuple[Any, ...]],
         on_error: LoadError | None = None,
     ) -> int:
-        """Upsert many positions (key, symbol, side, SL, TP, liq), sorting each ladder once.
+        """Upsert many positions (key, symbol, side, SL, TP, liq[, trailing, peak]),
+        sorting each ladder once.
 
         A row with a level the book cannot hold is passed to `on_error(key, error)` and
         skipped; without `on_error` its ValidationError is raised, with the rows before
@@ -450,13 +490,22 @@ class TriggerBook:
                         raise
                     on_error(key, error)
                     continue
+                trail = _row_trail(row)
                 old = self._keys.pop(key, None)
                 if old is not None:
                     self._unplace(key, old)
+                    self._take_trail(key)
                     touched.add(old[0])
-                if record[2] is not None or record[3] is not None or record[4] is not None:
+                if (
+                    record[2] is not None
+                    or record[3] is not None
+                    or record[4] is not None
+                    or trail is not None
+                ):
                     self._keys[key] = record
                     self._place(key, record, dirty)
+                    if trail is not None:
+                        self._put_trail(key, record[0], trail)
                     touched.add(record[0])
                 loaded += 1
         finally:
@@ -525,6 +574,108 @@ class TriggerBook:
         if (gained or lost) and self._on_symbols_changed is not None:
             self._on_symbols_changed(frozenset(gained), frozenset(lost))
 
+    # ------------------------------------------------------------------ trailing stops
+
+    def trailing_state(self, key: str) -> TrailState | None:
+        return self._trail.state(key)
+
+    def trailing_keys(self, symbol: str) -> list[str]:
+        """The keys of `symbol` with a trailing stop (the gap replay's, not a tick's)."""
+        return self._trail.keys_of(symbol)
+
+    def take_moved_trailing(self) -> list[TrailWrite]:
+        """The trailing stops whose peak moved since the last call, to store (batched)."""
+        return self._trail.take_moved()
+
+    def hold_trailing(self, key: str) -> TrailState | None:
+        """Take a key's trailing stop aside, leaving the rest of it in the book (a gap's
+        candles from before the key existed must not move its peak); `release_trailing`
+        puts it back."""
+        found = self._trail.pop(key)
+        if found is None:
+            return None
+        sym = self._symbols.get(found[0])
+        if sym is not None:
+            sym.trail = self._trail.symbols.get(found[0])
+            sym.refresh()
+        return found[1]
+
+    def release_trailing(self, key: str, state: TrailState) -> None:
+        record = self._keys.get(key)
+        if record is None or key in self._trail:
+            return
+        sym = self._symbols[record[0]]
+        sym.trail = self._trail.add(key, record[0], state)
+        sym.refresh()
+
+    def _upsert_trailing(
+        self,
+        key: str,
+        record: _Record,
+        side: Side,
+        trailing: TrailingStop | None,
+        peak: Decimal | None,
+    ) -> None:
+        state = None if trailing is None else _trail_state(side, trailing, peak)
+        held = self._trail.state(key)
+        if state is not None and held is not None and held.spec == state.spec and held.side is side:
+            if self._keys.get(key) == record and (
+                state.peak is None or (held.peak is not None and held.peak >= state.peak)
+            ):
+                return  # the feed echoing what the book holds (its own peak write, say)
+            if held.peak is not None and (state.peak is None or held.peak > state.peak):
+                state = held
+        touched = [record[0]]
+        old = self._keys.pop(key, None)
+        if old is not None:
+            self._unplace(key, old)
+            touched.append(old[0])
+        self._take_trail(key)
+        if state is not None or any(v is not None for v in record[2:]):
+            self._keys[key] = record
+            self._place(key, record, None)
+            if state is not None:
+                self._put_trail(key, record[0], state)
+        self._settle(touched)
+
+    def _put_trail(self, key: str, symbol: str, state: TrailState) -> None:
+        sym = self._symbols[symbol]
+        sym.trail = self._trail.add(key, symbol, state)
+        sym.count += 1
+        self._levels += 1
+        sym.refresh()
+
+    def _take_trail(self, key: str) -> TrailState | None:
+        found = self._trail.pop(key)
+        if found is None:
+            return None
+        symbol, state = found
+        sym = self._symbols.get(symbol)
+        if sym is not None:
+            sym.count -= 1
+            self._levels -= 1
+            sym.trail = self._trail.symbols.get(symbol)
+            sym.refresh()
+        return state
+
+    def _trail_fired(
+        self, sym: _Symbol, fired: list[tuple[str, TrailState]], found: dict[str, Reason]
+    ) -> dict[str, TrailState]:
+        """Fold what the trailing stops fired into `found` (the worst reason per key)."""
+        sym.trail = self._trail.symbols.get(sym.name)
+        if not fired:
+            return {}
+        sym.count -= len(fired)
+        self._levels -= len(fired)
+        states = {}
+        trailing = Reason.TRAILING_STOP
+        for key, state in fired:
+            states[key] = state
+            previous = found.get(key)
+            if previous is None or trailing < previous:
+                found[key] = trailing
+        return states
+
 
 def _levels(record: _Record) -> PositionLevels | TriggerLevel:
     symbol, code, a, b, c = record
@@ -570,6 +721,19 @@ def _position_record(
 def _trigger_record(symbol: str, op: TriggerOp, price: Decimal) -> _Record:
     code = _OP_CODES[op]
     return (symbol, code, _signed(price, _LAYOUT[code][0], "price"), None, None)
+
+
+def _trail_state(side: Side, trailing: TrailingStop, peak: Decimal | None) -> TrailState:
+    if peak is None:
+        return TrailState(side, trailing, None)
+    whole = _scaled(peak, "trailingPeak")
+    return TrailState(side, trailing, whole if side is Side.LONG else -whole)
+
+
+def _row_trail(row: _Row) -> TrailState | None:
+    if len(row) < 7 or row[6] is None:
+        return None
+    return _trail_state(row[2], row[6], row[7] if len(row) > 7 else None)
 
 
 def _position_row(row: _Row) -> _Record:

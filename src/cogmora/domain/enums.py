@@ -30,6 +30,7 @@ class CloseReason(StrEnum):
     LIQUIDATION = "liquidation"
     MANUAL = "manual"
     AGENT = "agent"
+    TRAILING_STOP = "trailing_stop"
 
 
 class Source(StrEnum):

@@ -24,6 +24,7 @@ from cogmora.domain.enums import (
 from cogmora.domain.money import opt_decimal, opt_str, to_str
 from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
+from cogmora.domain.trailing import TrailingStop
 
 Doc = dict[str, Any]
 
@@ -113,6 +114,9 @@ class PositionDetails:
     close_price: Decimal | None = None
     close_requested_at: datetime | None = None
     recovered: bool = False  # closed from a gap's candles, not a live tick (SPEC 5.1)
+    trailing: TrailingStop | None = None  # the order (SPEC 5.2); peak and stop as they move
+    trailing_peak: Decimal | None = None
+    trailing_stop: Decimal | None = None
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -126,6 +130,10 @@ class PositionDetails:
         }
         if self.recovered:
             doc["recovered"] = True
+        if self.trailing is not None:
+            doc["trailing"] = self.trailing.to_doc()
+            doc["trailingPeak"] = opt_str(self.trailing_peak)
+            doc["trailingStop"] = opt_str(self.trailing_stop)
         return doc
 
     @classmethod
@@ -140,6 +148,9 @@ class PositionDetails:
             close_price=opt_decimal(doc.get("closePrice")),
             close_requested_at=opt_from_iso(doc.get("closeRequestedAt")),
             recovered=doc.get("recovered") is True,
+            trailing=TrailingStop.opt_from_doc(doc.get("trailing")),
+            trailing_peak=opt_decimal(doc.get("trailingPeak")),
+            trailing_stop=opt_decimal(doc.get("trailingStop")),
         )
 
 
@@ -267,9 +278,10 @@ class TriggerAction:
     leverage: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    trailing_stop: TrailingStop | None = None  # the position it opens carries it
 
     def to_doc(self) -> Doc:
-        return {
+        doc: Doc = {
             "side": self.side.value,
             "qty": opt_str(self.qty),
             "notional": opt_str(self.notional),
@@ -277,6 +289,9 @@ class TriggerAction:
             "stopLoss": opt_str(self.stop_loss),
             "takeProfit": opt_str(self.take_profit),
         }
+        if self.trailing_stop is not None:
+            doc["trailingStop"] = self.trailing_stop.to_doc()
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Doc) -> TriggerAction:
@@ -287,6 +302,7 @@ class TriggerAction:
             leverage=opt_decimal(doc.get("leverage")),
             stop_loss=opt_decimal(doc.get("stopLoss")),
             take_profit=opt_decimal(doc.get("takeProfit")),
+            trailing_stop=TrailingStop.opt_from_doc(doc.get("trailingStop")),
         )
 
 
