@@ -20,8 +20,16 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora.domain.enums import Side
-from cogmora.domain.money import ONE, ZERO, in_money_context, opt_decimal, opt_str, quantize
-from cogmora.domain.money import require_places, to_str
+from cogmora.domain.money import (
+    ONE,
+    ZERO,
+    in_money_context,
+    opt_decimal,
+    opt_str,
+    quantize,
+    require_places,
+    to_str,
+)
 from cogmora.errors import ValidationError
 
 MAX_CALLBACK_RATE = Decimal("0.5")
@@ -127,7 +135,9 @@ def activated(side: Side, trailing: TrailingStop, price: Decimal) -> bool:
     return price >= activation if side is Side.LONG else price <= activation
 
 
-def moved(side: Side, peak: Decimal | None, trailing: TrailingStop, price: Decimal) -> Decimal | None:
+def moved(
+    side: Side, peak: Decimal | None, trailing: TrailingStop, price: Decimal
+) -> Decimal | None:
     """The peak after one trade at `price`: activation, then the highest (lowest) price."""
     if peak is None:
         return price if activated(side, trailing, price) else None

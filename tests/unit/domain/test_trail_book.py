@@ -119,9 +119,10 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
     @rule(symbol=SYMBOLS, price=PRICES)
     def mark(self, symbol: str, price: Decimal) -> None:
         """A mark price moves no peak and fires no trailing stop."""
-        assert all(h.reason is not Reason.TRAILING_STOP for h in self.book.cross(
-            symbol, price, PriceKind.MARK
-        ))
+        assert all(
+            h.reason is not Reason.TRAILING_STOP
+            for h in self.book.cross(symbol, price, PriceKind.MARK)
+        )
 
     @invariant()
     def same_peaks(self) -> None:
