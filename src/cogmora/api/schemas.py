@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from cogmora.domain.enums import Market, Side, TriggerOp
 from cogmora.domain.money import decimal_text
+from cogmora.domain.trailing import TrailingStop
 
 
 class _ExactJsonRequest(Request):
@@ -70,6 +71,13 @@ Dec = Annotated[
 ]
 
 
+def trailing_of(body: TrailingStopIn | None) -> TrailingStop | None:
+    """The domain's trailing stop from its request body (None stays None)."""
+    if body is None:
+        return None
+    return TrailingStop(body.callbackRate, body.activationPrice)
+
+
 def canonical_symbol(value: str) -> str:
     """KuCoin's symbols are upper case (`BTC-USDT`, `XBTUSDTM`): `btc-usdt` means the same."""
     return value.strip().upper()
@@ -82,6 +90,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class TrailingStopIn(Body):
+    """SPEC 5.2: the stop trails the best price since activation by `callbackRate`."""
+
+    callbackRate: Dec = Field(examples=["0.02"])
+    activationPrice: Dec | None = None
+
+
 class PositionCreate(Body):
     symbol: Symbol = Field(examples=["BTC-USDT"])
     market: Market
@@ -91,11 +106,13 @@ class PositionCreate(Body):
     leverage: Dec | None = None
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    trailingStop: TrailingStopIn | None = None
 
 
 class PositionPatch(Body):
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    trailingStop: TrailingStopIn | None = None
 
 
 class ConditionIn(Body):
@@ -110,6 +127,7 @@ class ActionIn(Body):
     leverage: Dec | None = None
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
+    trailingStop: TrailingStopIn | None = None
 
 
 class TriggerCreate(Body):

@@ -587,6 +587,9 @@ class TriggerBook:
         """The trailing stops whose peak moved since the last call, to store (batched)."""
         return self._trail.take_moved()
 
+    def mark_trailing_moved(self, keys: list[str]) -> None:
+        self._trail.touch(keys)
+
     def hold_trailing(self, key: str) -> TrailState | None:
         """Take a key's trailing stop aside, leaving the rest of it in the book (a gap's
         candles from before the key existed must not move its peak); `release_trailing`
@@ -622,6 +625,8 @@ class TriggerBook:
             if self._keys.get(key) == record and (
                 state.peak is None or (held.peak is not None and held.peak >= state.peak)
             ):
+                if state.peak is None or held.peak != state.peak:
+                    self._trail.touch([key])  # the store lags: write the book's peak
                 return  # the feed echoing what the book holds (its own peak write, say)
             if held.peak is not None and (state.peak is None or held.peak > state.peak):
                 state = held

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from cogmora.domain import trailing as trail
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Position, PositionDetails, TriggerAction
@@ -37,6 +38,7 @@ class OpenRequest:
     take_profit: Decimal | None = None
     source: Source = Source.API
     trigger_id: str | None = None
+    trailing_stop: trail.TrailingStop | None = None
 
     @classmethod
     def from_action(
@@ -55,6 +57,7 @@ class OpenRequest:
             action.take_profit,
             Source.TRIGGER,
             trigger_id,
+            trailing_stop=action.trailing_stop,
         )
 
 
@@ -69,6 +72,7 @@ def check_request(request: OpenRequest, fees: FeeSchedule) -> None:
     check_size(request.qty, request.notional)
     check_level("stopLoss", request.stop_loss)
     check_level("takeProfit", request.take_profit)
+    trail.check_format(request.trailing_stop)
 
 
 def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: str) -> None:
@@ -83,6 +87,7 @@ def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: 
         else None
     )
     validate_levels(request.side, reference, request.stop_loss, request.take_profit, liq, name)
+    trail.validate(request.side, reference, request.trailing_stop, name)
 
 
 def build_position(
@@ -101,6 +106,8 @@ def build_position(
     validate_levels(
         request.side, price, request.stop_loss, request.take_profit, fill.liquidation_price
     )
+    trail.validate(request.side, price, request.trailing_stop)
+    peak, stop = trail.initial_peak(request.side, request.trailing_stop, price)
     return Position(
         id=position_id,
         uid=uid,
@@ -118,6 +125,9 @@ def build_position(
             stop_loss=request.stop_loss,
             take_profit=request.take_profit,
             liquidation_price=fill.liquidation_price,
+            trailing=request.trailing_stop,
+            trailing_peak=peak,
+            trailing_stop=stop,
         ),
         trigger_id=request.trigger_id,
     )

@@ -363,6 +363,13 @@ class Trails:
 
     # ------------------------------------------------------------------ persistence
 
+    def touch(self, keys: list[str]) -> None:
+        """Mark active keys as moved (their last write failed, or the store lags the book)."""
+        for key in keys:
+            found = self._entries.get(key)
+            if found is not None and found[1].group is not None:
+                self._moved.add(found[1])
+
     def take_moved(self) -> list[TrailWrite]:
         """Every key whose peak moved (or that activated) since the last call, with the peak
         and stop to store; the engine writes them at most once a second."""

@@ -144,14 +144,11 @@ def moved(
     return max(peak, price) if side is Side.LONG else min(peak, price)
 
 
-def initial_fields(
+def initial_peak(
     side: Side, trailing: TrailingStop | None, price: Decimal
-) -> dict[str, Decimal | None]:
-    """`trailing_peak` and `trailing_stop` of a trailing stop set when the price is `price`
-    (an open's fill, a PATCH's reference): active at once without an activation price."""
+) -> tuple[Decimal | None, Decimal | None]:
+    """(peak, stop) of a trailing stop set when the price is `price` (an open's fill, a
+    PATCH's reference): active at once without an activation price, else (None, None)."""
     if trailing is None or trailing.activation_price is not None:
-        return {"trailing_peak": None, "trailing_stop": None}
-    return {
-        "trailing_peak": price,
-        "trailing_stop": stop_shown(side, price, trailing.callback_rate),
-    }
+        return None, None
+    return price, stop_shown(side, price, trailing.callback_rate)

@@ -47,6 +47,8 @@ class BookIndex:
             d.stop_loss,
             d.take_profit,
             d.liquidation_price,
+            d.trailing,
+            d.trailing_peak,
         )
         if position.id in self.book:
             self.owners[position.id] = position.uid
@@ -144,9 +146,10 @@ def fill(
             on_error(path, exc)
             continue
         d = p.details
-        if d.stop_loss is None and d.take_profit is None and d.liquidation_price is None:
+        levels = (d.stop_loss, d.take_profit, d.liquidation_price)
+        if d.trailing is None and all(v is None for v in levels):
             continue
-        rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))
+        rows.append((p.id, p.symbol, p.side, *levels, d.trailing, d.trailing_peak))
         index.owners[p.id] = p.uid
         index.markets[p.symbol] = p.market
         index.created[p.id] = _second(p.opened_at)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.schemas import ExactJsonRoute, PositionCreate, PositionPatch
+from cogmora.api.schemas import ExactJsonRoute, PositionCreate, PositionPatch, trailing_of
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
 from cogmora.services.idempotency import IdempotencyKey
@@ -35,6 +35,7 @@ async def open_position(
         leverage=body.leverage,
         stop_loss=body.stopLoss,
         take_profit=body.takeProfit,
+        trailing_stop=trailing_of(body.trailingStop),
     )
     return JSONResponse(await deps.positions.open(uid, request, key), status_code=201)
 
@@ -55,7 +56,10 @@ async def get_position(position_id: str, uid: Uid, deps: Deps) -> dict[str, Any]
 async def amend_position(
     position_id: str, body: PositionPatch, uid: Uid, deps: Deps
 ) -> dict[str, Any]:
-    return await deps.positions.amend(uid, position_id, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    if "trailingStop" in changes:
+        changes["trailingStop"] = trailing_of(body.trailingStop)
+    return await deps.positions.amend(uid, position_id, changes)
 
 
 @router.post("/{position_id}/close", status_code=202, summary="Close at the latest fresh price")

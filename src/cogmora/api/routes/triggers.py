@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
 from cogmora.api.routes.positions import IdemHeader
-from cogmora.api.schemas import ExactJsonRoute, TriggerCreate
+from cogmora.api.schemas import ExactJsonRoute, TriggerCreate, trailing_of
 from cogmora.domain.enums import TriggerStatus
 from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.services.idempotency import IdempotencyKey
@@ -29,7 +29,15 @@ async def create_trigger(
         body.symbol,
         body.market,
         TriggerCondition(body.condition.op, body.condition.price),
-        TriggerAction(a.side, a.qty, a.notional, a.leverage, a.stopLoss, a.takeProfit),
+        TriggerAction(
+            a.side,
+            a.qty,
+            a.notional,
+            a.leverage,
+            a.stopLoss,
+            a.takeProfit,
+            trailing_stop=trailing_of(a.trailingStop),
+        ),
         body.expiresAt,
         key=key,
     )
