@@ -293,7 +293,7 @@ def apply_crossings(
         out.opened.append(position)
 
     for hit in missed.values():
-        if hit.level is None:  # only the state was expected: it moved on
+        if hit.level is None and hit.trailing is None:  # only the state was expected
             out.lost.append(hit.position_id)
         else:
             out.missed.append(hit)
