@@ -104,7 +104,7 @@ class _Entry:
 class _Trail:
     """One (side, rate) of a symbol: groups in a deque, [0] the oldest (fires first)."""
 
-    __slots__ = ("count", "d", "empty", "groups", "k", "sign")
+    __slots__ = ("count", "d", "edges", "empty", "groups", "k", "keyed", "sign")
 
     def __init__(self, sign: int, rate: Decimal) -> None:
         n, d = rate.as_integer_ratio()
@@ -114,6 +114,19 @@ class _Trail:
         self.k = d - n if sign > 0 else d + n
         self.groups: deque[_Group] = deque()
         self.empty = 0  # empty groups left inside the deque (ends are trimmed at once)
+        self.keyed = (0, 0)  # (newest, oldest) peaks the cached edges were computed for
+        self.edges = (NEG_INF, POS_INF)  # (move edge, fire edge), as prices
+
+    def edges_now(self) -> tuple[Decimal, Decimal]:
+        """The price past which the newest peak moves, and the one at or past which the
+        oldest group fires; cached until either peak changes."""
+        groups = self.groups
+        keyed = (groups[-1].s, groups[0].s)
+        if keyed != self.keyed:
+            top = keyed[0] + 1  # signed: a price moves the peak iff floor(q) >= s + 1
+            self.edges = (_price(top, self.sign), self.stop_edge())
+            self.keyed = keyed
+        return self.edges
 
     def fires(self, s: int, q: int | Decimal) -> bool:
         if type(q) is int:
@@ -182,8 +195,7 @@ class SymbolTrails:
         for trail in self.trails.values():
             if not trail.groups:
                 continue
-            top = _price(trail.groups[-1].s, trail.sign)
-            edge = trail.stop_edge()
+            top, edge = trail.edges_now()
             if trail.sign > 0:
                 lo = max(lo, edge)
                 hi = min(hi, top)
@@ -285,9 +297,11 @@ class Trails:
     def _step(
         self, sym: SymbolTrails, high: Decimal, low: Decimal, at_open: bool
     ) -> list[tuple[str, TrailState]]:
+        """One move: activations at `high` (longs) / `low` (shorts), peaks moved to them,
+        then stops judged at `low` (longs) / `high` (shorts). Integer work per rate."""
         fired: list[tuple[str, TrailState]] = []
         hs = high.scaleb(PLACES, EXACT)
-        ls = low.scaleb(PLACES, EXACT)
+        ls = hs if low is high else low.scaleb(PLACES, EXACT)
         h_floor, h_ceil = _floor_ceil(hs)
         l_floor, l_ceil = _floor_ceil(ls)
         # Signed prices that move (m) and fire (f) each side: a long's high and low, a
@@ -295,59 +309,84 @@ class Trails:
         m_long, m_short = h_floor, -l_ceil
         f_long: int | Decimal = l_floor if l_floor == l_ceil else ls
         f_short: int | Decimal = -h_floor if h_floor == h_ceil else -hs
-        arrived: dict[_Trail, list[_Entry]] = {}
+        arrived: dict[_Trail, list[_Entry]] | None = None
+        entries = self._entries
         for index, q in ((0, -h_floor), (1, l_ceil)):
             ladder = sym.pending[index]
-            if not ladder.vals or ladder.vals[-1] < q:
+            vals = ladder.vals
+            if not vals or vals[-1] < q:
                 continue
+            if arrived is None:
+                arrived = {}
             for bucket in ladder.take(q):
                 for key in (bucket,) if type(bucket) is str else bucket:
-                    entry = self._entries[key][1]
+                    entry = entries[key][1]
                     arrived.setdefault(entry.trail, []).append(entry)
-        moved_groups = self._moved_groups
-        for trail in list(sym.trails.values()):  # a rate whose last key fires goes
-            long = trail.sign > 0
-            m = m_long if long else m_short
+        emptied = False
+        for trail in sym.trails.values():
             groups = trail.groups
+            if trail.sign > 0:
+                m, f = m_long, f_long
+            else:
+                m, f = m_short, f_short
             if groups and groups[-1].s < m:
-                survivor = groups.pop()
-                while groups and groups[-1].s <= m:
-                    other = groups.pop()
-                    if len(other.entries) > len(survivor.entries):
-                        survivor, other = other, survivor
-                    for entry in other.entries.values():
-                        entry.group = survivor
-                    survivor.entries.update(other.entries)
-                    other.entries = {}
-                survivor.s = m
-                groups.append(survivor)
-                if survivor.entries:
-                    moved_groups.add(survivor)
-            new = arrived.get(trail)
+                self._merge(groups, m)
+            new = arrived.get(trail) if arrived is not None else None
             if new:
-                if groups and groups[-1].s == m:
-                    top = groups[-1]
-                else:
-                    top = _Group(m)
-                    groups.append(top)
-                for entry in new:
-                    entry.group = top
-                    top.entries[entry.key] = entry
-                    self._moved.add(entry)
-            f = f_long if long else f_short
+                self._arrive(groups, m, new)
+            if not groups:
+                continue
+            d, k = trail.d, trail.k
+            first = groups[0].s
+            if (f * d if type(f) is int else EXACT.multiply(f, d)) > first * k:
+                continue
+            side = Side.LONG if trail.sign > 0 else Side.SHORT
             while groups and trail.fires(groups[0].s, f):
                 group = groups.popleft()
-                side = Side.LONG if long else Side.SHORT
                 for key, entry in group.entries.items():
                     fired.append((key, TrailState(side, entry.spec, group.s, at_open)))
-                    self._forget(key, None, entry)
+                    emptied |= self._forget(key, None, entry, keep_trail=True)
                 group.entries = {}
             trail.trim()
+        if emptied:
+            for trail_key in [t for t, trail in sym.trails.items() if trail.count == 0]:
+                del sym.trails[trail_key]
         sym.refresh()
         return fired
 
-    def _forget(self, key: str, symbol: str | None, entry: _Entry) -> None:
-        """Drop the key's bookkeeping (its group or ladder slot is the caller's)."""
+    def _merge(self, groups: deque[_Group], m: int) -> None:
+        """Every newest group whose peak a move to `m` passes becomes one group at `m`."""
+        survivor = groups.pop()
+        while groups and groups[-1].s <= m:
+            other = groups.pop()
+            if len(other.entries) > len(survivor.entries):
+                survivor, other = other, survivor
+            for entry in other.entries.values():
+                entry.group = survivor
+            survivor.entries.update(other.entries)
+            other.entries = {}
+        survivor.s = m
+        groups.append(survivor)
+        if survivor.entries:
+            self._moved_groups.add(survivor)
+
+    def _arrive(self, groups: deque[_Group], m: int, new: list[_Entry]) -> None:
+        """Keys whose activation price `m` reached join the newest group (at `m`)."""
+        if groups and groups[-1].s == m:
+            top = groups[-1]
+        else:
+            top = _Group(m)
+            groups.append(top)
+        for entry in new:
+            entry.group = top
+            top.entries[entry.key] = entry
+            self._moved.add(entry)
+
+    def _forget(
+        self, key: str, symbol: str | None, entry: _Entry, keep_trail: bool = False
+    ) -> bool:
+        """Drop the key's bookkeeping (its group or ladder slot is the caller's); True
+        when its rate has no key left (dropped now, or by the caller if `keep_trail`)."""
         if symbol is None:
             symbol = self._entries[key][0]
         del self._entries[key]
@@ -355,11 +394,12 @@ class Trails:
         trail = entry.trail
         trail.count -= 1
         sym = self.symbols[symbol]
-        if trail.count == 0:
+        if trail.count == 0 and not keep_trail:
             sym.trails.pop((trail.sign, entry.spec.callback_rate), None)
         sym.count -= 1
         if sym.count == 0:
             del self.symbols[symbol]
+        return trail.count == 0
 
     # ------------------------------------------------------------------ persistence
 
