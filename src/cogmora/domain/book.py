@@ -205,7 +205,10 @@ class TriggerLevel:
 
 
 class _Symbol:
-    __slots__ = ("announced", "count", "hi", "hi_liq", "ladders", "lo", "lo_liq", "name", "trail")
+    __slots__ = (
+        "announced", "count", "hi", "hi_lad", "hi_liq", "ladders", "lo", "lo_lad", "lo_liq",
+        "name", "trail",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -215,6 +218,7 @@ class _Symbol:
         self.lo = self.lo_liq = NEG_INF  # a price above lo crosses no at-or-below level
         self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
         self.trail: SymbolTrails | None = None  # its trailing stops (`trail_book`)
+        self.lo_lad, self.hi_lad = self.lo, self.hi  # the edges without the trailing stops
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -222,6 +226,7 @@ class _Symbol:
         self.hi_liq = high_liq.edge
         self.lo = max(low.edge, self.lo_liq)
         self.hi = min(high.edge, self.hi_liq)
+        self.lo_lad, self.hi_lad = self.lo, self.hi
         trail = self.trail
         if trail is not None:  # a price between its edges moves no trailing stop
             self.lo = max(self.lo, trail.lo)
@@ -258,6 +263,15 @@ class TriggerBook:
             if sym.lo_liq < price < sym.hi_liq:
                 return []
         elif sym.lo < price < sym.hi:
+            return []
+        elif (
+            sym.trail is not None
+            and sym.lo_lad < price < sym.hi_lad
+            and self._trail.nudge(sym.trail, price)
+        ):  # only a trailing peak moved (a new high): O(1), nothing crossed
+            trail = sym.trail
+            sym.lo = max(sym.lo_lad, trail.lo)
+            sym.hi = min(sym.hi_lad, trail.hi)
             return []
         return self._cross(sym, price, kind)
 

@@ -104,41 +104,22 @@ class _Entry:
 class _Trail:
     """One (side, rate) of a symbol: groups in a deque, [0] the oldest (fires first)."""
 
-    __slots__ = ("count", "d", "edges", "empty", "groups", "k", "keyed", "sign")
+    __slots__ = ("count", "d", "empty", "groups", "k", "rate", "side")
 
-    def __init__(self, sign: int, rate: Decimal) -> None:
+    def __init__(self, side: _Side, rate: Decimal) -> None:
         n, d = rate.as_integer_ratio()
+        self.side = side
+        self.rate = rate
         self.count = 0  # keys of this rate, waiting or active
-        self.sign = sign
         self.d = d
-        self.k = d - n if sign > 0 else d + n
+        self.k = d - n if side.sign > 0 else d + n
         self.groups: deque[_Group] = deque()
         self.empty = 0  # empty groups left inside the deque (ends are trimmed at once)
-        self.keyed = (0, 0)  # (newest, oldest) peaks the cached edges were computed for
-        self.edges = (NEG_INF, POS_INF)  # (move edge, fire edge), as prices
-
-    def edges_now(self) -> tuple[Decimal, Decimal]:
-        """The price past which the newest peak moves, and the one at or past which the
-        oldest group fires; cached until either peak changes."""
-        groups = self.groups
-        keyed = (groups[-1].s, groups[0].s)
-        if keyed != self.keyed:
-            top = keyed[0] + 1  # signed: a price moves the peak iff floor(q) >= s + 1
-            self.edges = (_price(top, self.sign), self.stop_edge())
-            self.keyed = keyed
-        return self.edges
 
     def fires(self, s: int, q: int | Decimal) -> bool:
         if type(q) is int:
             return q * self.d <= s * self.k
         return EXACT.multiply(q, self.d) <= s * self.k
-
-    def stop_edge(self) -> Decimal:
-        """A price at or past which the oldest group may fire, rounded away from it."""
-        s = self.groups[0].s
-        if self.sign > 0:  # long: fires at or below ceil(peak*K/D)
-            return Decimal(-((-s * self.k) // self.d)).scaleb(-PLACES, EXACT)
-        return Decimal((-s * self.k) // self.d).scaleb(-PLACES, EXACT)  # short: at or above
 
     def trim(self) -> None:
         groups = self.groups
@@ -176,33 +157,123 @@ class _Trail:
         return group
 
 
-class SymbolTrails:
-    """The trailing stops of one symbol."""
+def _fire_edge(sign: int, s: int, k: int, d: int) -> Decimal:
+    """The price at or past which a group at signed peak `s` may fire, rounded away from
+    the exact stop (a prefilter: the exact test is `_Trail.fires`)."""
+    if sign > 0:  # long: fires at or below s*K/D; ceil
+        return Decimal(-((-s * k) // d)).scaleb(-PLACES, EXACT)
+    return Decimal((-s * k) // d).scaleb(-PLACES, EXACT)  # short: at or above (-s)*K/D; floor
 
-    __slots__ = ("count", "hi", "lo", "pending", "trails")
+
+class _Side:
+    """The trailing stops of one side of a symbol, with a shared watermark.
+
+    `w` is a lazily applied move: every active group's peak is really `max(group.s, w)`.
+    A trade past `w` only raises `w` (O(1), whatever the number of rates); the groups are
+    brought up to it (`settle`, the amortized merges) only when something needs their
+    own peaks: an activation or insert (which may lower `w`), a fire, a write-out."""
+
+    __slots__ = ("fire0", "fire_w", "move", "pending", "sign", "smallest", "trails", "w")
+
+    def __init__(self, sign: int) -> None:
+        self.sign = sign
+        self.trails: dict[Decimal, _Trail] = {}
+        # Waiting for activation: a long's fire at or above its level, a short's at or below.
+        self.pending = Ladder(-1) if sign > 0 else Ladder(1)
+        self.w: int | None = None  # signed; None: no active group
+        self.smallest: _Trail | None = None  # the smallest rate: the highest stop at `w`
+        self.fire0 = NEG_INF if sign > 0 else POS_INF  # the groups' own highest stop
+        self.fire_w = self.fire0  # the stop of a group at `w`
+        self.move = POS_INF if sign > 0 else NEG_INF  # a price past this raises `w`
+
+    def settle(self, trail: _Trail, moved: set[_Group]) -> None:
+        """Bring `trail`'s groups below `w` up to it (one merged group)."""
+        w = self.w
+        groups = trail.groups
+        if w is None or not groups or groups[-1].s >= w:
+            return
+        survivor = groups.pop()
+        while groups and groups[-1].s <= w:
+            other = groups.pop()
+            if len(other.entries) > len(survivor.entries):
+                survivor, other = other, survivor
+            for entry in other.entries.values():
+                entry.group = survivor
+            survivor.entries.update(other.entries)
+            other.entries = {}
+        survivor.s = w
+        groups.append(survivor)
+        if survivor.entries:
+            moved.add(survivor)
+
+    def settle_all(self, moved: set[_Group]) -> None:
+        for trail in self.trails.values():
+            self.settle(trail, moved)
+
+    def lower(self, s: int) -> None:
+        """After `settle_all`: a group at `s` joins, so `w` may not exceed it."""
+        if self.w is None or s < self.w:
+            self.w = s
+            self.edges_w()
+
+    def raise_to(self, q: int) -> None:
+        self.w = q
+        self.edges_w()
+
+    def edges_w(self) -> None:
+        w, sign = self.w, self.sign
+        if w is None or self.smallest is None:
+            self.fire_w = NEG_INF if sign > 0 else POS_INF
+            self.move = POS_INF if sign > 0 else NEG_INF
+            return
+        t = self.smallest
+        self.fire_w = _fire_edge(sign, w, t.k, t.d)
+        self.move = _price(w + 1, sign)
+
+    def edges_groups(self) -> None:
+        """After a change to any trail's oldest group, or to the set of rates."""
+        sign = self.sign
+        fire = NEG_INF if sign > 0 else POS_INF
+        smallest: _Trail | None = None
+        active = False
+        for trail in self.trails.values():
+            groups = trail.groups
+            if not groups:
+                continue
+            active = True
+            if smallest is None or trail.rate < smallest.rate:
+                smallest = trail
+            edge = _fire_edge(sign, groups[0].s, trail.k, trail.d)
+            fire = max(fire, edge) if sign > 0 else min(fire, edge)
+        self.fire0 = fire
+        self.smallest = smallest
+        if not active:
+            self.w = None
+        self.edges_w()
+
+    def fire_edge(self) -> Decimal:
+        return max(self.fire0, self.fire_w) if self.sign > 0 else min(self.fire0, self.fire_w)
+
+
+class SymbolTrails:
+    """The trailing stops of one symbol: its long side and its short side."""
+
+    __slots__ = ("count", "hi", "lo", "long", "short")
 
     def __init__(self) -> None:
         self.count = 0
-        self.trails: dict[tuple[int, Decimal], _Trail] = {}
-        # Waiting for activation: a long's fire at or above its level, a short's at or below.
-        self.pending = (Ladder(-1), Ladder(1))
+        self.long = _Side(1)
+        self.short = _Side(-1)
         self.lo = NEG_INF
         self.hi = POS_INF
 
+    def side(self, sign: int) -> _Side:
+        return self.long if sign > 0 else self.short
+
     def refresh(self) -> None:
-        lo = self.pending[1].edge
-        hi = self.pending[0].edge
-        for trail in self.trails.values():
-            if not trail.groups:
-                continue
-            top, edge = trail.edges_now()
-            if trail.sign > 0:
-                lo = max(lo, edge)
-                hi = min(hi, top)
-            else:
-                hi = min(hi, edge)
-                lo = max(lo, top)
-        self.lo, self.hi = lo, hi
+        long, short = self.long, self.short
+        self.lo = max(short.pending.edge, long.fire_edge(), short.move)
+        self.hi = min(long.pending.edge, long.move, short.fire_edge())
 
 
 class Trails:
@@ -213,6 +284,7 @@ class Trails:
         self._entries: dict[str, tuple[str, _Entry]] = {}
         self._moved_groups: set[_Group] = set()
         self._moved: set[_Entry] = set()
+        self._raised: set[_Side] = set()  # sides whose `w` rose since their last settle
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -234,10 +306,11 @@ class Trails:
         if sym is None:
             sym = self.symbols[symbol] = SymbolTrails()
         sign = 1 if state.side is Side.LONG else -1
-        trail_key = (sign, state.spec.callback_rate)
-        trail = sym.trails.get(trail_key)
+        side = sym.side(sign)
+        rate = state.spec.callback_rate
+        trail = side.trails.get(rate)
         if trail is None:
-            trail = sym.trails[trail_key] = _Trail(sign, state.spec.callback_rate)
+            trail = side.trails[rate] = _Trail(side, rate)
         entry = _Entry(key, state.spec, trail)
         trail.count += 1
         if state.peak is None:
@@ -247,9 +320,12 @@ class Trails:
             else:
                 whole = _scaled_level(activation)
                 entry.level = -whole if sign > 0 else whole
-            sym.pending[0 if sign > 0 else 1].add(entry.level, key)
+            side.pending.add(entry.level, key)
         else:
+            side.settle_all(self._moved_groups)
             trail.insert(entry, state.peak)
+            side.lower(state.peak)
+            side.edges_groups()
         self._entries[key] = (symbol, entry)
         sym.count += 1
         sym.refresh()
@@ -265,14 +341,16 @@ class Trails:
         sym = self.symbols[symbol]
         group = entry.group
         trail = entry.trail
+        side = trail.side
         if group is None:
-            sym.pending[0 if trail.sign > 0 else 1].discard(entry.level, key)
+            side.pending.discard(entry.level, key)
         else:
             group.entries.pop(key, None)
             if not group.entries:
                 trail.empty += 1
                 trail.trim()
         self._forget(key, symbol, entry)
+        side.edges_groups()
         sym.refresh()
         return symbol, state
 
@@ -286,6 +364,26 @@ class Trails:
         """One trade at `price`: activate, move the peaks, fire; returns what fired."""
         return self._step(sym, price, price, False)
 
+    def nudge(self, sym: SymbolTrails, price: Decimal) -> bool:
+        """The common case of a trade outside `sym`'s edges, in O(1): it only raises a
+        side's watermark (a new high for the longs, a new low for the shorts), activating
+        nothing and reaching no stop. False (nothing done) when it may do more."""
+        long, short = sym.long, sym.short
+        if price >= long.pending.edge or price <= short.pending.edge:
+            return False
+        if price <= long.fire_edge() or price >= short.fire_edge():
+            return False
+        scaled = price.scaleb(PLACES, EXACT)
+        floor, ceil = _floor_ceil(scaled)
+        if long.w is not None and price >= long.move and floor > long.w:
+            long.raise_to(floor)
+            self._raised.add(long)
+        if short.w is not None and price <= short.move and -ceil > short.w:
+            short.raise_to(-ceil)
+            self._raised.add(short)
+        sym.refresh()
+        return True
+
     def span(
         self, sym: SymbolTrails, open_: Decimal | None, low: Decimal, high: Decimal
     ) -> list[tuple[str, TrailState]]:
@@ -298,89 +396,86 @@ class Trails:
         self, sym: SymbolTrails, high: Decimal, low: Decimal, at_open: bool
     ) -> list[tuple[str, TrailState]]:
         """One move: activations at `high` (longs) / `low` (shorts), peaks moved to them,
-        then stops judged at `low` (longs) / `high` (shorts). Integer work per rate."""
+        then stops judged at `low` (longs) / `high` (shorts)."""
         fired: list[tuple[str, TrailState]] = []
         hs = high.scaleb(PLACES, EXACT)
         ls = hs if low is high else low.scaleb(PLACES, EXACT)
         h_floor, h_ceil = _floor_ceil(hs)
         l_floor, l_ceil = _floor_ceil(ls)
-        # Signed prices that move (m) and fire (f) each side: a long's high and low, a
-        # short's low and high, negated.
-        m_long, m_short = h_floor, -l_ceil
-        f_long: int | Decimal = l_floor if l_floor == l_ceil else ls
-        f_short: int | Decimal = -h_floor if h_floor == h_ceil else -hs
-        arrived: dict[_Trail, list[_Entry]] | None = None
-        entries = self._entries
-        for index, q in ((0, -h_floor), (1, l_ceil)):
-            ladder = sym.pending[index]
-            vals = ladder.vals
-            if not vals or vals[-1] < q:
-                continue
-            if arrived is None:
-                arrived = {}
-            for bucket in ladder.take(q):
+        long, short = sym.long, sym.short
+        # per side: the signed move price, the activation ladder's query, the signed
+        # fire price and the price the side's fire edge is compared with
+        if long.trails:
+            f_long: int | Decimal = l_floor if l_floor == l_ceil else ls
+            self._side_step(long, h_floor, -h_floor, f_long, low, at_open, fired)
+        if short.trails:
+            f_short: int | Decimal = -h_floor if h_floor == h_ceil else -hs
+            self._side_step(short, -l_ceil, l_ceil, f_short, high, at_open, fired)
+        sym.refresh()
+        return fired
+
+    def _side_step(
+        self,
+        side: _Side,
+        m: int,
+        q: int,
+        f: int | Decimal,
+        fire_price: Decimal,
+        at_open: bool,
+        fired: list[tuple[str, TrailState]],
+    ) -> None:
+        moved = self._moved_groups
+        vals = side.pending.vals
+        if vals and vals[-1] >= q:  # activations: every group settles, then `w` is `m`
+            if side.w is None or m > side.w:
+                side.w = m
+            side.settle_all(moved)
+            entries = self._entries
+            for bucket in side.pending.take(q):
                 for key in (bucket,) if type(bucket) is str else bucket:
                     entry = entries[key][1]
-                    arrived.setdefault(entry.trail, []).append(entry)
+                    groups = entry.trail.groups
+                    if groups and groups[-1].s == m:
+                        top = groups[-1]
+                    else:
+                        top = _Group(m)
+                        groups.append(top)
+                    entry.group = top
+                    top.entries[key] = entry
+                    self._moved.add(entry)
+            side.w = m
+            side.edges_groups()
+            self._raised.discard(side)
+        elif side.w is not None and m > side.w:
+            side.raise_to(m)
+            self._raised.add(side)
+        edge = side.fire_edge()  # the side's highest stop, rounded away: a prefilter
+        if fire_price > edge if side.sign > 0 else fire_price < edge:
+            return
+        w = side.w
         emptied = False
-        for trail in sym.trails.values():
+        sign_side = Side.LONG if side.sign > 0 else Side.SHORT
+        for trail in side.trails.values():
             groups = trail.groups
-            if trail.sign > 0:
-                m, f = m_long, f_long
-            else:
-                m, f = m_short, f_short
-            if groups and groups[-1].s < m:
-                self._merge(groups, m)
-            new = arrived.get(trail) if arrived is not None else None
-            if new:
-                self._arrive(groups, m, new)
             if not groups:
                 continue
-            d, k = trail.d, trail.k
             first = groups[0].s
-            if (f * d if type(f) is int else EXACT.multiply(f, d)) > first * k:
+            if w is not None and w > first:
+                first = w
+            if not trail.fires(first, f):
                 continue
-            side = Side.LONG if trail.sign > 0 else Side.SHORT
+            side.settle(trail, moved)
             while groups and trail.fires(groups[0].s, f):
                 group = groups.popleft()
                 for key, entry in group.entries.items():
-                    fired.append((key, TrailState(side, entry.spec, group.s, at_open)))
+                    fired.append((key, TrailState(sign_side, entry.spec, group.s, at_open)))
                     emptied |= self._forget(key, None, entry, keep_trail=True)
                 group.entries = {}
             trail.trim()
         if emptied:
-            for trail_key in [t for t, trail in sym.trails.items() if trail.count == 0]:
-                del sym.trails[trail_key]
-        sym.refresh()
-        return fired
-
-    def _merge(self, groups: deque[_Group], m: int) -> None:
-        """Every newest group whose peak a move to `m` passes becomes one group at `m`."""
-        survivor = groups.pop()
-        while groups and groups[-1].s <= m:
-            other = groups.pop()
-            if len(other.entries) > len(survivor.entries):
-                survivor, other = other, survivor
-            for entry in other.entries.values():
-                entry.group = survivor
-            survivor.entries.update(other.entries)
-            other.entries = {}
-        survivor.s = m
-        groups.append(survivor)
-        if survivor.entries:
-            self._moved_groups.add(survivor)
-
-    def _arrive(self, groups: deque[_Group], m: int, new: list[_Entry]) -> None:
-        """Keys whose activation price `m` reached join the newest group (at `m`)."""
-        if groups and groups[-1].s == m:
-            top = groups[-1]
-        else:
-            top = _Group(m)
-            groups.append(top)
-        for entry in new:
-            entry.group = top
-            top.entries[entry.key] = entry
-            self._moved.add(entry)
+            for rate in [r for r, t in side.trails.items() if t.count == 0]:
+                del side.trails[rate]
+        side.edges_groups()
 
     def _forget(
         self, key: str, symbol: str | None, entry: _Entry, keep_trail: bool = False
@@ -393,9 +488,9 @@ class Trails:
         self._moved.discard(entry)
         trail = entry.trail
         trail.count -= 1
-        sym = self.symbols[symbol]
         if trail.count == 0 and not keep_trail:
-            sym.trails.pop((trail.sign, entry.spec.callback_rate), None)
+            trail.side.trails.pop(trail.rate, None)
+        sym = self.symbols[symbol]
         sym.count -= 1
         if sym.count == 0:
             del self.symbols[symbol]
@@ -413,6 +508,9 @@ class Trails:
     def take_moved(self) -> list[TrailWrite]:
         """Every key whose peak moved (or that activated) since the last call, with the peak
         and stop to store; the engine writes them at most once a second."""
+        for side in self._raised:
+            side.settle_all(self._moved_groups)
+        self._raised = set()
         entries: set[_Entry] = set(self._moved)
         for group in self._moved_groups:
             entries.update(group.entries.values())
@@ -432,9 +530,11 @@ class Trails:
 
 
 def _state(entry: _Entry) -> TrailState:
-    side = Side.LONG if entry.trail.sign > 0 else Side.SHORT
+    side = entry.trail.side
     group = entry.group
-    return TrailState(side, entry.spec, None if group is None else group.s)
+    w = side.w
+    peak = None if group is None else (group.s if w is None else max(group.s, w))
+    return TrailState(Side.LONG if side.sign > 0 else Side.SHORT, entry.spec, peak)
 
 
 def _floor_ceil(scaled: Decimal) -> tuple[int, int]:
@@ -449,6 +549,7 @@ def iter_groups(trails: Trails, symbol: str) -> Iterator[tuple[Side, Decimal, li
     sym = trails.symbols.get(symbol)
     if sym is None:
         return
-    for (sign, rate), trail in sym.trails.items():
-        side = Side.LONG if sign > 0 else Side.SHORT
-        yield side, rate, [g.s for g in trail.groups if g.entries]
+    for side in (sym.long, sym.short):
+        name = Side.LONG if side.sign > 0 else Side.SHORT
+        for rate, trail in side.trails.items():
+            yield name, rate, [g.s for g in trail.groups if g.entries]
