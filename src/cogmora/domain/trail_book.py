@@ -173,7 +173,7 @@ class _Side:
     brought up to it (`settle`, the amortized merges) only when something needs their
     own peaks: an activation or insert (which may lower `w`), a fire, a write-out."""
 
-    __slots__ = ("fire0", "fire_w", "move", "pending", "sign", "smallest", "trails", "w")
+    __slots__ = ("fire", "fire0", "fire_w", "move", "pending", "sign", "smallest", "trails", "w")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
@@ -185,6 +185,7 @@ class _Side:
         self.fire0 = NEG_INF if sign > 0 else POS_INF  # the groups' own highest stop
         self.fire_w = self.fire0  # the stop of a group at `w`
         self.move = POS_INF if sign > 0 else NEG_INF  # a price past this raises `w`
+        self.fire = self.fire0  # the side's highest stop, rounded away (a prefilter)
 
     def settle(self, trail: _Trail, moved: set[_Group]) -> None:
         """Bring `trail`'s groups below `w` up to it (one merged group)."""
@@ -225,10 +226,11 @@ class _Side:
         if w is None or self.smallest is None:
             self.fire_w = NEG_INF if sign > 0 else POS_INF
             self.move = POS_INF if sign > 0 else NEG_INF
-            return
-        t = self.smallest
-        self.fire_w = _fire_edge(sign, w, t.k, t.d)
-        self.move = _price(w + 1, sign)
+        else:
+            t = self.smallest
+            self.fire_w = _fire_edge(sign, w, t.k, t.d)
+            self.move = _price(w + 1, sign)
+        self.fire = max(self.fire0, self.fire_w) if sign > 0 else min(self.fire0, self.fire_w)
 
     def edges_groups(self) -> None:
         """After a change to any trail's oldest group, or to the set of rates."""
@@ -252,7 +254,7 @@ class _Side:
         self.edges_w()
 
     def fire_edge(self) -> Decimal:
-        return max(self.fire0, self.fire_w) if self.sign > 0 else min(self.fire0, self.fire_w)
+        return self.fire
 
 
 class SymbolTrails:
@@ -272,8 +274,8 @@ class SymbolTrails:
 
     def refresh(self) -> None:
         long, short = self.long, self.short
-        self.lo = max(short.pending.edge, long.fire_edge(), short.move)
-        self.hi = min(long.pending.edge, long.move, short.fire_edge())
+        self.lo = max(short.pending.edge, long.fire, short.move)
+        self.hi = min(long.pending.edge, long.move, short.fire)
 
 
 class Trails:
@@ -371,7 +373,7 @@ class Trails:
         long, short = sym.long, sym.short
         if price >= long.pending.edge or price <= short.pending.edge:
             return False
-        if price <= long.fire_edge() or price >= short.fire_edge():
+        if price <= long.fire or price >= short.fire:
             return False
         scaled = price.scaleb(PLACES, EXACT)
         floor, ceil = _floor_ceil(scaled)
