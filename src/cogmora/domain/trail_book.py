@@ -519,15 +519,19 @@ class Trails:
         self._moved = set()
         self._moved_groups = set()
         out = []
+        shown: dict[_Group, tuple[Decimal, Decimal]] = {}  # a group shares peak and stop
         for entry in entries:
             found = self._entries.get(entry.key)
-            if found is None or found[1] is not entry or entry.group is None:
+            group = entry.group
+            if found is None or found[1] is not entry or group is None:
                 continue
-            state = _state(entry)
-            peak = state.peak_price()
-            stop = state.stop_price()
-            assert peak is not None and stop is not None
-            out.append(TrailWrite(entry.key, entry.spec, peak, stop))
+            values = shown.get(group)
+            if values is None:
+                state = _state(entry)
+                peak, stop = state.peak_price(), state.stop_price()
+                assert peak is not None and stop is not None
+                values = shown[group] = (peak, stop)
+            out.append(TrailWrite(entry.key, entry.spec, *values))
         return out
 
 
