@@ -33,6 +33,12 @@ How, and why:
 - Per symbol the edges are kept as Decimals (highest at-or-below level, lowest at-or-above
   level), so the no-hit path compares the tick's Decimal without converting it.
 
+Trailing stops (SPEC 5.2) live beside the ladders in `trail_book`, per symbol, side and
+callback rate, so a tick costs O(distinct rates) whatever their number; their edges are
+folded into the symbol's, and a tick that only moves a peak takes an O(1) path (`nudge`).
+A trailing stop is a level of its key: a position with only a trailing stop is in the
+book and keeps its symbol followed.
+
 Symbol notifications: the book calls `on_symbols_changed(gained, lost)` at most once per
 operation, after the book is consistent, with the symbols that gained their first level
 and those that lost their last, so the engine can batch feed (un)subscriptions. An upsert

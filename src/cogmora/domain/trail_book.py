@@ -260,10 +260,11 @@ class _Side:
 class SymbolTrails:
     """The trailing stops of one symbol: its long side and its short side."""
 
-    __slots__ = ("count", "hi", "lo", "long", "short")
+    __slots__ = ("count", "hi", "keys", "lo", "long", "short")
 
     def __init__(self) -> None:
         self.count = 0
+        self.keys: set[str] = set()
         self.long = _Side(1)
         self.short = _Side(-1)
         self.lo = NEG_INF
@@ -330,6 +331,7 @@ class Trails:
             side.edges_groups()
         self._entries[key] = (symbol, entry)
         sym.count += 1
+        sym.keys.add(key)
         sym.refresh()
         return sym
 
@@ -358,7 +360,8 @@ class Trails:
 
     def keys_of(self, symbol: str) -> list[str]:
         """The keys with a trailing stop on `symbol` (the gap replay's hold-out; not a tick's)."""
-        return [k for k, (s, _) in self._entries.items() if s == symbol]
+        sym = self.symbols.get(symbol)
+        return [] if sym is None else list(sym.keys)
 
     # ------------------------------------------------------------------ prices
 
@@ -494,6 +497,7 @@ class Trails:
             trail.side.trails.pop(trail.rate, None)
         sym = self.symbols[symbol]
         sym.count -= 1
+        sym.keys.discard(key)
         if sym.count == 0:
             del self.symbols[symbol]
         return trail.count == 0
@@ -514,8 +518,8 @@ class Trails:
             side.settle_all(self._moved_groups)
         self._raised = set()
         entries: set[_Entry] = set(self._moved)
-        for group in self._moved_groups:
-            entries.update(group.entries.values())
+        for moved in self._moved_groups:
+            entries.update(moved.entries.values())
         self._moved = set()
         self._moved_groups = set()
         out = []
