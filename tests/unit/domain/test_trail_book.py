@@ -116,6 +116,41 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
             state = hits[key].trailing()
             assert state is not None and state.peak_price() == entry.peak
 
+    @rule(symbol=SYMBOLS, open_=PRICES, a=PRICES, b=PRICES)
+    def candle(self, symbol: str, open_: Decimal, a: Decimal, b: Decimal) -> None:
+        """A gap's candle: the open first, then the high before the low for a long (the
+        low before the high for a short), as the naive loop walks it."""
+        low, high = min(a, b, open_), max(a, b, open_)
+        hits = {h.key: h for h in self.book.cross_range(symbol, low, high, open_=open_)}
+        expected: dict[str, tuple[Reason, bool]] = {}
+        for key, entry in list(self.naive.items()):
+            if entry.symbol != symbol:
+                continue
+            long = entry.side is Side.LONG
+            sl = entry.stop_loss
+            rate = entry.spec.callback_rate
+            peak = tr.moved(entry.side, entry.peak, entry.spec, open_)
+            at_open = tr.crossed(entry.side, peak, rate, open_)
+            if not at_open:
+                peak = tr.moved(entry.side, peak, entry.spec, high if long else low)
+            self.naive[key] = replace(entry, peak=peak)
+            trailed = at_open or tr.crossed(entry.side, peak, rate, low if long else high)
+            if sl is not None and (low <= sl if long else high >= sl):
+                expected[key] = (Reason.STOP_LOSS, at_open)
+            elif trailed:
+                expected[key] = (Reason.TRAILING_STOP, at_open)
+        got = {}
+        for key, hit in hits.items():
+            state = hit.trailing()
+            assert state is not None
+            got[key] = (hit.reason, state.at_open)
+        assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in expected.items()}
+        for key, (reason, at_open) in expected.items():
+            if reason is Reason.TRAILING_STOP:
+                assert got[key][1] == at_open, key
+            entry = self.naive.pop(key)
+            self.taken.append((hits[key], entry))
+
     @rule(symbol=SYMBOLS, price=PRICES)
     def mark(self, symbol: str, price: Decimal) -> None:
         """A mark price moves no peak and fires no trailing stop."""
