@@ -3,6 +3,7 @@ model's schema, and carried into the order."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -71,3 +72,29 @@ def test_the_model_schema_offers_a_nullable_trailing_stop_on_every_opening_actio
         assert "trailingStop" in variant["required"]
         assert prop["type"] == ["object", "null"] and prop["additionalProperties"] is False
         assert prop["required"] == ["callbackRate", "activationPrice"]
+
+
+def test_the_guard_refuses_an_activation_price_already_passed() -> None:
+    """The risk guard applies the API's rule: a long's activation above the current price."""
+    from cogmora.domain.agent import GuardFacts, RiskLimits, check_actions
+
+    limits = RiskLimits(
+        max_leverage=D(10), max_position_notional=D(1000), max_open_positions=3,
+        max_daily_loss=D(100),
+    )
+    facts = GuardFacts(
+        now=datetime(2024, 5, 1, tzinfo=UTC),
+        symbols=frozenset({"BTC-USDT"}),
+        prices={"BTC-USDT": D(50000)},
+        open_position_ids=frozenset(),
+        active_trigger_ids=frozenset(),
+    )
+    good = OpenPositionAction("BTC-USDT", Market.SPOT, Side.LONG, notional=D(500),
+                              trailing_stop=TrailingStop(D("0.02"), D("51000")))
+    bad = OpenPositionAction("BTC-USDT", Market.SPOT, Side.LONG, notional=D(500),
+                             trailing_stop=TrailingStop(D("0.02"), D("49000")))
+    accepted, refused = check_actions([good, bad], limits, facts)
+    assert accepted == [good]
+    assert [reason for _, reason in refused] == [
+        "trailingStop.activationPrice must be above the current price for a long"
+    ]
