@@ -259,4 +259,9 @@ async def drain_worker(worker: Worker, within: float) -> bool:
         log.warning("drain deadline reached with crossings not yet committed")
         return False
     finally:
+        try:  # the last second's trailing peaks, so a restart resumes from them
+            async with asyncio.timeout(5.0):
+                await worker.engine.trailing.flush()
+        except Exception:
+            log.exception("trailing peaks not stored at drain")
         await sup.cancel(["engine-commits", "engine-follow", "engine-trailing"])
