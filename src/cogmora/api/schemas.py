@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from cogmora.domain.enums import Market, Side, TriggerOp
 from cogmora.domain.money import decimal_text
+from cogmora.domain.trailing import TrailingStop
 
 
 class _ExactJsonRequest(Request):
@@ -70,6 +71,13 @@ Dec = Annotated[
 ]
 
 
+def trailing_of(body: TrailingStopIn | None) -> TrailingStop | None:
+    """The domain's trailing stop from its request body (None stays None)."""
+    if body is None:
+        return None
+    return TrailingStop(body.callbackRate, body.activationPrice)
+
+
 def canonical_symbol(value: str) -> str:
     """KuCoin's symbols are upper case (`BTC-USDT`, `XBTUSDTM`): `btc-usdt` means the same."""
     return value.strip().upper()
@@ -87,6 +95,13 @@ class TakeProfitLegIn(Body):
     fraction: Dec
 
 
+class TrailingStopIn(Body):
+    """SPEC 5.2: the stop trails the best price since activation by `callbackRate`."""
+
+    callbackRate: Dec = Field(examples=["0.02"])
+    activationPrice: Dec | None = None
+
+
 class PositionCreate(Body):
     symbol: Symbol = Field(examples=["BTC-USDT"])
     market: Market
@@ -99,6 +114,7 @@ class PositionCreate(Body):
     takeProfits: list[TakeProfitLegIn] | None = None  # a ladder (SPEC 5.2)
     moveStopToEntryAfter: int | None = None
     expiresAt: datetime | None = None
+    trailingStop: TrailingStopIn | None = None
 
     @field_validator("expiresAt")
     @classmethod
@@ -113,6 +129,7 @@ class PositionPatch(Body):
     takeProfit: Dec | None = None
     takeProfits: list[TakeProfitLegIn] | None = None  # the filled legs must stay as they are
     moveStopToEntryAfter: int | None = None
+    trailingStop: TrailingStopIn | None = None
 
 
 class PositionClose(Body):
@@ -132,6 +149,7 @@ class ActionIn(Body):
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
     takeProfits: list[TakeProfitLegIn] | None = None
+    trailingStop: TrailingStopIn | None = None
 
 
 class TriggerCreate(Body):

@@ -232,6 +232,7 @@ async def start_worker(
     sup.add_probe("worker", worker.report)
     sup.start("engine-commits", engine.run_commits)
     sup.start("engine-follow", engine.follow)
+    sup.start("engine-trailing", engine.trailing.run)
     sup.start("book-lag", worker.book_lag.run)
     sup.start("subscriptions", worker.subscriptions.run)
     for market, feed in worker.feeds.items():
@@ -258,4 +259,9 @@ async def drain_worker(worker: Worker, within: float) -> bool:
         log.warning("drain deadline reached with crossings not yet committed")
         return False
     finally:
-        await sup.cancel(["engine-commits", "engine-follow"])
+        try:  # the last second's trailing peaks, so a restart resumes from them
+            async with asyncio.timeout(5.0):
+                await worker.engine.trailing.flush()
+        except Exception:
+            log.exception("trailing peaks not stored at drain")
+        await sup.cancel(["engine-commits", "engine-follow", "engine-trailing"])

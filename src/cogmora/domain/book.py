@@ -33,6 +33,12 @@ How, and why:
 - Per symbol the edges are kept as Decimals (highest at-or-below level, lowest at-or-above
   level), so the no-hit path compares the tick's Decimal without converting it.
 
+Trailing stops (SPEC 5.2) live beside the ladders in `trail_book`, per symbol, side and
+callback rate, so a tick costs O(distinct rates) whatever their number; their edges are
+folded into the symbol's, and a tick that only moves a peak takes an O(1) path (`nudge`).
+A trailing stop is a level of its key: a position with only a trailing stop is in the
+book and keeps its symbol followed.
+
 Symbol notifications: the book calls `on_symbols_changed(gained, lost)` at most once per
 operation, after the book is consistent, with the symbols that gained their first level
 and those that lost their last, so the engine can batch feed (un)subscriptions. An upsert
@@ -43,7 +49,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +57,8 @@ from cogmora.domain.crossing import Direction, Reason, direction, trigger_direct
 from cogmora.domain.enums import Side, TriggerOp
 from cogmora.domain.ladder import EXACT, NEG_INF, PLACES, POS_INF, Ladder
 from cogmora.domain.ticks import PriceKind
+from cogmora.domain.trail_book import SymbolTrails, Trails, TrailState, TrailWrite
+from cogmora.domain.trailing import TrailingStop
 from cogmora.errors import ValidationError
 
 __all__ = [
@@ -162,9 +170,16 @@ class Hit:
     key: str
     reason: Reason
     _record: _Record | None = field(default=None, compare=False, repr=False)
+    _trail: TrailState | None = field(default=None, compare=False, repr=False)
+
+    def trailing(self) -> TrailState | None:
+        """The key's trailing stop as the book held it when it left (None: it had none)."""
+        return self._trail
 
     def level(self) -> Decimal | None:
         """The level of `reason` as the book held it: the one whose crossing this is."""
+        if self.reason is Reason.TRAILING_STOP:
+            return None if self._trail is None else self._trail.stop_price()
         record = self._record
         if record is None:
             return None
@@ -202,7 +217,8 @@ class _Symbol:
     conversions round correctly, hence monotonically, so `flo < float(p) < fhi` implies
     `lo < p < hi`; a float tie or anything else goes to the exact Decimal path. The low
     float edges are never below 0 (no valid price is), so the same test also says the
-    price is positive and finite."""
+    price is positive and finite. The edges include the trailing stops' (`trail`), so a
+    price that would move a peak or fire a trailing stop is never prefiltered away."""
 
     __slots__ = (
         "announced",
@@ -210,11 +226,14 @@ class _Symbol:
         "fhi",
         "flo",
         "hi",
+        "hi_lad",
         "hi_liq",
         "ladders",
         "lo",
+        "lo_lad",
         "lo_liq",
         "name",
+        "trail",
     )
 
     def __init__(self, name: str) -> None:
@@ -226,6 +245,8 @@ class _Symbol:
         self.hi = self.hi_liq = POS_INF  # a price below hi crosses no at-or-above level
         self.flo = 0.0
         self.fhi = float("inf")
+        self.trail: SymbolTrails | None = None  # its trailing stops (`trail_book`)
+        self.lo_lad, self.hi_lad = self.lo, self.hi  # the edges without the trailing stops
 
     def refresh(self) -> None:
         low, high, low_liq, high_liq = self.ladders
@@ -233,6 +254,15 @@ class _Symbol:
         self.hi_liq = high_liq.edge
         self.lo = max(low.edge, self.lo_liq)
         self.hi = min(high.edge, self.hi_liq)
+        self.lo_lad, self.hi_lad = self.lo, self.hi
+        self.retrail()
+
+    def retrail(self) -> None:
+        """The edges again after the trailing stops moved theirs (a peak moved)."""
+        trail = self.trail
+        if trail is not None:  # a price between its edges moves no trailing stop
+            self.lo = max(self.lo_lad, trail.lo)
+            self.hi = min(self.hi_lad, trail.hi)
         self.flo, self.fhi = max(float(self.lo), 0.0), float(self.hi)
 
 
@@ -252,6 +282,7 @@ class TriggerBook:
         self._keys: dict[str, _Record] = {}
         self._levels = 0
         self._on_symbols_changed = on_symbols_changed
+        self._trail = Trails()
 
     # ------------------------------------------------------------------ ticks
 
@@ -269,6 +300,13 @@ class TriggerBook:
                 return []
         elif sym.lo < price < sym.hi:
             return []
+        elif (
+            sym.trail is not None
+            and sym.lo_lad < price < sym.hi_lad
+            and self._trail.nudge(sym.trail, price)
+        ):  # only a trailing peak moved (a new high): O(1), nothing crossed
+            sym.retrail()
+            return []
         return self._cross(sym, price, kind)
 
     def cross_range(
@@ -277,6 +315,7 @@ class TriggerBook:
         low: Decimal,
         high: Decimal,
         keep: Callable[[str], bool] | None = None,
+        open_: Decimal | None = None,
     ) -> list[Hit]:
         """Remove and return every entry a span of trades from `low` to `high` reaches.
 
@@ -292,6 +331,9 @@ class TriggerBook:
         high_q = -_floor_scaled(high)
         keys = self._keys
         found = self._take_worst(sym, _ALL_LADDERS, low_q, high_q)
+        fired = None
+        if sym.trail is not None:  # the open, then the worse order of the high and low
+            fired = self._trail_fired(sym, self._trail.span(sym.trail, open_, low, high), found)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
@@ -299,8 +341,11 @@ class TriggerBook:
             if keep is not None and keep(key):
                 keys[key] = record
                 self._place(key, record, None)
+                if fired and key in fired:  # not held aside by the caller: put it back
+                    self._put_trail(key, record[0], replace(fired[key], at_open=False))
                 continue
-            hits.append(Hit(key, reason, record))
+            trail = fired.get(key) if fired else None
+            hits.append(Hit(key, reason, record, trail or self._take_trail(key)))
         sym.refresh()
         self._settle((sym.name,))
         return hits
@@ -364,11 +409,15 @@ class TriggerBook:
         keys = self._keys
         ladders = _LIQUIDATION_LADDERS if kind is _MARK else _ALL_LADDERS
         found = self._take_worst(sym, ladders, ceil, -floor)
+        fired = None
+        if sym.trail is not None and kind is not _MARK:
+            fired = self._trail_fired(sym, self._trail.trade(sym.trail, price), found)
         hits = []
         for key, reason in found.items():
             record = keys.pop(key)
             self._unplace(key, record)
-            hits.append(Hit(key, reason, record))
+            trail = fired.get(key) if fired else None
+            hits.append(Hit(key, reason, record, trail or self._take_trail(key)))
         sym.refresh()
         self._settle((sym.name,))
         return hits
@@ -383,9 +432,19 @@ class TriggerBook:
         stop_loss: Decimal | None,
         take_profit: Decimal | None,
         liquidation: Decimal | None,
+        trailing: TrailingStop | None = None,
+        trailing_peak: Decimal | None = None,
     ) -> None:
-        """Upsert: the key's previous levels go; a position with no level leaves the book."""
-        self._upsert(key, _position_record(symbol, side, stop_loss, take_profit, liquidation))
+        """Upsert: the key's previous levels go; a position with no level leaves the book.
+
+        A trailing stop's peak is `trailing_peak` (None: not activated yet); an upsert with
+        the same trailing parameters keeps the peak the book has tracked since (the
+        stored one is at most a second old), unless the stored one is further."""
+        record = _position_record(symbol, side, stop_loss, take_profit, liquidation)
+        if trailing is None and key not in self._trail:
+            self._upsert(key, record)
+            return
+        self._upsert_trailing(key, record, side, trailing, trailing_peak)
 
     def set_trigger(self, key: str, symbol: str, op: TriggerOp, price: Decimal) -> None:
         """Upsert a trigger's level."""
@@ -396,6 +455,7 @@ class TriggerBook:
         if record is None:
             return False
         self._unplace(key, record)
+        self._take_trail(key)
         self._settle((record[0],))
         return True
 
@@ -406,15 +466,18 @@ class TriggerBook:
             return False
         self._keys[hit.key] = record
         self._place(hit.key, record, None)
+        if hit._trail is not None:
+            self._put_trail(hit.key, record[0], replace(hit._trail, at_open=False))
         self._settle((record[0],))
         return True
 
     def load_positions(
         self,
-        rows: Iterable[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]],
+        rows: Iterable[tuple[Any, ...]],
         on_error: LoadError | None = None,
     ) -> int:
-        """Upsert many positions (key, symbol, side, SL, TP, liq), sorting each ladder once.
+        """Upsert many positions (key, symbol, side, SL, TP, liq[, trailing, peak]),
+        sorting each ladder once.
 
         A row with a level the book cannot hold is passed to `on_error(key, error)` and
         skipped; without `on_error` its ValidationError is raised, with the rows before
@@ -480,13 +543,22 @@ class TriggerBook:
                         raise
                     on_error(key, error)
                     continue
+                trail = _row_trail(row)
                 old = self._keys.pop(key, None)
                 if old is not None:
                     self._unplace(key, old)
+                    self._take_trail(key)
                     touched.add(old[0])
-                if record[2] is not None or record[3] is not None or record[4] is not None:
+                if (
+                    record[2] is not None
+                    or record[3] is not None
+                    or record[4] is not None
+                    or trail is not None
+                ):
                     self._keys[key] = record
                     self._place(key, record, dirty)
+                    if trail is not None:
+                        self._put_trail(key, record[0], trail)
                     touched.add(record[0])
                 loaded += 1
         finally:
@@ -555,6 +627,113 @@ class TriggerBook:
         if (gained or lost) and self._on_symbols_changed is not None:
             self._on_symbols_changed(frozenset(gained), frozenset(lost))
 
+    # ------------------------------------------------------------------ trailing stops
+
+    def trailing_state(self, key: str) -> TrailState | None:
+        return self._trail.state(key)
+
+    def trailing_keys(self, symbol: str) -> list[str]:
+        """The keys of `symbol` with a trailing stop (the gap replay's, not a tick's)."""
+        return self._trail.keys_of(symbol)
+
+    def take_moved_trailing(self) -> list[TrailWrite]:
+        """The trailing stops whose peak moved since the last call, to store (batched)."""
+        return self._trail.take_moved()
+
+    def mark_trailing_moved(self, keys: list[str]) -> None:
+        self._trail.touch(keys)
+
+    def hold_trailing(self, key: str) -> TrailState | None:
+        """Take a key's trailing stop aside, leaving the rest of it in the book (a gap's
+        candles from before the key existed must not move its peak); `release_trailing`
+        puts it back."""
+        found = self._trail.pop(key)
+        if found is None:
+            return None
+        sym = self._symbols.get(found[0])
+        if sym is not None:
+            sym.trail = self._trail.symbols.get(found[0])
+            sym.refresh()
+        return found[1]
+
+    def release_trailing(self, key: str, state: TrailState) -> None:
+        record = self._keys.get(key)
+        if record is None or key in self._trail:
+            return
+        sym = self._symbols[record[0]]
+        sym.trail = self._trail.add(key, record[0], state)
+        sym.refresh()
+
+    def _upsert_trailing(
+        self,
+        key: str,
+        record: _Record,
+        side: Side,
+        trailing: TrailingStop | None,
+        peak: Decimal | None,
+    ) -> None:
+        state = None if trailing is None else _trail_state(side, trailing, peak)
+        held = self._trail.state(key)
+        if state is not None and held is not None and held.spec == state.spec and held.side is side:
+            if self._keys.get(key) == record and (
+                state.peak is None or (held.peak is not None and held.peak >= state.peak)
+            ):
+                if state.peak is None or held.peak != state.peak:
+                    self._trail.touch([key])  # the store lags: write the book's peak
+                return  # the feed echoing what the book holds (its own peak write, say)
+            if held.peak is not None and (state.peak is None or held.peak > state.peak):
+                state = held
+        touched = [record[0]]
+        old = self._keys.pop(key, None)
+        if old is not None:
+            self._unplace(key, old)
+            touched.append(old[0])
+        self._take_trail(key)
+        if state is not None or any(v is not None for v in record[2:]):
+            self._keys[key] = record
+            self._place(key, record, None)
+            if state is not None:
+                self._put_trail(key, record[0], state)
+        self._settle(touched)
+
+    def _put_trail(self, key: str, symbol: str, state: TrailState) -> None:
+        sym = self._symbols[symbol]
+        sym.trail = self._trail.add(key, symbol, state)
+        sym.count += 1
+        self._levels += 1
+        sym.refresh()
+
+    def _take_trail(self, key: str) -> TrailState | None:
+        found = self._trail.pop(key)
+        if found is None:
+            return None
+        symbol, state = found
+        sym = self._symbols.get(symbol)
+        if sym is not None:
+            sym.count -= 1
+            self._levels -= 1
+            sym.trail = self._trail.symbols.get(symbol)
+            sym.refresh()
+        return state
+
+    def _trail_fired(
+        self, sym: _Symbol, fired: list[tuple[str, TrailState]], found: dict[str, Reason]
+    ) -> dict[str, TrailState]:
+        """Fold what the trailing stops fired into `found` (the worst reason per key)."""
+        sym.trail = self._trail.symbols.get(sym.name)
+        if not fired:
+            return {}
+        sym.count -= len(fired)
+        self._levels -= len(fired)
+        states = {}
+        trailing = Reason.TRAILING_STOP
+        for key, state in fired:
+            states[key] = state
+            previous = found.get(key)
+            if previous is None or trailing < previous:
+                found[key] = trailing
+        return states
+
 
 def _levels(record: _Record) -> PositionLevels | TriggerLevel:
     symbol, code, a, b, c = record
@@ -600,6 +779,19 @@ def _position_record(
 def _trigger_record(symbol: str, op: TriggerOp, price: Decimal) -> _Record:
     code = _OP_CODES[op]
     return (symbol, code, _signed(price, _LAYOUT[code][0], "price"), None, None)
+
+
+def _trail_state(side: Side, trailing: TrailingStop, peak: Decimal | None) -> TrailState:
+    if peak is None:
+        return TrailState(side, trailing, None)
+    whole = _scaled(peak, "trailingPeak")
+    return TrailState(side, trailing, whole if side is Side.LONG else -whole)
+
+
+def _row_trail(row: _Row) -> TrailState | None:
+    if len(row) < 7 or row[6] is None:
+        return None
+    return _trail_state(row[2], row[6], row[7] if len(row) > 7 else None)
 
 
 def _position_row(row: _Row) -> _Record:

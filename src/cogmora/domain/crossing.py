@@ -21,8 +21,9 @@ class Reason(IntEnum):
 
     LIQUIDATION = 0
     STOP_LOSS = 1
-    TAKE_PROFIT = 2
-    TRIGGER = 3
+    TRAILING_STOP = 2  # ranks with the stop loss (SPEC 5.2), just after it
+    TAKE_PROFIT = 3
+    TRIGGER = 4
 
 
 class Direction(IntEnum):
@@ -36,6 +37,7 @@ _CLOSE_REASONS = {
     Reason.LIQUIDATION: CloseReason.LIQUIDATION,
     Reason.STOP_LOSS: CloseReason.STOP_LOSS,
     Reason.TAKE_PROFIT: CloseReason.TAKE_PROFIT,
+    Reason.TRAILING_STOP: CloseReason.TRAILING_STOP,
 }
 
 

@@ -31,6 +31,7 @@ class CloseReason(StrEnum):
     MANUAL = "manual"
     AGENT = "agent"
     TIME_LIMIT = "time_limit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class Source(StrEnum):

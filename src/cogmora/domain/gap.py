@@ -9,8 +9,13 @@ this module holds the rules that turn such a hit into a fill, once:
   candle *opened* beyond the level fills at the open (a gap fills at the open); a take
   profit always fills at its level;
 - a candle that reaches several levels of one position closes it once, for the worst
-  reason (liquidation, then stop loss, then take profit): inside one candle the order of
-  the low and the high is unknown, and the worse for the user is assumed.
+  reason (liquidation, then stop loss or trailing stop, then take profit): inside one
+  candle the order of the low and the high is unknown, and the worse for the user is
+  assumed;
+- trailing stops see each candle's open, then the extreme that moves their peak before
+  the one that fires them (a long: the high, then the low), in time order, so a peak is
+  what it would have been live; one the open crossed fills at the open, otherwise at its
+  stop; a trailing stop younger than a candle is held aside until its candles come.
 
 Pure: candles and creation times in, fills out; the engine writes them.
 """
@@ -25,6 +30,7 @@ from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.crossing import Direction, Reason, direction, trigger_direction
 from cogmora.domain.enums import Side, TriggerOp
 from cogmora.domain.takeprofits import split_leg_key
+from cogmora.domain.trail_book import TrailState
 
 CANDLE_SECONDS = 60
 
@@ -94,12 +100,18 @@ def cross_candle(
     def younger(key: str) -> bool:
         return created_s.get(key, 0) >= end
 
-    hits = book.cross_range(symbol, candle.low, candle.high, keep=younger)
+    hits = book.cross_range(symbol, candle.low, candle.high, keep=younger, open_=candle.open)
     fills = []
     for hit in hits:
-        level = book.level_of(hit)
-        assert level is not None
-        price = fill_price(level, hit.reason, level_falls(hit), candle.open)
+        if hit.reason is Reason.TRAILING_STOP:
+            trail = hit.trailing()
+            level = hit.level()
+            assert trail is not None and level is not None
+            price = candle.open if trail.at_open else level
+        else:
+            level = book.level_of(hit)
+            assert level is not None
+            price = fill_price(level, hit.reason, level_falls(hit), candle.open)
         fills.append(GapFill(hit, symbol, price, candle))
     # A ladder's leg crossed in the candle that also stopped its position: the stop is
     # assumed first (the worse), so the leg never filled.
@@ -118,9 +130,37 @@ def walk(
     something (so a trigger's new position can enter the book before the next candle).
     Returns the number of fills."""
     total = 0
-    for candle in sorted(candles, key=lambda c: c.start_s):
-        fills = cross_candle(book, symbol, candle, created_s)
-        if fills:
-            total += len(fills)
-            on_fills(candle, fills)
+    ordered = sorted(candles, key=lambda c: c.start_s)
+    held = _hold_young_trailing(book, symbol, ordered, created_s)
+    try:
+        for candle in ordered:
+            while held and held[-1][0] < candle.end_s:
+                _, key, state = held.pop()
+                book.release_trailing(key, state)
+            fills = cross_candle(book, symbol, candle, created_s)
+            if fills:
+                total += len(fills)
+                on_fills(candle, fills)
+    finally:
+        for _, key, state in held:
+            book.release_trailing(key, state)
     return total
+
+
+def _hold_young_trailing(
+    book: TriggerBook, symbol: str, candles: list[GapCandle], created_s: Mapping[str, int]
+) -> list[tuple[int, str, TrailState]]:
+    """Take aside the trailing stops created after the first candle ended, newest first,
+    so the walk puts each back before the first candle that ends after its creation."""
+    if not candles:
+        return []
+    first_end = candles[0].end_s
+    held = []
+    for key in book.trailing_keys(symbol):
+        created = created_s.get(key, 0)
+        if created >= first_end:
+            state = book.hold_trailing(key)
+            if state is not None:
+                held.append((created, key, state))
+    held.sort(key=lambda item: item[0], reverse=True)
+    return held

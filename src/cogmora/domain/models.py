@@ -25,6 +25,7 @@ from cogmora.domain.money import opt_decimal, opt_str, to_str
 from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.takeprofits import TakeProfitLeg, legs_from_doc, legs_to_doc
 from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
+from cogmora.domain.trailing import TrailingStop
 
 Doc = dict[str, Any]
 
@@ -121,6 +122,9 @@ class PositionDetails:
     original_qty: Decimal | None = None
     parts: int = 0
     funded_at: datetime | None = None  # the latest funding time booked (services/funding.py)
+    trailing: TrailingStop | None = None  # the order (SPEC 5.2); peak and stop as they move
+    trailing_peak: Decimal | None = None
+    trailing_stop: Decimal | None = None
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -143,6 +147,10 @@ class PositionDetails:
             doc["parts"] = self.parts
         if self.funded_at is not None:
             doc["fundedAt"] = to_iso(self.funded_at)
+        if self.trailing is not None:
+            doc["trailing"] = self.trailing.to_doc()
+            doc["trailingPeak"] = opt_str(self.trailing_peak)
+            doc["trailingStop"] = opt_str(self.trailing_stop)
         return doc
 
     @classmethod
@@ -163,6 +171,9 @@ class PositionDetails:
             original_qty=opt_decimal(doc.get("originalQty")),
             parts=int(doc.get("parts", 0)),
             funded_at=opt_from_iso(doc.get("fundedAt")),
+            trailing=TrailingStop.opt_from_doc(doc.get("trailing")),
+            trailing_peak=opt_decimal(doc.get("trailingPeak")),
+            trailing_stop=opt_decimal(doc.get("trailingStop")),
         )
 
 
@@ -295,6 +306,7 @@ class TriggerAction:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     take_profits: tuple[TakeProfitLeg, ...] = ()  # the ladder its position gets
+    trailing_stop: TrailingStop | None = None  # the position it opens carries it
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -307,6 +319,8 @@ class TriggerAction:
         }
         if self.take_profits:
             doc["takeProfits"] = legs_to_doc(self.take_profits)
+        if self.trailing_stop is not None:
+            doc["trailingStop"] = self.trailing_stop.to_doc()
         return doc
 
     @classmethod
@@ -319,6 +333,7 @@ class TriggerAction:
             stop_loss=opt_decimal(doc.get("stopLoss")),
             take_profit=opt_decimal(doc.get("takeProfit")),
             take_profits=legs_from_doc(doc.get("takeProfits")),
+            trailing_stop=TrailingStop.opt_from_doc(doc.get("trailingStop")),
         )
 
 

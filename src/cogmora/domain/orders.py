@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from cogmora.domain import trailing as trail
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Position, PositionDetails, TriggerAction
@@ -41,6 +42,7 @@ class OpenRequest:
     take_profits: tuple[TakeProfitLeg, ...] = ()  # a ladder instead of take_profit (SPEC 5.2)
     move_stop_to_entry_after: int | None = None
     expires_at: datetime | None = None
+    trailing_stop: trail.TrailingStop | None = None
 
     @classmethod
     def from_action(
@@ -59,7 +61,8 @@ class OpenRequest:
             action.take_profit,
             Source.TRIGGER,
             trigger_id,
-            action.take_profits,
+            take_profits=action.take_profits,
+            trailing_stop=action.trailing_stop,
         )
 
 
@@ -81,6 +84,7 @@ def check_request(request: OpenRequest, fees: FeeSchedule) -> None:
         request.take_profit,
         request.move_stop_to_entry_after,
     )
+    trail.check_format(request.trailing_stop)
 
 
 def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: str) -> None:
@@ -103,6 +107,7 @@ def precheck(request: OpenRequest, reference: Decimal, fees: FeeSchedule, name: 
         request.move_stop_to_entry_after,
         name,
     )
+    trail.validate(request.side, reference, request.trailing_stop, name)
 
 
 def build_position(
@@ -128,6 +133,8 @@ def build_position(
         request.take_profit,
         request.move_stop_to_entry_after,
     )
+    trail.validate(request.side, price, request.trailing_stop)
+    peak, stop = trail.initial_peak(request.side, request.trailing_stop, price)
     return Position(
         id=position_id,
         uid=uid,
@@ -148,6 +155,9 @@ def build_position(
             take_profits=request.take_profits,
             move_stop_to_entry_after=request.move_stop_to_entry_after,
             original_qty=fill.qty if request.take_profits else None,
+            trailing=request.trailing_stop,
+            trailing_peak=peak,
+            trailing_stop=stop,
         ),
         trigger_id=request.trigger_id,
         expires_at=request.expires_at,

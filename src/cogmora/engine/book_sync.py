@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from typing import Any
 
 from cogmora.domain.book import TriggerBook
-from cogmora.domain.enums import Market, PositionStatus, Side, TriggerStatus
+from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
 from cogmora.domain.models import Doc, Position, Trigger
 from cogmora.engine.ladder_keys import forget_legs, leg_rows, put_legs
 from cogmora.errors import Rejected
@@ -50,6 +50,8 @@ class BookIndex:
             d.stop_loss,
             d.take_profit,
             d.liquidation_price,
+            d.trailing,
+            d.trailing_peak,
         )
         if position.id in self.book:
             self.owners[position.id] = position.uid
@@ -143,7 +145,7 @@ def fill(
     on_error: Callable[[str, Exception], None],
 ) -> None:
     """Bulk-load documents into the book (one sort per ladder, not one insert per level)."""
-    rows: list[tuple[str, str, Side, Decimal | None, Decimal | None, Decimal | None]] = []
+    rows: list[tuple[Any, ...]] = []
     for path, doc in positions:
         try:
             p = Position.from_doc(path.rsplit("/", 1)[1], doc)
@@ -153,9 +155,10 @@ def fill(
         d = p.details
         if d.take_profits:
             rows += leg_rows(index, p, _second(p.opened_at))
-        if d.stop_loss is None and d.take_profit is None and d.liquidation_price is None:
+        levels = (d.stop_loss, d.take_profit, d.liquidation_price)
+        if d.trailing is None and all(v is None for v in levels):
             continue
-        rows.append((p.id, p.symbol, p.side, d.stop_loss, d.take_profit, d.liquidation_price))
+        rows.append((p.id, p.symbol, p.side, *levels, d.trailing, d.trailing_peak))
         index.owners[p.id] = p.uid
         index.markets[p.symbol] = p.market
         index.created[p.id] = _second(p.opened_at)

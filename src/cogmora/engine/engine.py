@@ -52,6 +52,7 @@ from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.prefilter import HotPath
+from cogmora.engine.trail_writes import TrailingWriter
 from cogmora.errors import FeedResync, Rejected, Temporary
 from cogmora.services.clock import Clock
 from cogmora.services.crossings import (
@@ -155,6 +156,8 @@ class Engine:
         self._faults = faults
         self.book = TriggerBook(on_symbols_changed=self._symbols_changed)
         self.index: _WatchedIndex = _WatchedIndex(self.book)
+        # Trailing peaks move in the book on every tick; stored once a second (SPEC 5.2).
+        self.trailing = TrailingWriter(store, self.book, self.index.owners)
         self._pending = Crossings()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -306,6 +309,7 @@ class Engine:
                     )
                 )
             else:
+                trail = hit.trailing()
                 found.positions.append(
                     PositionHit(
                         uid,
@@ -315,6 +319,8 @@ class Engine:
                         hit.level(),
                         tick.kind,
                         recovered=recovered,
+                        trailing=None if trail is None else trail.spec,
+                        trailing_peak=None if trail is None else trail.peak_price(),
                     )
                 )
             found.hits.append(hit)

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora.domain.crossing import Reason, close_reason, position_reason, trigger_fires
-from cogmora.domain.enums import CloseReason, PositionStatus, TriggerOp, TriggerStatus
+from cogmora.domain.enums import CloseReason, PositionStatus, Side, TriggerOp, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
 from cogmora.domain.models import Position, Trigger
@@ -39,6 +39,7 @@ from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path, user_path
 from cogmora.domain.ticks import PriceKind
 from cogmora.domain.timeutil import to_iso
+from cogmora.domain.trailing import TrailingStop, crossed
 from cogmora.errors import Rejected
 from cogmora.services.ladder_fills import LadderHits
 from cogmora.services.ledger import AccountBook
@@ -67,6 +68,8 @@ class PositionHit:
     level: Decimal | None = None
     kind: PriceKind = PriceKind.TRADE
     recovered: bool = False  # found in a gap's candles (SPEC 5.1): `details.recovered`
+    trailing: TrailingStop | None = None  # a trailing stop's crossing: its parameters then
+    trailing_peak: Decimal | None = None  # and the peak the book had tracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +132,9 @@ def closing_fields(
     return fields
 
 
-def expected(reason: CloseReason, level: Decimal | None) -> dict[str, Any]:
+def expected(
+    reason: CloseReason, level: Decimal | None, trailing: TrailingStop | None = None
+) -> dict[str, Any]:
     """What a closing compare-and-set expects stored: open, and the crossed level unchanged.
 
     Only the crossed level: a change to a better level cannot change the outcome (the
@@ -140,6 +145,8 @@ def expected(reason: CloseReason, level: Decimal | None) -> dict[str, Any]:
     name = LEVEL_FIELDS.get(reason)
     if level is not None and name is not None:
         expect[name] = to_str(level)
+    if reason is CloseReason.TRAILING_STOP and trailing is not None:
+        expect.update(trailing.expected())
     return expect
 
 
@@ -148,16 +155,20 @@ def _close_groups(
 ) -> tuple[list[PositionHit], list[PositionHit]]:
     """One compare-and-set per (reason, price, level, recovered), so a storm at one level
     is one statement per 500 positions; returns (taken, not taken)."""
-    groups: dict[tuple[CloseReason, Decimal, Decimal | None, bool], list[PositionHit]] = {}
+    groups: dict[
+        tuple[CloseReason, Decimal, Decimal | None, bool, TrailingStop | None], list[PositionHit]
+    ] = {}
     for hit in hits:
-        groups.setdefault((hit.reason, hit.price, hit.level, hit.recovered), []).append(hit)
+        trailing = hit.trailing if hit.reason is CloseReason.TRAILING_STOP else None
+        key = (hit.reason, hit.price, hit.level, hit.recovered, trailing)
+        groups.setdefault(key, []).append(hit)
     taken_hits: list[PositionHit] = []
     missed: list[PositionHit] = []
-    for (reason, price, level, recovered), group in groups.items():
+    for (reason, price, level, recovered, trailing), group in groups.items():
         taken = set(
             tx.compare_and_set(
                 [position_path(h.uid, h.position_id) for h in group],
-                expected(reason, level),
+                expected(reason, level, trailing),
                 closing_fields(reason, price, now, recovered),
             )
         )
@@ -173,6 +184,11 @@ def judge_position(position: Position, hit: PositionHit) -> PositionHit | None:
     reason = position_reason(
         position.side, d.stop_loss, d.take_profit, d.liquidation_price, hit.price, hit.kind
     )
+    trailed = trailing_reason(position, hit)
+    if trailed is not None and (reason is None or trailed < reason):
+        return dataclasses.replace(
+            hit, reason=close_reason(trailed), level=None, trailing=d.trailing
+        )
     if reason is None:
         return None
     level = {
@@ -181,6 +197,28 @@ def judge_position(position: Position, hit: PositionHit) -> PositionHit | None:
         Reason.LIQUIDATION: d.liquidation_price,
     }[reason]
     return dataclasses.replace(hit, reason=close_reason(reason), level=level)
+
+
+def trailing_reason(position: Position, hit: PositionHit) -> Reason | None:
+    """TRAILING_STOP if the hit's trade price reaches the stored trailing stop, else None.
+
+    The peak is the stored one, or the book's when the parameters are the same (the
+    stored peak is up to a second old, or was never written for a position opened in
+    this very burst)."""
+    d = position.details
+    if d.trailing is None or hit.kind is not PriceKind.TRADE:
+        return None
+    peak = d.trailing_peak
+    if hit.trailing == d.trailing and hit.trailing_peak is not None:
+        if peak is None:
+            peak = hit.trailing_peak
+        elif position.side is Side.LONG:
+            peak = max(peak, hit.trailing_peak)
+        else:
+            peak = min(peak, hit.trailing_peak)
+    if crossed(position.side, peak, d.trailing.callback_rate, hit.price):
+        return Reason.TRAILING_STOP
+    return None
 
 
 def apply_crossings(
@@ -266,7 +304,7 @@ def apply_crossings(
         out.opened.append(position)
 
     for hit in missed.values():
-        if hit.level is None:  # only the state was expected: it moved on
+        if hit.level is None and hit.trailing is None:  # only the state was expected
             out.lost.append(hit.position_id)
         else:
             out.missed.append(hit)

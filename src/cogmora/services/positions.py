@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cogmora.domain import trailing as trail
 from cogmora.domain.enums import CloseReason, Market, PositionStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
@@ -252,6 +253,11 @@ class Positions:
                 original = ladder_changes["original_qty"]
                 check_leg_sizes(ladder, original, min_size, position.symbol)
             ladder_changes.update(stop_loss=stop_loss, take_profit=take_profit)
+            trailing = changes.get("trailingStop", details.trailing)
+            trail.validate(position.side, reference, trailing, name)
+            if trailing != details.trailing:  # new parameters trail from now (SPEC 5.2)
+                peak, stop = trail.initial_peak(position.side, trailing, reference)
+                ladder_changes.update(trailing=trailing, trailing_peak=peak, trailing_stop=stop)
             amended = position.with_details(**ladder_changes)
             tx.set(amended.path, amended.to_doc())
             return position_doc(amended)

@@ -144,6 +144,7 @@ def test_a_schema_example_built_from_the_schema_passes_the_check() -> None:
         "leverage": "2",
         "stopLoss": "3900",
         "takeProfit": None,
+        "trailingStop": {"callbackRate": "0.02", "activationPrice": None},
         "expiresAt": None,
         "rationale": "breakout",
     }

@@ -71,10 +71,11 @@ def test_a_mark_price_only_reaches_liquidation() -> None:
 
 
 def test_reasons_order_from_worst_to_best_for_the_user() -> None:
-    """Liquidation < stop loss < take profit < trigger, so `min` picks the worst."""
+    """Liquidation < stop loss < trailing stop < take profit < trigger: `min` picks the worst."""
     assert sorted(Reason) == [
         Reason.LIQUIDATION,
         Reason.STOP_LOSS,
+        Reason.TRAILING_STOP,
         Reason.TAKE_PROFIT,
         Reason.TRIGGER,
     ]

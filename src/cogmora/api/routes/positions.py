@@ -8,7 +8,13 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
-from cogmora.api.schemas import ExactJsonRoute, PositionClose, PositionCreate, PositionPatch
+from cogmora.api.schemas import (
+    ExactJsonRoute,
+    PositionClose,
+    PositionCreate,
+    PositionPatch,
+    trailing_of,
+)
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.takeprofits import TakeProfitLeg
@@ -39,6 +45,7 @@ async def open_position(
         take_profits=tuple(TakeProfitLeg(t.price, t.fraction) for t in body.takeProfits or ()),
         move_stop_to_entry_after=body.moveStopToEntryAfter,
         expires_at=body.expiresAt,
+        trailing_stop=trailing_of(body.trailingStop),
     )
     return JSONResponse(await deps.positions.open(uid, request, key), status_code=201)
 
@@ -60,11 +67,15 @@ async def amend_position(
     position_id: str, body: PositionPatch, uid: Uid, deps: Deps
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {
-        k: getattr(body, k) for k in body.model_fields_set if k != "takeProfits"
+        k: getattr(body, k)
+        for k in body.model_fields_set
+        if k not in ("takeProfits", "trailingStop")
     }
     if "takeProfits" in body.model_fields_set:
         legs = body.takeProfits or []
         changes["takeProfits"] = tuple(TakeProfitLeg(t.price, t.fraction) for t in legs)
+    if "trailingStop" in body.model_fields_set:
+        changes["trailingStop"] = trailing_of(body.trailingStop)
     return await deps.positions.amend(uid, position_id, changes)
 
 

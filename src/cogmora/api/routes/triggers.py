@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
 from cogmora.api.routes.positions import IdemHeader
-from cogmora.api.schemas import ExactJsonRoute, TriggerCreate
+from cogmora.api.schemas import ExactJsonRoute, TriggerCreate, trailing_of
 from cogmora.domain.enums import TriggerStatus
 from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.domain.takeprofits import TakeProfitLeg
@@ -38,6 +38,7 @@ async def create_trigger(
             a.stopLoss,
             a.takeProfit,
             tuple(TakeProfitLeg(t.price, t.fraction) for t in a.takeProfits or ()),
+            trailing_stop=trailing_of(a.trailingStop),
         ),
         body.expiresAt,
         key=key,

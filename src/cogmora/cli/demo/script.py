@@ -53,6 +53,8 @@ async def seed_positions(
                 "stopLoss": str(quantize(price * Decimal("0.997"))),
                 "takeProfit": str(quantize(price * Decimal("1.003"))),
             }
+            if uid == "carol":  # carol also trails a stop 0.2% behind the best price
+                body["trailingStop"] = {"callbackRate": "0.002"}
             await _post(http, "/v1/positions", body, auth, state, f"{uid} opens {symbol}")
         for symbol in FUTURES_SYMBOLS:
             price = sim.price(symbol)

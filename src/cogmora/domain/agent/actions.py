@@ -30,6 +30,7 @@ from cogmora.domain.orders import OpenRequest
 from cogmora.domain.positions import check_level, check_side, check_size
 from cogmora.domain.takeprofits import TakeProfitLeg, legs_to_doc, validate_ladder
 from cogmora.domain.timeutil import opt_iso
+from cogmora.domain.trailing import TrailingStop, check_format
 from cogmora.domain.watchlist import market_of, parse_symbol
 from cogmora.errors import ValidationError
 
@@ -138,6 +139,39 @@ OPT_TIME = FieldKind(
     {**_OPT_TEXT, "description": "ISO-8601 UTC time, or null for never"},
 )
 RATIONALE = Field("rationale", "rationale", _text_kind(MAX_RATIONALE, optional=True))
+
+
+def _opt_trailing(doc: Mapping[str, Any], key: str, prefix: str) -> TrailingStop | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    where = f.join(prefix, key)
+    body = f.mapping(value, where)
+    f.only_keys(body, frozenset(("callbackRate", "activationPrice")), where)
+    trailing = TrailingStop(
+        f.decimal(body, "callbackRate", where), f.opt_decimal(body, "activationPrice", where)
+    )
+    check_format(trailing, where)
+    return trailing
+
+
+def _write_trailing(value: TrailingStop | None) -> Doc | None:
+    return None if value is None else value.to_doc()
+
+
+# SPEC 5.2: the stop trails the best price since activation by callbackRate (0 < r <= 0.5).
+OPT_TRAILING = FieldKind(
+    _opt_trailing,
+    _write_trailing,
+    {
+        "type": ["object", "null"],
+        "description": "trailing stop: stop = best price since activation * (1 - callbackRate)"
+        " for a long (mirrored for a short); callbackRate in (0, 0.5]",
+        "properties": {"callbackRate": _DEC, "activationPrice": _OPT_DEC},
+        "required": ["callbackRate", "activationPrice"],
+        "additionalProperties": False,
+    },
+)
 ID = _text_kind(64)
 
 # The order an open or a trigger describes.
@@ -148,6 +182,7 @@ _ORDER_FIELDS = (
     Field("leverage", "leverage", OPT_DECIMAL),
     Field("stop_loss", "stopLoss", OPT_DECIMAL),
     Field("take_profit", "takeProfit", OPT_DECIMAL),
+    Field("trailing_stop", "trailingStop", OPT_TRAILING),
 )
 _MARKET = Field("market", "market", _enum_kind(Market))
 
@@ -188,6 +223,8 @@ class _Order(Protocol):
     def stop_loss(self) -> Decimal | None: ...
     @property
     def take_profit(self) -> Decimal | None: ...
+    @property
+    def trailing_stop(self) -> TrailingStop | None: ...
 
 
 def _check_order(symbol: str, market: Market, order: _Order) -> None:
@@ -208,6 +245,7 @@ def _check_order(symbol: str, market: Market, order: _Order) -> None:
     check_size(order.qty, order.notional)
     check_level("stopLoss", order.stop_loss)
     check_level("takeProfit", order.take_profit)
+    check_format(order.trailing_stop)
 
 
 def _check_leverage_form(market: Market, leverage: Decimal | None) -> None:
@@ -234,6 +272,7 @@ def _request(symbol: str, market: Market, order: _Order) -> OpenRequest:
         order.stop_loss,
         order.take_profit,
         Source.AGENT,
+        trailing_stop=order.trailing_stop,
     )
 
 
@@ -259,6 +298,7 @@ class OpenPositionAction(_Described):
     take_profit: Decimal | None = None
     rationale: str = ""
     take_profits: tuple[TakeProfitLeg, ...] = ()
+    trailing_stop: TrailingStop | None = None
 
     def __post_init__(self) -> None:
         _check_order(self.symbol, self.market, self)
@@ -294,6 +334,7 @@ class PlaceTriggerAction(_Described):
     take_profit: Decimal | None = None
     expires_at: datetime | None = None
     rationale: str = ""
+    trailing_stop: TrailingStop | None = None
 
     def __post_init__(self) -> None:
         _check_order(self.symbol, self.market, self)
@@ -309,7 +350,13 @@ class PlaceTriggerAction(_Described):
     @property
     def action(self) -> TriggerAction:
         return TriggerAction(
-            self.side, self.qty, self.notional, self.leverage, self.stop_loss, self.take_profit
+            self.side,
+            self.qty,
+            self.notional,
+            self.leverage,
+            self.stop_loss,
+            self.take_profit,
+            trailing_stop=self.trailing_stop,
         )
 
     def to_request(self) -> OpenRequest:

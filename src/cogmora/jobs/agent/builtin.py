@@ -48,6 +48,7 @@ from cogmora.domain.agent import Action, ClosePositionAction, HoldAction, OpenPo
 from cogmora.domain.enums import Market, PositionStatus, Side, Source
 from cogmora.domain.money import ONE, ZERO, quantize, quantize_down
 from cogmora.domain.positions import liquidation_price
+from cogmora.domain.trailing import MAX_CALLBACK_RATE, TrailingStop
 from cogmora.domain.watchlist import market_of
 from cogmora.jobs.agent.context import AgentContext, Candle, compact
 from cogmora.jobs.agent.indicators import atr, ema
@@ -64,6 +65,9 @@ class BuiltinParams:
     target_atr: Decimal = Decimal(3)
     balance_fraction: Decimal = Decimal("0.1")
     futures_leverage: Decimal = Decimal(2)
+    # With a value, the open also trails a stop this many ATRs behind the best price
+    # (SPEC 5.2): callbackRate = trail_atr * ATR / price, kept within (0, 0.5].
+    trail_atr: Decimal | None = None
 
     @property
     def min_candles(self) -> int:
@@ -208,6 +212,7 @@ def _open(
     )
     if notional <= ZERO:
         return HoldAction(f"{described}; balance too low to open", symbol)
+    trailing, trailed = _trailing(sig, price, params)
     return OpenPositionAction(
         symbol,
         market,
@@ -218,9 +223,21 @@ def _open(
         take_profit=target,
         rationale=(
             f"{described}; stop {params.stop_atr}xATR at {_show(stop)}, "
-            f"target {params.target_atr}xATR at {_show(target)}"
+            f"target {params.target_atr}xATR at {_show(target)}{trailed}"
         ),
+        trailing_stop=trailing,
     )
+
+
+def _trailing(
+    sig: Signal, price: Decimal, params: BuiltinParams
+) -> tuple[TrailingStop | None, str]:
+    """The trailing stop `trail_atr` asks for, and how the rationale says it."""
+    if params.trail_atr is None or price <= 0:
+        return None, ""
+    rate = quantize(params.trail_atr * sig.atr / price)
+    rate = min(MAX_CALLBACK_RATE, max(rate, Decimal("0.00000001")))
+    return TrailingStop(rate), f", trailing {params.trail_atr}xATR ({_show(rate)})"
 
 
 def _verb(action: Action) -> str:

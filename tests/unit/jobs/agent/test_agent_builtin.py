@@ -185,3 +185,17 @@ async def test_the_builtin_makes_no_model_calls() -> None:
     result = await provider.decide(context({"BTC-USDT": UP}))
     assert result.usage == Usage()
     assert provider.name == "builtin"
+
+
+async def test_with_trail_atr_the_open_also_trails_a_stop() -> None:
+    """trail_atr 1.5: callbackRate = 1.5 * ATR 2 / price, and the rationale says so."""
+    from cogmora.domain.trailing import TrailingStop
+
+    provider = BuiltinProvider(BuiltinParams(trail_atr=D("1.5")))
+    result = await provider.decide(context(series={"BTC-USDT": UP}))
+    [action] = result.actions
+    assert isinstance(action, OpenPositionAction)
+    assert action.trailing_stop is not None
+    price = action.stop_loss + 2 * 2  # the stop sits 2 ATR (of 2) below the price
+    assert action.trailing_stop == TrailingStop((D("3") / price).quantize(D("0.00000001")))
+    assert "trailing 1.5xATR" in action.rationale
