@@ -3,6 +3,7 @@ rebuild the peak, so the stop fires as if the worker had never stopped."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,7 +56,9 @@ async def test_a_trailing_stop_fires_in_the_gap_from_the_stored_peak_and_the_can
 
     await store.transact(rewrite)
     await store.close()
-    sim = KucoinSimulator(SIM)
+    # Created at the stored price: the simulator's synthetic candles before its first
+    # scripted trade wander around its creation price, which must not be near the stop.
+    sim = KucoinSimulator(replace(SIM, spot={**SIM.spot, SYM: "61000"}))
     await sim.start()
     dip_ms = int((now - timedelta(minutes=2)).timestamp() * 1000) + 5000
     await sim.set_price(SYM, "62000", at_ms=dip_ms - 1000)
