@@ -4,9 +4,9 @@ Each transaction rewrites `--batch` documents drawn from a fixed set of 10,000 p
 paths, so the documents themselves stay the same size and only the change feed can grow.
 Every `--report` changes the script prints the store's size on disk (SQLite: the database
 file, and its WAL beside it; PostgreSQL: `pg_total_relation_size` of the feed table and
-of the documents)
-and the feed's row count, for the pruned run beside the naive one (no pruning: the feed
-keeps every change, as before), and the ratio naive / pruned.
+of the documents), the feed's row count and the process's resident memory, for the
+pruned run beside the naive one (no pruning: the feed keeps every change, as before), and
+the ratio naive / pruned.
 
 Pruning is the store's own `FeedPruner` with `Retention(keep=--keep, min_age=0)`, run in
 band every `--prune-every` transactions (the store's background task runs the same
@@ -46,6 +46,16 @@ class Sample:
     size_bytes: int  # SQLite: the database file; PostgreSQL: the two tables
     wal_bytes: int  # SQLite's WAL (transient: a checkpoint empties it); 0 on PostgreSQL
     rows: int
+    rss_bytes: int  # this process's resident memory (the store's caches, the pruner's marks)
+
+
+def _rss() -> int:
+    """Resident memory now (not the peak getrusage gives), from /proc/self/statm."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _writes(start: int, batch: int) -> Any:
@@ -107,7 +117,7 @@ async def soak(
         if pruner is not None and txs % prune_every == 0:
             await pruner.run_once()
         if written % report == 0 or written == changes:
-            samples.append(Sample(written, *await _size(store), await _rows(store)))
+            samples.append(Sample(written, *await _size(store), await _rows(store), _rss()))
     return samples
 
 
@@ -193,13 +203,13 @@ def main() -> None:
     )
     print(
         f"{'changes':>10} {'pruned MB':>10} {'WAL':>6} {'rows':>9} {'naive MB':>10} {'WAL':>6}"
-        f" {'rows':>9} {'naive/pruned':>13}"
+        f" {'rows':>9} {'naive/pruned':>13} {'RSS MB':>7} {'naive':>6}"
     )
     for p, n in zip(pruned, naive, strict=True):
         print(
             f"{p.changes:>10,} {_mb(p.size_bytes):>10} {_mb(p.wal_bytes):>6} {p.rows:>9,}"
             f" {_mb(n.size_bytes):>10} {_mb(n.wal_bytes):>6} {n.rows:>9,}"
-            f" {n.size_bytes / p.size_bytes:>12.2f}x"
+            f" {n.size_bytes / p.size_bytes:>12.2f}x {_mb(p.rss_bytes):>7} {_mb(n.rss_bytes):>6}"
         )
     print(
         f"time: pruned {tp:.1f} s, naive {tn:.1f} s ({tp / tn:.2f}x); load after: {os.getloadavg()}"
