@@ -3,7 +3,8 @@ stop-loss storm, under a running `cogmora worker` (engine and close handler): bo
 the outage, their listeners come back, /healthz answers 503 while the store is away and
 200 after, and in the end every crossed stop is closed exactly once, nothing else closed,
 nothing left `closing`, every ledger sums; a stop set after the restart still closes (the
-book follows the store again).
+book follows the store again: the worker's /healthz counts the new levels in its book
+before the trade that crosses them is sent).
 
 The emulator keeps its data in memory, so the restart carries it over the way a real
 Firestore's durability does: the emulator's own export (`POST
@@ -209,6 +210,8 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
             # The book follows the store again: a stop set now closes on the next trade.
             late = await seed_storm(store, 20, USERS, rng, safe_share=0.0, create_users=False)
             storm.crossed |= late.crossed
+            levels = len(storm.safe) + len(late.crossed)
+            await until(lambda: _book_levels(healthz, levels), 120, f"{levels} levels in the book")
             await sim.set_price(SYMBOL, STORM_PRICE - 1)
             await until(lambda: _settled(store, storm), 300, "stops set after the restart closed")
             await until(lambda: _is(healthz, 200), 120, "/healthz 200 after the restart")
@@ -225,6 +228,16 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
                 os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
             else:
                 os.environ["FIRESTORE_EMULATOR_HOST"] = saved
+
+
+async def _book_levels(url: str, levels: int) -> bool:
+    """The worker's book holds `levels` levels (its listeners deliver again)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            body = (await client.get(url)).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return bool(body.get("worker", {}).get("book", {}).get("levels") == levels)
 
 
 async def _is(url: str, status: int) -> bool:
