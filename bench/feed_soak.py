@@ -107,6 +107,7 @@ async def soak(
     report: int,
     pruner: FeedPruner | None,
     prune_every: int,
+    vacuum: Any = None,
 ) -> list[Sample]:
     """Write `changes` changes; a sample of size and rows after every `report` of them."""
     samples: list[Sample] = []
@@ -117,7 +118,9 @@ async def soak(
         written += n
         txs += 1
         if pruner is not None and txs % prune_every == 0:
-            await pruner.run_once()
+            removed = await pruner.run_once()
+            if removed and vacuum is not None:
+                await asyncio.to_thread(vacuum)
         if written % report == 0 or written == changes:
             samples.append(Sample(written, *await _size(store), await _rows(store), _rss()))
     return samples
@@ -134,6 +137,18 @@ async def _open(backend: str, where: Path, name: str) -> tuple[Store, str | None
         store = PostgresStore(f"{PG_URL}?schema={schema}", retention=None)
     await store.start()
     return store, schema
+
+
+def _vacuum(schema: str) -> Any:
+    """`VACUUM` of the feed's table, what autovacuum does when the server runs it (the
+    test server here runs with autovacuum off): deleted rows' space becomes reusable."""
+    import psycopg
+
+    def run() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'VACUUM "{schema}"._changes')
+
+    return run
 
 
 def _drop(schema: str | None) -> None:
@@ -153,6 +168,7 @@ async def run(
     report: int = 100_000,
     keep: int = 100_000,
     prune_every: int = 10,
+    vacuum: bool = False,
     where: Path,
 ) -> tuple[list[Sample], list[Sample], float, float]:
     """(pruned samples, naive samples, pruned seconds, naive seconds)."""
@@ -162,8 +178,15 @@ async def run(
         try:
             pruner = FeedPruner(store, Retention(keep=keep, min_age=0.0)) if prune else None  # type: ignore[arg-type]
             t0 = time.perf_counter()
+            vac = _vacuum(schema) if vacuum and prune and schema else None
             samples = await soak(
-                store, changes, batch=batch, report=report, pruner=pruner, prune_every=prune_every
+                store,
+                changes,
+                batch=batch,
+                report=report,
+                pruner=pruner,
+                prune_every=prune_every,
+                vacuum=vac,
             )
             out.append((samples, time.perf_counter() - t0))
         finally:
@@ -185,6 +208,9 @@ def main() -> None:
     parser.add_argument("--report", type=int, default=100_000)
     parser.add_argument("--keep", type=int, default=100_000, help="Retention.keep")
     parser.add_argument("--prune-every", type=int, default=10, help="transactions per prune")
+    parser.add_argument(
+        "--vacuum", action="store_true", help="PostgreSQL: VACUUM the feed after each prune"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; load: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,6 +222,7 @@ def main() -> None:
                 report=args.report,
                 keep=args.keep,
                 prune_every=args.prune_every,
+                vacuum=args.vacuum,
                 where=Path(tmp),
             )
         )
