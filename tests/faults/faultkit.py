@@ -91,6 +91,7 @@ async def seed_storm(
     rng: random.Random,
     safe_share: float = 0.1,
     create_users: bool = True,
+    crossed_stop: Decimal = CROSSED_STOP,
 ) -> Storm:
     """Users and spot longs at 60000, each with a stop at 59000 (crossed by the storm) or,
     for about `safe_share` of them, at 50000 (never crossed), booked as the API books them
@@ -115,7 +116,7 @@ async def seed_storm(
                     Market.SPOT,
                     Side.LONG,
                     qty=Decimal("0.01"),
-                    stop_loss=SAFE_STOP if safe else CROSSED_STOP,
+                    stop_loss=SAFE_STOP if safe else crossed_stop,
                     source=Source.API,
                 )
                 p = build_position(request, storm.users[i % users], new_id(), ENTRY, fees, now)

@@ -2,7 +2,9 @@
 stop-loss storm, under a running `cogmora worker` (engine and close handler): both survive
 the outage, their listeners come back, /healthz answers 503 while the store is away and
 200 after, and in the end every crossed stop is closed exactly once, nothing else closed,
-nothing left `closing`, every ledger sums; a stop set after the restart still closes (the
+nothing left `closing`, every ledger sums. Ten stops below the storm's price are crossed
+only once the store is away (their commits fail: /healthz says so within seconds) and
+close after the restart; a stop set after the restart still closes too (the
 book follows the store again: the worker's /healthz counts the new levels in its book
 before the trade that crosses them is sent).
 
@@ -190,6 +192,18 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
                 lambda: f"/market/ticker:{SYMBOL}" in sim.subscribed_topics(), 120, "subscribed"
             )
             await until(lambda: _is(healthz, 200), 120, "/healthz 200 before the storm")
+            # Stops the storm's price does not reach, crossed only once the store is away:
+            # the engine's commits for them fail, which /healthz must report.
+            during = await seed_storm(
+                store,
+                10,
+                USERS,
+                rng,
+                safe_share=0.0,
+                create_users=False,
+                crossed_stop=STORM_PRICE - 500,
+            )
+            storm.crossed |= during.crossed
             await sim.set_price(SYMBOL, STORM_PRICE)
             k = rng.randint(0, len(storm.crossed) // 2)
             if k:
@@ -200,6 +214,7 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
             emu.kill()
             worker.send_signal(signal.SIGCONT)
             watch = Stopwatch()
+            await sim.set_price(SYMBOL, STORM_PRICE - 600)
             await until(lambda: _is(healthz, 503), 120, "/healthz 503 while the store is away")
             said_503 = watch.seconds
             await asyncio.sleep(rng.uniform(0, 3))  # the outage's seeded extra length
@@ -212,7 +227,7 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
             storm.crossed |= late.crossed
             levels = len(storm.safe) + len(late.crossed)
             await until(lambda: _book_levels(healthz, levels), 120, f"{levels} levels in the book")
-            await sim.set_price(SYMBOL, STORM_PRICE - 1)
+            await sim.set_price(SYMBOL, STORM_PRICE - 601)
             await until(lambda: _settled(store, storm), 300, "stops set after the restart closed")
             await until(lambda: _is(healthz, 200), 120, "/healthz 200 after the restart")
             where = f"killed after {k} closed; 503 after {said_503:.0f} s, outage {outage:.0f} s"
