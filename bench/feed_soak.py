@@ -3,10 +3,10 @@
 Each transaction rewrites `--batch` documents drawn from a fixed set of 10,000 position
 paths, so the documents themselves stay the same size and only the change feed can grow.
 Every `--report` changes the script prints the store's size on disk (SQLite: the database
-file, and its WAL beside it; PostgreSQL: `pg_total_relation_size` of the feed table and
-of the documents)
-and the feed's row count, for the pruned run beside the naive one (no pruning: the feed
-keeps every change, as before), and the ratio naive / pruned.
+file, and its WAL beside it; PostgreSQL: `pg_total_relation_size` of the feed table, and
+of the documents' table beside it), the feed's row count and the process's resident memory, for the
+pruned run beside the naive one (no pruning: the feed keeps every change, as before), and
+the ratio naive / pruned.
 
 Pruning is the store's own `FeedPruner` with `Retention(keep=--keep, min_age=0)`, run in
 band every `--prune-every` transactions (the store's background task runs the same
@@ -43,9 +43,19 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 @dataclass(frozen=True, slots=True)
 class Sample:
     changes: int
-    size_bytes: int  # SQLite: the database file; PostgreSQL: the two tables
-    wal_bytes: int  # SQLite's WAL (transient: a checkpoint empties it); 0 on PostgreSQL
+    size_bytes: int  # SQLite: the database file; PostgreSQL: the feed's table
+    wal_bytes: int  # SQLite's WAL (a checkpoint empties it); PostgreSQL: the documents' table
     rows: int
+    rss_bytes: int  # this process's resident memory (the store's caches, the pruner's marks)
+
+
+def _rss() -> int:
+    """Resident memory now (not the peak getrusage gives), from /proc/self/statm."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def _writes(start: int, batch: int) -> Any:
@@ -77,14 +87,16 @@ async def _size(store: Store) -> tuple[int, int]:
     if isinstance(store, SqliteStore):
         return _file_sizes(store.path)
 
-    def body(tx: Any) -> int:
+    def body(tx: Any) -> tuple[int, int]:
         row = tx._conn.execute(
-            "SELECT pg_total_relation_size('_changes')"
-            " + pg_total_relation_size('\"openPositions\"')"
+            "SELECT pg_total_relation_size('_changes'), pg_total_relation_size('\"openPositions\"')"
         ).fetchone()
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
-    return await store.read(body), 0
+    # PostgreSQL: the feed's table, and apart from it the documents' table (in the WAL
+    # column): the documents bloat with dead row versions in both runs alike, which
+    # autovacuum, not pruning, is for.
+    return await store.read(body)
 
 
 async def soak(
@@ -95,6 +107,7 @@ async def soak(
     report: int,
     pruner: FeedPruner | None,
     prune_every: int,
+    vacuum: Any = None,
 ) -> list[Sample]:
     """Write `changes` changes; a sample of size and rows after every `report` of them."""
     samples: list[Sample] = []
@@ -105,9 +118,11 @@ async def soak(
         written += n
         txs += 1
         if pruner is not None and txs % prune_every == 0:
-            await pruner.run_once()
+            removed = await pruner.run_once()
+            if removed and vacuum is not None:
+                await asyncio.to_thread(vacuum)
         if written % report == 0 or written == changes:
-            samples.append(Sample(written, *await _size(store), await _rows(store)))
+            samples.append(Sample(written, *await _size(store), await _rows(store), _rss()))
     return samples
 
 
@@ -122,6 +137,18 @@ async def _open(backend: str, where: Path, name: str) -> tuple[Store, str | None
         store = PostgresStore(f"{PG_URL}?schema={schema}", retention=None)
     await store.start()
     return store, schema
+
+
+def _vacuum(schema: str) -> Any:
+    """`VACUUM` of the feed's table, what autovacuum does when the server runs it (the
+    test server here runs with autovacuum off): deleted rows' space becomes reusable."""
+    import psycopg
+
+    def run() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'VACUUM "{schema}"._changes')
+
+    return run
 
 
 def _drop(schema: str | None) -> None:
@@ -141,6 +168,7 @@ async def run(
     report: int = 100_000,
     keep: int = 100_000,
     prune_every: int = 10,
+    vacuum: bool = False,
     where: Path,
 ) -> tuple[list[Sample], list[Sample], float, float]:
     """(pruned samples, naive samples, pruned seconds, naive seconds)."""
@@ -150,8 +178,15 @@ async def run(
         try:
             pruner = FeedPruner(store, Retention(keep=keep, min_age=0.0)) if prune else None  # type: ignore[arg-type]
             t0 = time.perf_counter()
+            vac = _vacuum(schema) if vacuum and prune and schema else None
             samples = await soak(
-                store, changes, batch=batch, report=report, pruner=pruner, prune_every=prune_every
+                store,
+                changes,
+                batch=batch,
+                report=report,
+                pruner=pruner,
+                prune_every=prune_every,
+                vacuum=vac,
             )
             out.append((samples, time.perf_counter() - t0))
         finally:
@@ -173,6 +208,9 @@ def main() -> None:
     parser.add_argument("--report", type=int, default=100_000)
     parser.add_argument("--keep", type=int, default=100_000, help="Retention.keep")
     parser.add_argument("--prune-every", type=int, default=10, help="transactions per prune")
+    parser.add_argument(
+        "--vacuum", action="store_true", help="PostgreSQL: VACUUM the feed after each prune"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; load: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,6 +222,7 @@ def main() -> None:
                 report=args.report,
                 keep=args.keep,
                 prune_every=args.prune_every,
+                vacuum=args.vacuum,
                 where=Path(tmp),
             )
         )
@@ -191,15 +230,16 @@ def main() -> None:
         f"{args.backend}: {args.changes:,} changes, {args.batch} per transaction,"
         f" keep {args.keep:,}"
     )
+    side = "WAL" if args.backend == "sqlite" else "docs"
     print(
-        f"{'changes':>10} {'pruned MB':>10} {'WAL':>6} {'rows':>9} {'naive MB':>10} {'WAL':>6}"
-        f" {'rows':>9} {'naive/pruned':>13}"
+        f"{'changes':>10} {'pruned MB':>10} {side:>6} {'rows':>9} {'naive MB':>10} {side:>6}"
+        f" {'rows':>9} {'naive/pruned':>13} {'RSS MB':>7} {'naive':>6}"
     )
     for p, n in zip(pruned, naive, strict=True):
         print(
             f"{p.changes:>10,} {_mb(p.size_bytes):>10} {_mb(p.wal_bytes):>6} {p.rows:>9,}"
             f" {_mb(n.size_bytes):>10} {_mb(n.wal_bytes):>6} {n.rows:>9,}"
-            f" {n.size_bytes / p.size_bytes:>12.2f}x"
+            f" {n.size_bytes / p.size_bytes:>12.2f}x {_mb(p.rss_bytes):>7} {_mb(n.rss_bytes):>6}"
         )
     print(
         f"time: pruned {tp:.1f} s, naive {tn:.1f} s ({tp / tn:.2f}x); load after: {os.getloadavg()}"

@@ -42,6 +42,10 @@ class Settings:
     log_json: bool = True
     firebase_project: str | None = None  # the API also accepts this project's ID tokens
     firebase_opening_balance: Decimal = Decimal(10000)  # a Firebase user's first balance
+    # The change feed keeps at least the latest N changes and every change younger than
+    # this many seconds (store/retention.py; on Firestore, N bounds each instance's buffer).
+    feed_retention_rows: int = 100_000
+    feed_retention_seconds: int = 600
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Flags override the environment; unset (None) flags leave a value alone."""
@@ -75,10 +79,11 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     raw = env.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+    text = raw.strip()
+    # int() would also take "1_000" and other scripts' digits; a setting is ASCII digits.
+    if not (text.removeprefix("-").isascii() and text.removeprefix("-").isdigit()):
+        raise ConfigError(name, f"must be a whole number, got {raw!r}")
+    value = int(text)
     if not low <= value <= high:
         raise ConfigError(name, f"must be from {low} to {high}, got {value}")
     return value
@@ -166,4 +171,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         log_json=log_format == "json",
         firebase_project=env.get("COGMORA_FIREBASE_PROJECT", "").strip() or None,
         firebase_opening_balance=opening_balance,
+        feed_retention_rows=_int(
+            env, "COGMORA_FEED_RETENTION_ROWS", base.feed_retention_rows, 1, 1_000_000_000
+        ),
+        feed_retention_seconds=_int(
+            env, "COGMORA_FEED_RETENTION_SECONDS", base.feed_retention_seconds, 0, 30 * 86_400
+        ),
     )

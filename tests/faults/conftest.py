@@ -1,5 +1,5 @@
-"""Seeded race runs against a real engine and a real store (SQLite, and PostgreSQL when
-the server at 127.0.0.1:5432 answers).
+"""Seeded race runs against a real engine and a real store (SQLite; PostgreSQL when the
+server at 127.0.0.1:5432 answers; Firestore on its emulator, a fresh project per test).
 
 Tests marked `faults` run their long version only when selected (`-m faults`); otherwise
 they run a small seeded version, so the default suite still exercises every race.
@@ -23,19 +23,31 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 @pytest.fixture
 def tries(request: pytest.FixtureRequest) -> int:
-    """How many times a race is run: 1,000 under `-m faults`, a few dozen otherwise."""
+    """How many times a race is run: 1,000 under `-m faults` (COGMORA_FAULT_TRIES
+    overrides), a few dozen otherwise (fewer on Firestore, whose emulator commits slowly)."""
     selected = "faults" in (request.config.option.markexpr or "")
-    return 1000 if selected else 25
+    if selected:
+        return int(os.environ.get("COGMORA_FAULT_TRIES", 1000))
+    return 8 if "firestore" in request.node.callspec.params.get("race_store", "") else 25
 
 
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+        pytest.param("firestore", id="firestore"),
     ]
 )
 async def race_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A started store of each SQL backend, on fresh data, closed (and dropped) after."""
+    """A started store of each backend, on fresh data, closed (and dropped) after."""
+    if request.param == "firestore":
+        from cogmora.store.firestore import FirestoreStore
+
+        store = FirestoreStore(request.getfixturevalue("firestore_projects").new("demo-races"))
+        await store.start()
+        yield store
+        await store.close()
+        return
     if request.param == "sqlite":
         store: Store = SqliteStore(tmp_path / "races.db")
         await store.start()

@@ -85,28 +85,38 @@ class Storm:
 
 
 async def seed_storm(
-    store: Store, positions: int, users: int, rng: random.Random, safe_share: float = 0.1
+    store: Store,
+    positions: int,
+    users: int,
+    rng: random.Random,
+    safe_share: float = 0.1,
+    create_users: bool = True,
+    crossed_stop: Decimal = CROSSED_STOP,
 ) -> Storm:
     """Users and spot longs at 60000, each with a stop at 59000 (crossed by the storm) or,
-    for about `safe_share` of them, at 50000 (never crossed), booked as the API books them."""
+    for about `safe_share` of them, at 50000 (never crossed), booked as the API books them
+    (`create_users=False`: more positions for the users an earlier storm created)."""
     storm = Storm([f"u{i}" for i in range(users)])
     accounts = Accounts(store, SystemClock())
-    for uid in storm.users:
+    for uid in storm.users if create_users else ():
         await accounts.create_user(uid, storm.balance)
     fees = FeeSchedule()
     now = datetime.now(UTC)
-    for start in range(0, positions, 5000):  # several commits: one 10,000-row tx is slow
+    # Several commits: one 10,000-row tx is slow, and Firestore takes 499 writes at most
+    # (each position writes itself and a ledger entry; the users are written once more).
+    chunk = 5000 if store.max_writes_per_tx >= 10_000 else (store.max_writes_per_tx - users) // 3
+    for start in range(0, positions, chunk):
 
         def write(tx: Tx, start: int = start) -> None:
             book = AccountBook.from_docs(tx.get_many([user_path(u) for u in storm.users]))
-            for i in range(start, min(positions, start + 5000)):
+            for i in range(start, min(positions, start + chunk)):
                 safe = rng.random() < safe_share
                 request = OpenRequest(
                     SYMBOL,
                     Market.SPOT,
                     Side.LONG,
                     qty=Decimal("0.01"),
-                    stop_loss=SAFE_STOP if safe else CROSSED_STOP,
+                    stop_loss=SAFE_STOP if safe else crossed_stop,
                     source=Source.API,
                 )
                 p = build_position(request, storm.users[i % users], new_id(), ENTRY, fees, now)

@@ -12,7 +12,7 @@ import typer
 
 from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System, build_system
-from cogmora.cli.stores import open_store
+from cogmora.cli.stores import feed_retention, open_store
 from cogmora.errors import CogmoraError
 from cogmora.jobs.close_handler import run_close_handler
 from cogmora.services.prices import PriceSource
@@ -134,7 +134,7 @@ async def drain(system: System, servers: dict[str, Server], within: float) -> No
 async def serve(
     settings: Settings, components: tuple[str, ...], drain_within: float = DRAIN_SECONDS
 ) -> None:
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, feed_retention(settings))
     await store.start()
     system = build_system(settings, store)
     sup = system.supervisor

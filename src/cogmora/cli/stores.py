@@ -5,21 +5,30 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from cogmora.errors import ConfigError
+from cogmora.settings import Settings
 from cogmora.store.port import Store
+from cogmora.store.retention import DEFAULT_RETENTION, Retention
 from cogmora.store.sqlite import SqliteStore
 
 
-def open_store(url: str) -> Store:
+def feed_retention(settings: Settings) -> Retention:
+    """The change-feed retention of COGMORA_FEED_RETENTION_ROWS / _SECONDS."""
+    return Retention(keep=settings.feed_retention_rows, min_age=settings.feed_retention_seconds)
+
+
+def open_store(url: str, retention: Retention = DEFAULT_RETENTION) -> Store:
+    """The backend of `url`; `retention` bounds its change feed (the long-running roles
+    pass the configured one; a one-shot command never lives long enough to prune)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
         if not path:
             raise ConfigError("COGMORA_STORE", "sqlite:/// needs a file path")
-        return SqliteStore(path)
+        return SqliteStore(path, retention=retention)
     if parsed.scheme in ("postgresql", "postgres"):
         from cogmora.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, retention=retention)
     if parsed.scheme == "firestore":
         from cogmora.store.firestore import FirestoreStore
 
@@ -34,5 +43,5 @@ def open_store(url: str) -> Store:
                 "COGMORA_STORE",
                 "firestore:// takes a project and one database: firestore://PROJECT/DATABASE",
             )
-        return FirestoreStore(parsed.netloc, database=database)
+        return FirestoreStore(parsed.netloc, database=database, keep_changes=retention.keep)
     raise ConfigError("COGMORA_STORE", f"unsupported store URL {url!r}")

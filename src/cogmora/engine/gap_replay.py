@@ -19,6 +19,13 @@ A symbol whose candles cannot be fetched does not hold its live ticks for long: 
 few tries they are released and the candles are retried in the background (the gap stays
 `recovering` until then). A newly followed symbol has no gap (nothing of it was missed),
 only the REST price. `recovering` names the symbols being replayed, for /healthz.
+
+Futures liquidations are replayed from the contract's trade candles, like every other
+level, although live ticks of the mark price can liquidate too: KuCoin keeps no history
+of the mark price (`/api/v1/kline/query` serves a contract's trades or an index symbol
+such as `.KXBTUSDT`; the mark price has only `/api/v1/mark-price/{symbol}/current`), so
+there is nothing truer to replay. A level only the mark price reached during the gap
+fires on the first live mark tick that still stands beyond it (RELIABILITY.md, issue 8).
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ is both far behind and long behind:
 - every change younger than `min_age` seconds is kept (a follower that pauses, a
   restarting replica, a GC pause, catches up from where it was).
 
+The long-running roles take both numbers from COGMORA_FEED_RETENTION_ROWS and
+COGMORA_FEED_RETENTION_SECONDS (settings.py; composed in cli/stores.py); the defaults
+below are theirs.
+
 A follower whose cursor is older than the pruned point gets `FeedResync` from
 `changes()` and rebuilds its view; nothing is ever skipped silently.
 
