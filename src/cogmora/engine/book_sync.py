@@ -9,7 +9,7 @@ everything at start. Nothing here reads closed history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,6 +37,8 @@ class BookIndex:
     # key -> creation second (openedAt / createdAt): a gap's candle that ended before a key
     # existed says nothing about it (SPEC 5.1).
     created: dict[str, int] = field(default_factory=dict)
+    # Reloads in progress (`SymbolReload`): each notes the changes applied meanwhile.
+    recorders: list[list[Change]] = field(default_factory=list)
 
     def put_position(self, position: Position) -> None:
         d = position.details
@@ -69,6 +71,8 @@ class BookIndex:
         self.created.pop(key, None)
 
     def apply(self, change: Change) -> None:
+        for seen in self.recorders:
+            seen.append(change)
         key = change.path.rsplit("/", 1)[1]
         doc = change.doc
         if change.group == "openPositions":
@@ -105,28 +109,119 @@ def replace_symbols(
     positions: Rows,
     triggers: Rows,
     on_error: Callable[[str, Exception], None],
+    *,
+    leave: Container[str] = (),
+    forgettable: Container[str] | None = None,
 ) -> None:
     """Make the book hold exactly the loaded levels of `symbols` (a resubscription's
-    reload): what the store no longer has open is taken out, the rest put in. The change
-    feed then carries on from a cursor taken before the load, so nothing is lost between."""
+    reload): what the store no longer has open is taken out, the rest put in.
+
+    Keys in `leave` (crossings in flight) are the commit's to settle and stay as they are.
+    Only keys in `forgettable` (None: any) are taken out: a key that entered the book after
+    the query began may be newer than what the query read. `SymbolReload` passes both."""
     wanted = set(symbols)
     loaded = {path.rsplit("/", 1)[1] for path, _ in positions} | {
         path.rsplit("/", 1)[1] for path, _ in triggers
     }
     for key in [k for k in index.owners if k not in loaded]:
-        levels = index.book.levels_for(key)
-        if levels is not None and levels.symbol in wanted:
+        if key in leave or (forgettable is not None and key not in forgettable):
+            continue
+        if _symbol_of(index, key) in wanted:
             index.forget(key)
     for path, doc in positions:
+        key = path.rsplit("/", 1)[1]
+        if key in leave:
+            continue
         try:
-            index.put_position(Position.from_doc(path.rsplit("/", 1)[1], doc))
+            index.put_position(Position.from_doc(key, doc))
         except (KeyError, ValueError, Rejected) as exc:
             on_error(path, exc)
     for path, doc in triggers:
+        key = path.rsplit("/", 1)[1]
+        if key in leave:
+            continue
         try:
-            index.put_trigger(Trigger.from_doc(path.rsplit("/", 1)[1], doc))
+            index.put_trigger(Trigger.from_doc(key, doc))
         except (KeyError, ValueError, Rejected) as exc:
             on_error(path, exc)
+
+
+class SymbolReload:
+    """One reload of some symbols' levels with the seed's per-symbol queries, made atomic
+    with respect to the change feed.
+
+    The query runs on a thread (or a server) while the change feed goes on applying
+    changes; a change committed after the query's snapshot and applied before the reload
+    lands would be overwritten by the older snapshot (a closed position back in the book).
+    So from construction on, every change the index applies is noted, and `finish`
+    replays the noted changes of these symbols, in order, on top of the snapshot: each key
+    ends as the newer of the two, and a change the feed has not applied yet comes later
+    as usual. `finish` runs without awaiting, so nothing interleaves with it.
+
+    `reload = SymbolReload(index, symbols)`; `rows = await store.read(reload.query)`;
+    `reload.finish(rows, on_error)` (or `reload.abandon()` if the query failed)."""
+
+    def __init__(self, index: BookIndex, symbols: Iterable[str]) -> None:
+        self.symbols = frozenset(symbols)
+        self._index = index
+        self._seen: list[Change] = []
+        # Keys a snapshot without them may take out: those present before it was read.
+        self._before = {k for k in index.owners if _symbol_of(index, k) in self.symbols}
+        index.recorders.append(self._seen)
+
+    def query(self, tx: Tx) -> tuple[Rows, Rows]:
+        return load_symbols(tx, self.symbols)
+
+    def abandon(self) -> None:
+        recorders = self._index.recorders
+        recorders[:] = [r for r in recorders if r is not self._seen]
+
+    def finish(
+        self,
+        rows: tuple[Rows, Rows],
+        on_error: Callable[[str, Exception], None],
+        leave: Collection[str] = (),
+    ) -> int:
+        """Set the book from the query's rows, then replay what the feed applied since the
+        reload began; returns how many noted changes were replayed. `leave`: keys whose
+        crossing is in flight (the engine's `index.inflight`)."""
+        self.abandon()
+        index, symbols = self._index, self.symbols
+        positions, triggers = rows
+        replace_symbols(
+            index, symbols, positions, triggers, on_error, leave=leave, forgettable=self._before
+        )
+        loaded = {p.rsplit("/", 1)[1] for p, _ in positions} | {
+            p.rsplit("/", 1)[1] for p, _ in triggers
+        }
+        replayed = 0
+        for change in self._seen:
+            key = change.path.rsplit("/", 1)[1]
+            if key in leave or change.group not in WATCHED_GROUPS:
+                continue
+            doc = change.doc
+            ours = (
+                key in loaded
+                or (doc is not None and doc.get("symbol") in symbols)
+                or _symbol_of(index, key) in symbols
+            )
+            if not ours:
+                continue
+            try:
+                index.apply(change)
+            except (KeyError, ValueError, Rejected) as exc:
+                on_error(change.path, exc)
+            replayed += 1
+        self._seen.clear()
+        return replayed
+
+
+def _symbol_of(index: BookIndex, key: str) -> str | None:
+    levels = index.book.levels_for(key)
+    if levels is not None:
+        return levels.symbol
+    trigger = index.triggers.get(key)
+    return trigger.symbol if trigger is not None else None
 
 
 def fill(
