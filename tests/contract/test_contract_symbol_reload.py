@@ -116,7 +116,7 @@ async def test_a_change_committed_while_the_reload_query_runs_is_not_lost(
     quote(XBT, "3000")
     closed = (await system.positions.open("bob", long_x10()))["id"]
     await synced(system, engine)
-    reload = SymbolReload(engine.index, [XBT])
+    reload = SymbolReload(engine.index, [XBT], engine.index.inflight)
     rows = await system.store.read(reload.query)
     assert [p.rsplit("/", 1)[1] for p, _ in rows[0]] == [closed]  # the snapshot: before
 
@@ -125,7 +125,7 @@ async def test_a_change_committed_while_the_reload_query_runs_is_not_lost(
     await synced(system, engine)
     assert closed not in engine.book and opened in engine.book  # the feed applied both
 
-    replayed = reload.finish(rows, refuse, engine.index.inflight)
+    replayed = reload.finish(rows, refuse)
 
     assert replayed >= 2
     assert closed not in engine.book and opened in engine.book

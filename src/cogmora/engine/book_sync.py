@@ -112,25 +112,25 @@ def replace_symbols(
     *,
     leave: Container[str] = (),
     forgettable: Container[str] | None = None,
+    gone: Container[str] = (),
 ) -> None:
     """Make the book hold exactly the loaded levels of `symbols` (a resubscription's
     reload): what the store no longer has open is taken out, the rest put in.
 
     Keys in `leave` (crossings in flight) are the commit's to settle and stay as they are.
-    Only keys in `forgettable` (None: any) are taken out: a key that entered the book after
-    the query began may be newer than what the query read. `SymbolReload` passes both."""
+    Only keys in `forgettable` (None: any) are taken out, and keys in `gone` are not put
+    back: a reload's query may be older than what happened to the book while it ran
+    (`SymbolReload` passes all three)."""
     wanted = set(symbols)
-    loaded = {path.rsplit("/", 1)[1] for path, _ in positions} | {
-        path.rsplit("/", 1)[1] for path, _ in triggers
-    }
-    for key in [k for k in index.owners if k not in loaded]:
+    loaded = _keys(positions) | _keys(triggers)
+    resting = set().union(*(index.book.keys_of(s) for s in wanted)) if wanted else set()
+    for key in resting - loaded:
         if key in leave or (forgettable is not None and key not in forgettable):
             continue
-        if _symbol_of(index, key) in wanted:
-            index.forget(key)
+        index.forget(key)
     for path, doc in positions:
         key = path.rsplit("/", 1)[1]
-        if key in leave:
+        if key in leave or key in gone:
             continue
         try:
             index.put_position(Position.from_doc(key, doc))
@@ -138,7 +138,7 @@ def replace_symbols(
             on_error(path, exc)
     for path, doc in triggers:
         key = path.rsplit("/", 1)[1]
-        if key in leave:
+        if key in leave or key in gone:
             continue
         try:
             index.put_trigger(Trigger.from_doc(key, doc))
@@ -148,25 +148,37 @@ def replace_symbols(
 
 class SymbolReload:
     """One reload of some symbols' levels with the seed's per-symbol queries, made atomic
-    with respect to the change feed.
+    with respect to the change feed and the engine's crossings.
 
     The query runs on a thread (or a server) while the change feed goes on applying
-    changes; a change committed after the query's snapshot and applied before the reload
-    lands would be overwritten by the older snapshot (a closed position back in the book).
-    So from construction on, every change the index applies is noted, and `finish`
-    replays the noted changes of these symbols, in order, on top of the snapshot: each key
-    ends as the newer of the two, and a change the feed has not applied yet comes later
-    as usual. `finish` runs without awaiting, so nothing interleaves with it.
+    changes and ticks go on crossing levels, so what it reads may be older than the book:
 
-    `reload = SymbolReload(index, symbols)`; `rows = await store.read(reload.query)`;
+    - a change applied after the query's snapshot would be undone by it (a closed
+      position back in the book). From construction on, every change the index applies
+      is noted, and `finish` replays the noted changes of these symbols, in order, on top
+      of the snapshot: each key ends as the newer of the two, and a change the feed has
+      not applied yet comes later as usual;
+    - a key that left the book meanwhile (crossed, or taken out by the feed) is not put
+      back from the snapshot, a key that entered it meanwhile is not taken out, and keys
+      in `leave` (the engine's crossings in flight) are not touched at all.
+
+    `finish` runs without awaiting, so nothing interleaves with it. Its cost is the
+    symbols' keys, not the book's.
+
+    `reload = SymbolReload(index, symbols, leave)`; `rows = await store.read(reload.query)`;
     `reload.finish(rows, on_error)` (or `reload.abandon()` if the query failed)."""
 
-    def __init__(self, index: BookIndex, symbols: Iterable[str]) -> None:
+    def __init__(
+        self, index: BookIndex, symbols: Iterable[str], leave: Collection[str] = ()
+    ) -> None:
         self.symbols = frozenset(symbols)
         self._index = index
+        self._leave = leave
         self._seen: list[Change] = []
-        # Keys a snapshot without them may take out: those present before it was read.
-        self._before = {k for k in index.owners if _symbol_of(index, k) in self.symbols}
+        self._before: set[str] = set()  # resting on the symbols when the query began
+        for symbol in self.symbols:
+            self._before |= index.book.keys_of(symbol)
+        self._held = set(leave)  # in flight when it began
         index.recorders.append(self._seen)
 
     def query(self, tx: Tx) -> tuple[Rows, Rows]:
@@ -176,36 +188,31 @@ class SymbolReload:
         recorders = self._index.recorders
         recorders[:] = [r for r in recorders if r is not self._seen]
 
-    def finish(
-        self,
-        rows: tuple[Rows, Rows],
-        on_error: Callable[[str, Exception], None],
-        leave: Collection[str] = (),
-    ) -> int:
+    def finish(self, rows: tuple[Rows, Rows], on_error: Callable[[str, Exception], None]) -> int:
         """Set the book from the query's rows, then replay what the feed applied since the
-        reload began; returns how many noted changes were replayed. `leave`: keys whose
-        crossing is in flight (the engine's `index.inflight`)."""
+        reload began; returns how many noted changes were replayed."""
         self.abandon()
-        index, symbols = self._index, self.symbols
+        index, symbols, leave, book = self._index, self.symbols, self._leave, self._index.book
         positions, triggers = rows
+        gone = {k for k in self._before | self._held if k not in book}
         replace_symbols(
-            index, symbols, positions, triggers, on_error, leave=leave, forgettable=self._before
+            index,
+            symbols,
+            positions,
+            triggers,
+            on_error,
+            leave=leave,
+            forgettable=self._before,
+            gone=gone,
         )
-        loaded = {p.rsplit("/", 1)[1] for p, _ in positions} | {
-            p.rsplit("/", 1)[1] for p, _ in triggers
-        }
+        loaded = _keys(positions) | _keys(triggers)
         replayed = 0
         for change in self._seen:
             key = change.path.rsplit("/", 1)[1]
             if key in leave or change.group not in WATCHED_GROUPS:
                 continue
             doc = change.doc
-            ours = (
-                key in loaded
-                or (doc is not None and doc.get("symbol") in symbols)
-                or _symbol_of(index, key) in symbols
-            )
-            if not ours:
+            if not (key in loaded or (doc is not None and doc.get("symbol") in symbols)):
                 continue
             try:
                 index.apply(change)
@@ -216,12 +223,8 @@ class SymbolReload:
         return replayed
 
 
-def _symbol_of(index: BookIndex, key: str) -> str | None:
-    levels = index.book.levels_for(key)
-    if levels is not None:
-        return levels.symbol
-    trigger = index.triggers.get(key)
-    return trigger.symbol if trigger is not None else None
+def _keys(rows: Rows) -> set[str]:
+    return {path.rsplit("/", 1)[1] for path, _ in rows}
 
 
 def fill(

@@ -196,13 +196,13 @@ class BookReloads:
 
     async def reload(self, symbols: Collection[str]) -> int:
         """Reload `symbols` now; returns how many changes the feed applied meanwhile."""
-        reload = SymbolReload(self._index, symbols)
+        reload = SymbolReload(self._index, symbols, self._leave)
         try:
             rows = await self._store.read(reload.query)
         except BaseException:
             reload.abandon()
             raise
-        replayed = reload.finish(rows, self._on_error, self._leave)
+        replayed = reload.finish(rows, self._on_error)
         self.reloaded += len(reload.symbols)
         log.info(
             "resubscribed symbols reloaded",
