@@ -47,6 +47,12 @@ from cogmora.store.wakeup import Wakeup
 T = TypeVar("T")
 FED_GROUPS = frozenset(KNOWN_GROUPS) - UNFED_GROUPS
 MARKER_GROUP = "txmarks"
+# Markers are read back within seconds of their commit and are garbage after: a TTL policy
+# on this field (deploy/firestore-ttl.sh, DEPLOY.md step 2) lets Firestore delete them,
+# typically within a day of expiring. The field must hold a Timestamp.
+MARKER_TTL_FIELD = "expireAt"
+MARKER_LIFETIME = timedelta(hours=24)
+TTL_POLICIES = ((MARKER_GROUP, MARKER_TTL_FIELD),)  # (collection group, field)
 log = structlog.get_logger("cogmora.firestore")
 # Errors after the commit was sent that do not say whether it happened.
 _UNKNOWN_OUTCOME = (
@@ -176,11 +182,11 @@ class FirestoreStore:
             time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
 
     def _marker(self, client: firestore.Client, t: Any) -> tuple[str, Doc]:
-        """A document written with a transaction that creates none, as its proof; markers
-        expire (`expireAt`, for a TTL policy on the `txmarks` group)."""
+        """A document written with a transaction that creates none, as its proof; it
+        expires `MARKER_LIFETIME` after (the TTL policy deletes it)."""
         now = datetime.now(UTC)
         path = f"{MARKER_GROUP}/{new_id()}"
-        doc: Doc = {"at": now.isoformat(), "expireAt": now + timedelta(days=1)}
+        doc: Doc = {"at": now.isoformat(), MARKER_TTL_FIELD: now + MARKER_LIFETIME}
         t.create(client.document(path), doc)
         return path, doc
 
