@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from conditions import until
 from fake_openai_server import FakeOpenAI
 from jobs_testkit import config_doc, decisions, save_config
 
@@ -23,6 +22,7 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator
 from cogmora.store.sqlite import SqliteStore
+from conditions import until
 
 DUE = datetime(2026, 1, 1, 0, 15, 1, tzinfo=UTC)
 HOLD = {"rationale": "late but sure", "actions": [{"type": "hold", "symbol": "ETH-USDT",
