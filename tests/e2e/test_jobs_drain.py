@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from cogmora_cli import COGMORA
-from conditions import until
 
 from cogmora.cli.compose import build_system
 from cogmora.domain.paths import agent_config_path, user_path
@@ -25,9 +24,10 @@ from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q
 from cogmora.store.port import Doc, Tx
 from cogmora.store.sqlite import SqliteStore
+from conditions import until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration" / "agent"))
-from fake_openai_server import FakeOpenAI  # noqa: E402
+from fake_openai_server import FakeOpenAI
 
 HOLD = {"rationale": "late but sure",
         "actions": [{"type": "hold", "symbol": "ETH-USDT", "rationale": "flat"}]}
