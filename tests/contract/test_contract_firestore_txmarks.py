@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cogmora.store.firestore import FirestoreStore
-from cogmora.store.firestore.store import MARKER_GROUP, MARKER_LIFETIME, MARKER_TTL_FIELD
+from cogmora.store.firestore.ttl import MARKER_GROUP, MARKER_LIFETIME, MARKER_TTL_FIELD
 from cogmora.store.port import Store
 
 ON_FIRESTORE = pytest.mark.parametrize("backend", ["firestore"], indirect=True)

@@ -4,11 +4,13 @@ requirements name the wheel that prepare.sh builds from this version."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -45,26 +47,46 @@ def test_the_functions_declare_their_triggers(functions: ModuleType) -> None:
         assert schedule["schedule"] == "every 1 minutes", name
 
 
-def test_the_ttl_script_applies_the_codes_policies_with_gcloud(tmp_path: Path) -> None:
-    """deploy/firestore-ttl.sh enables TTL (and drops the single-field index) on each of
-    TTL_POLICIES, on the database asked for, and DEPLOY.md tells to run it."""
-    from cogmora.store.firestore.store import MARKER_GROUP, MARKER_TTL_FIELD, TTL_POLICIES
+
+def test_the_ttl_policies_of_the_code_are_declared_for_firebase_deploy() -> None:
+    """Each TTL policy is a field override of the indexes file firebase.json names, with
+    `"ttl": true` and no index; DEPLOY.md names the policy."""
+    from cogmora.store.firestore.ttl import MARKER_GROUP, MARKER_TTL_FIELD, TTL_POLICIES
 
     assert (MARKER_GROUP, MARKER_TTL_FIELD) in TTL_POLICIES
-    calls = tmp_path / "calls"
-    fake = tmp_path / "bin" / "gcloud"  # records its arguments, one call a line
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "DATABASE": "staging"}
-    subprocess.run([str(DEPLOY / "firestore-ttl.sh")], env=env, check=True, timeout=60)
-    expected = []
+    config = json.loads((DEPLOY / "firebase.json").read_text())
+    overrides = json.loads((DEPLOY / config["firestore"]["indexes"]).read_text())["fieldOverrides"]
+    ttl = {(o["collectionGroup"], o["fieldPath"]): o for o in overrides if "ttl" in o}
+    assert set(ttl) == set(TTL_POLICIES)
+    assert all(o["ttl"] is True and o["indexes"] == [] for o in ttl.values())
+    guide = (DEPLOY.parent / "DEPLOY.md").read_text()
     for group, field in TTL_POLICIES:
-        expected += [
-            f"firestore fields ttls update {field} --collection-group={group}"
-            " --database=staging --enable-ttl",
-            f"firestore indexes fields update {field} --collection-group={group}"
-            " --database=staging --disable-indexes",
-        ]
-    assert calls.read_text().splitlines() == expected
-    assert "deploy/firestore-ttl.sh" in (DEPLOY.parent / "DEPLOY.md").read_text()
+        assert f"gcloud firestore fields ttls update {field} --collection-group={group}" in guide
+
+
+# `firebase` is firebase-tools/lib/bin/firebase.js behind a link.
+FIREBASE_TOOLS = Path(shutil.which("firebase") or "/nonexistent/a/b/c").resolve().parents[2]
+
+
+@pytest.mark.skipif(not (FIREBASE_TOOLS / "lib/firestore/api.js").is_file(),
+                    reason="firebase-tools is not installed (.ci/run installs it)")
+def test_firebase_tools_accepts_the_indexes_file_with_its_ttl_overrides(tmp_path: Path) -> None:
+    """firebase-tools' own validator (what `firebase deploy --only firestore` runs first)
+    accepts deploy/firestore.indexes.json and keeps its TTL overrides."""
+    script = tmp_path / "validate.js"
+    script.write_text(
+        f"const api = require({json.dumps(str(FIREBASE_TOOLS / 'lib/firestore/api.js'))});\n"
+        "const spec = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));\n"
+        "const f = new api.FirestoreApi();\n"
+        "const out = f.upgradeOldSpec(spec);\n"
+        "f.validateSpec(out);\n"
+        "console.log(JSON.stringify(out.fieldOverrides.filter((o) => o.ttl)));\n"
+    )
+    done = subprocess.run(
+        ["node", str(script), str(DEPLOY / "firestore.indexes.json")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [(o["collectionGroup"], o["fieldPath"]) for o in json.loads(done.stdout)] == [
+        ("txmarks", "expireAt")
+    ]
