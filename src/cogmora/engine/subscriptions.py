@@ -181,8 +181,11 @@ class BookReloads:
         self._wake.set()
 
     async def run(self, retry_seconds: float = 1.0) -> None:
+        """Until cancelled. Any other failure than a temporary one ends the task for its
+        supervisor to restart; the batch it was reloading is kept for the restart."""
         while True:
-            await self._wake.wait()
+            if not self._pending:
+                await self._wake.wait()
             self._wake.clear()
             while self._pending:
                 batch = sorted(self._pending)[: self._batch]
@@ -193,6 +196,9 @@ class BookReloads:
                     log.warning("reloading resubscribed symbols failed; retrying", error=str(exc))
                     self._pending.update(batch)
                     await asyncio.sleep(retry_seconds)
+                except BaseException:
+                    self._pending.update(batch)
+                    raise
 
     async def reload(self, symbols: Collection[str]) -> int:
         """Reload `symbols` now; returns how many changes the feed applied meanwhile."""
