@@ -9,6 +9,7 @@ worker in the process, its feed serves. The symbol catalog is the process's own
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -171,8 +172,9 @@ async def start_jobs(system: System, options: JobsOptions | None = None) -> None
     sup = system.supervisor
     sup.add_probe("jobs", lambda: Report(jobs.health()))
     await start_catalog(system)  # once per process, whoever asks first
-    sup.start("scheduler-agents", jobs.agents.run_forever)
-    sup.start("scheduler-watchlist", jobs.watchlist.run_forever)
+    agents, watchlist = JOB_TASKS
+    sup.start(agents, jobs.agents.run_forever)
+    sup.start(watchlist, jobs.watchlist.run_forever)
     sup.start("scheduler-orders", build_order_jobs(jobs).run_forever)  # time limits, funding
     log.info(
         "scheduler started",
@@ -180,6 +182,34 @@ async def start_jobs(system: System, options: JobsOptions | None = None) -> None
         lease_seconds=jobs.options.lease_seconds,
         concurrency=jobs.options.concurrency,
     )
+
+
+# What the scheduler's tasks are called under the supervisor.
+JOB_TASKS = ("scheduler-agents", "scheduler-watchlist")
+
+
+async def drain_jobs(system: System, within: float) -> bool:
+    """SIGTERM's path for the scheduler: claim nothing more and let the agent runs and the
+    watchlist refresh in flight finish, for at most `within` seconds. False if the deadline
+    came first; the caller then cancels what is left (its lease retries the slot later).
+    A run in flight cut short loses nothing: its actions are idempotent per slot."""
+    jobs = system.jobs
+    if jobs is None:
+        return True
+    jobs.agents.stop_claiming()
+    jobs.watchlist.stop_claiming()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(0.0, within)
+    finished = True
+    for name in JOB_TASKS:
+        finished &= await system.supervisor.wait_finished(name, deadline - loop.time())
+    if not finished:
+        log.warning(
+            "drain deadline reached with agent runs in flight; they are cancelled and "
+            "their leases retry them",
+            runs=len(jobs.agents.stats.in_flight),
+        )
+    return finished
 
 
 async def run_agent_now(jobs: Jobs, uid: str) -> AgentDecision:

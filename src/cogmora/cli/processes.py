@@ -37,6 +37,7 @@ COMPONENTS = ("worker", "close-handler", "scheduler", "api")
 
 # Cloud Run sends SIGKILL 10 s after SIGTERM: drain within 8 s, then exit 0.
 DRAIN_SECONDS = 8.0
+SETTLE_RESERVE_SECONDS = 1.0  # of the drain, kept from agent runs for settlement
 
 
 async def wait_for_stop(system: System) -> None:
@@ -98,8 +99,9 @@ async def drain(system: System, servers: dict[str, Server], within: float) -> No
     """Stop taking work, let what is in flight finish, then return (SIGTERM's path).
 
     Order: the API stops accepting (open requests get a short grace); the feeds and the
-    scheduler stop; crossings already queued are committed; positions already `closing`
-    are settled. Every write is one transaction, so whatever the deadline cuts short is
+    scheduler stop; crossings already queued are committed and agent runs in flight
+    finish (cancelled at the deadline, their leases retry them); positions already
+    `closing` are settled. Every write is one transaction, so whatever the deadline cuts short is
     either committed whole or not at all, and the next start picks it up."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -109,10 +111,21 @@ async def drain(system: System, servers: dict[str, Server], within: float) -> No
     for name, server in servers.items():
         if name != "probes":
             server.should_exit = True
+    jobs_drained = None
+    if system.jobs is not None:
+        from cogmora.cli.jobs import drain_jobs
+
+        # Agent runs in flight finish, beside the worker's drain; a second of the budget
+        # is kept for settling what is closing.
+        jobs_drained = asyncio.create_task(
+            drain_jobs(system, deadline - loop.time() - SETTLE_RESERVE_SECONDS)
+        )
     if system.worker is not None:
         from cogmora.cli.worker import drain_worker
 
         await drain_worker(system.worker, max(0.0, deadline - loop.time()))
+    if jobs_drained is not None:
+        await jobs_drained
     await sup.cancel([n for n in sup.names() if n.startswith(("scheduler-", "jobs-"))])
     for name in servers:
         if name != "probes":

@@ -23,7 +23,7 @@ from cogmora.engine.gap_replay import GapReplay
 from cogmora.engine.lag import BookLag
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.price_filter import PriceFilter, PriceFilterMetrics
-from cogmora.engine.subscriptions import Subscriptions
+from cogmora.engine.subscriptions import BookReloads, ResubscribeWatch, Subscriptions
 from cogmora.errors import NotFound
 from cogmora.feeds.kucoin.client import FeedOptions, KucoinFeed
 from cogmora.feeds.kucoin.metrics import FeedMetrics
@@ -64,6 +64,7 @@ class Worker:
     price_filter: PriceFilter
     gaps: GapReplay
     book_lag: BookLag
+    reloads: BookReloads | None = None
 
     @property
     def recovering(self) -> frozenset[str]:
@@ -175,6 +176,10 @@ async def seed_gaps(worker: Worker) -> None:
     log.info("gaps to replay at start", symbols=seeded)
 
 
+def _unreadable(path: str, exc: Exception) -> None:
+    log.error("skipping unreadable document", path=path, error=str(exc))
+
+
 def build_worker(
     system: System, options: FeedOptions | None = None, on_committed: Committed | None = None
 ) -> Worker:
@@ -210,12 +215,15 @@ def build_worker(
     # and the REST price evaluated after the gap passes the same filter as a feed tick.
     gaps = GapReplay(engine, plausible, rests, market_of, engine.metrics)
     system.closers.append(gaps.aclose)
+    # A resubscribed symbol's levels are reloaded with the seed's per-symbol queries.
+    reloads = BookReloads(system.store, engine.index, engine.index.inflight, _unreadable)
+    watch = ResubscribeWatch(gaps, reloads.request)
     for market, rest in rests.items():
         feeds[market] = KucoinFeed(
-            rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=gaps
+            rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=watch
         )
     lag = BookLag(system.store, lambda: engine.cursor, system.registry)
-    worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps, lag)
+    worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps, lag, reloads)
     system.prices.add(RestPrices(worker))
     system.worker = worker
     return worker
@@ -235,6 +243,8 @@ async def start_worker(
     sup.start("engine-trailing", engine.trailing.run)
     sup.start("book-lag", worker.book_lag.run)
     sup.start("subscriptions", worker.subscriptions.run)
+    if worker.reloads is not None:
+        sup.start("book-reload", worker.reloads.run)
     for market, feed in worker.feeds.items():
         sup.start(f"feed-{market.value}", feed.run)
     sup.start("price-mirror", lambda: mirror_prices(worker))
@@ -243,7 +253,9 @@ async def start_worker(
 
 
 # What brings new work in: stopped first when draining.
-INTAKE_TASKS = ("subscriptions", "catalog", "price-mirror", "trigger-expiry", "book-lag")
+INTAKE_TASKS = (
+    "subscriptions", "catalog", "price-mirror", "trigger-expiry", "book-lag", "book-reload"
+)
 
 
 async def drain_worker(worker: Worker, within: float) -> bool:

@@ -511,6 +511,21 @@ class TriggerBook:
         record = self._keys.get(key)
         return None if record is None else _levels(record)
 
+    def keys_of(self, symbol: str) -> set[str]:
+        """The keys resting on `symbol`, in O(its keys): what a reload of the symbol
+        compares with the store."""
+        sym = self._symbols.get(symbol)
+        keys: set[str] = set()
+        if sym is None:
+            return keys
+        for ladder in sym.ladders:
+            for bucket in ladder.buckets.values():
+                if type(bucket) is str:
+                    keys.add(bucket)
+                else:
+                    keys.update(bucket)
+        return keys
+
     # ------------------------------------------------------------------ internals
 
     def _upsert(self, key: str, record: _Record) -> None:

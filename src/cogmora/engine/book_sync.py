@@ -9,7 +9,7 @@ everything at start. Nothing here reads closed history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,8 @@ class BookIndex:
     # existed says nothing about it (SPEC 5.1).
     created: dict[str, int] = field(default_factory=dict)
     legs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # id -> its legs' keys
+    # Reloads in progress (`SymbolReload`): each notes the changes applied meanwhile.
+    recorders: list[list[Change]] = field(default_factory=list)
 
     def put_position(self, position: Position) -> None:
         d = position.details
@@ -78,6 +80,8 @@ class BookIndex:
         self.created.pop(key, None)
 
     def apply(self, change: Change) -> None:
+        for seen in self.recorders:
+            seen.append(change)
         key = change.path.rsplit("/", 1)[1]
         doc = change.doc
         if change.group == "openPositions":
@@ -114,28 +118,122 @@ def replace_symbols(
     positions: Rows,
     triggers: Rows,
     on_error: Callable[[str, Exception], None],
+    *,
+    leave: Container[str] = (),
+    forgettable: Container[str] | None = None,
+    gone: Container[str] = (),
 ) -> None:
     """Make the book hold exactly the loaded levels of `symbols` (a resubscription's
-    reload): what the store no longer has open is taken out, the rest put in. The change
-    feed then carries on from a cursor taken before the load, so nothing is lost between."""
+    reload): what the store no longer has open is taken out, the rest put in.
+
+    Keys in `leave` (crossings in flight) are the commit's to settle and stay as they are.
+    Only keys in `forgettable` (None: any) are taken out, and keys in `gone` are not put
+    back: a reload's query may be older than what happened to the book while it ran
+    (`SymbolReload` passes all three)."""
     wanted = set(symbols)
-    loaded = {path.rsplit("/", 1)[1] for path, _ in positions} | {
-        path.rsplit("/", 1)[1] for path, _ in triggers
-    }
-    for key in [k for k in index.owners if k not in loaded]:
-        levels = index.book.levels_for(key)
-        if levels is not None and levels.symbol in wanted:
-            index.forget(key)
+    loaded = _keys(positions) | _keys(triggers)
+    resting = set().union(*(index.book.keys_of(s) for s in wanted)) if wanted else set()
+    for key in resting - loaded:
+        if key in leave or (forgettable is not None and key not in forgettable):
+            continue
+        index.forget(key)
     for path, doc in positions:
+        key = path.rsplit("/", 1)[1]
+        if key in leave or key in gone:
+            continue
         try:
-            index.put_position(Position.from_doc(path.rsplit("/", 1)[1], doc))
+            index.put_position(Position.from_doc(key, doc))
         except (KeyError, ValueError, Rejected) as exc:
             on_error(path, exc)
     for path, doc in triggers:
+        key = path.rsplit("/", 1)[1]
+        if key in leave or key in gone:
+            continue
         try:
-            index.put_trigger(Trigger.from_doc(path.rsplit("/", 1)[1], doc))
+            index.put_trigger(Trigger.from_doc(key, doc))
         except (KeyError, ValueError, Rejected) as exc:
             on_error(path, exc)
+
+
+class SymbolReload:
+    """One reload of some symbols' levels with the seed's per-symbol queries, made atomic
+    with respect to the change feed and the engine's crossings.
+
+    The query runs on a thread (or a server) while the change feed goes on applying
+    changes and ticks go on crossing levels, so what it reads may be older than the book:
+
+    - a change applied after the query's snapshot would be undone by it (a closed
+      position back in the book). From construction on, every change the index applies
+      is noted, and `finish` replays the noted changes of these symbols, in order, on top
+      of the snapshot: each key ends as the newer of the two, and a change the feed has
+      not applied yet comes later as usual;
+    - a key that left the book meanwhile (crossed, or taken out by the feed) is not put
+      back from the snapshot, a key that entered it meanwhile is not taken out, and keys
+      in `leave` (the engine's crossings in flight) are not touched at all.
+
+    `finish` runs without awaiting, so nothing interleaves with it. Its cost is the
+    symbols' keys, not the book's.
+
+    `reload = SymbolReload(index, symbols, leave)`; `rows = await store.read(reload.query)`;
+    `reload.finish(rows, on_error)` (or `reload.abandon()` if the query failed)."""
+
+    def __init__(
+        self, index: BookIndex, symbols: Iterable[str], leave: Collection[str] = ()
+    ) -> None:
+        self.symbols = frozenset(symbols)
+        self._index = index
+        self._leave = leave
+        self._seen: list[Change] = []
+        self._before: set[str] = set()  # resting on the symbols when the query began
+        for symbol in self.symbols:
+            self._before |= index.book.keys_of(symbol)
+        self._held = set(leave)  # in flight when it began
+        index.recorders.append(self._seen)
+
+    def query(self, tx: Tx) -> tuple[Rows, Rows]:
+        return load_symbols(tx, self.symbols)
+
+    def abandon(self) -> None:
+        recorders = self._index.recorders
+        recorders[:] = [r for r in recorders if r is not self._seen]
+
+    def finish(self, rows: tuple[Rows, Rows], on_error: Callable[[str, Exception], None]) -> int:
+        """Set the book from the query's rows, then replay what the feed applied since the
+        reload began; returns how many noted changes were replayed."""
+        self.abandon()
+        index, symbols, leave, book = self._index, self.symbols, self._leave, self._index.book
+        positions, triggers = rows
+        gone = {k for k in self._before | self._held if k not in book}
+        replace_symbols(
+            index,
+            symbols,
+            positions,
+            triggers,
+            on_error,
+            leave=leave,
+            forgettable=self._before,
+            gone=gone,
+        )
+        loaded = _keys(positions) | _keys(triggers)
+        replayed = 0
+        for change in self._seen:
+            key = change.path.rsplit("/", 1)[1]
+            if key in leave or change.group not in WATCHED_GROUPS:
+                continue
+            doc = change.doc
+            if not (key in loaded or (doc is not None and doc.get("symbol") in symbols)):
+                continue
+            try:
+                index.apply(change)
+            except (KeyError, ValueError, Rejected) as exc:
+                on_error(change.path, exc)
+            replayed += 1
+        self._seen.clear()
+        return replayed
+
+
+def _keys(rows: Rows) -> set[str]:
+    return {path.rsplit("/", 1)[1] for path, _ in rows}
 
 
 def fill(

@@ -5,6 +5,11 @@ asked of it (an open at market, the account view), so a burst of orders on a new
 costs one REST call and then rides the websocket. Unsubscribing waits out a grace period:
 the book loses and regains a symbol whenever its last trigger fires into a position, and
 churning subscriptions on every such blink would cost more than it saves.
+
+A symbol the feeds subscribe again (its connection came back, or it is followed again
+after being dropped) has its levels reloaded from the store with the seed's per-symbol
+queries (`ResubscribeWatch`, `BookReloads`): whatever the book missed while the symbol was
+away is healed before its ticks are trusted again.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 import structlog
 
 from cogmora.domain.enums import Market
+from cogmora.engine.book_sync import BookIndex, SymbolReload
+from cogmora.errors import Temporary
+from cogmora.store.port import Store
 
 log = structlog.get_logger("cogmora.subscriptions")
 
@@ -106,3 +114,107 @@ class Subscriptions:
     @property
     def followed(self) -> dict[str, Market]:
         return dict(self._followed)
+
+
+class GapListener(Protocol):
+    """What a feed tells about its symbols' connections (feeds/kucoin/client.py)."""
+
+    def lost(self, symbols: Collection[str], complete_until_ns: int) -> None: ...
+
+    def live(self, symbols: Collection[str]) -> None: ...
+
+    def dropped(self, symbols: Collection[str]) -> None: ...
+
+
+class ResubscribeWatch:
+    """Between a feed and its gap listener: a symbol acknowledged again after its
+    connection was lost, or after it was dropped, is handed to `reload`. The first
+    subscription of a symbol reloads nothing: the book already holds what the start-up
+    load and the change feed gave it."""
+
+    def __init__(self, inner: GapListener, reload: Callable[[Collection[str]], None]) -> None:
+        self._inner = inner
+        self._reload = reload
+        self._away: set[str] = set()
+
+    def lost(self, symbols: Collection[str], complete_until_ns: int) -> None:
+        self._away.update(symbols)
+        self._inner.lost(symbols, complete_until_ns)
+
+    def live(self, symbols: Collection[str]) -> None:
+        back = [s for s in symbols if s in self._away]
+        if back:
+            self._away.difference_update(back)
+            self._reload(back)
+        self._inner.live(symbols)
+
+    def dropped(self, symbols: Collection[str]) -> None:
+        self._away.update(symbols)
+        self._inner.dropped(symbols)
+
+
+class BookReloads:
+    """Reload the levels of resubscribed symbols, a batch at a time, with the seed's
+    per-symbol queries; each reload is atomic with respect to the change feed
+    (`SymbolReload`). A temporary store failure puts the batch back for a later try."""
+
+    def __init__(
+        self,
+        store: Store,
+        index: BookIndex,
+        leave: Collection[str],
+        on_error: Callable[[str, Exception], None],
+        batch: int = 50,
+    ) -> None:
+        self._store = store
+        self._index = index
+        self._leave = leave  # crossings in flight: the engine's `index.inflight`
+        self._on_error = on_error
+        self._batch = max(1, batch)
+        self._pending: set[str] = set()
+        self._wake = asyncio.Event()
+        self.reloaded = 0  # symbols reloaded so far (health, tests)
+
+    def request(self, symbols: Collection[str]) -> None:
+        """Synchronous (called from the feed's acknowledgement path): only notes."""
+        self._pending.update(symbols)
+        self._wake.set()
+
+    async def run(self, retry_seconds: float = 1.0) -> None:
+        """Until cancelled. Any other failure than a temporary one ends the task for its
+        supervisor to restart; the batch it was reloading is kept for the restart."""
+        while True:
+            if not self._pending:
+                await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = sorted(self._pending)[: self._batch]
+                self._pending.difference_update(batch)
+                try:
+                    await self.reload(batch)
+                except Temporary as exc:
+                    log.warning("reloading resubscribed symbols failed; retrying", error=str(exc))
+                    self._pending.update(batch)
+                    await asyncio.sleep(retry_seconds)
+                except BaseException:
+                    self._pending.update(batch)
+                    raise
+
+    async def reload(self, symbols: Collection[str]) -> int:
+        """Reload `symbols` now; returns how many changes the feed applied meanwhile."""
+        reload = SymbolReload(self._index, symbols, self._leave)
+        try:
+            rows = await self._store.read(reload.query)
+        except BaseException:
+            reload.abandon()
+            raise
+        replayed = reload.finish(rows, self._on_error)
+        self.reloaded += len(reload.symbols)
+        log.info(
+            "resubscribed symbols reloaded",
+            symbols=len(reload.symbols),
+            positions=len(rows[0]),
+            triggers=len(rows[1]),
+            replayed=replayed,
+        )
+        return replayed

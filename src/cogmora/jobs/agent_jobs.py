@@ -5,6 +5,11 @@ on a claim that is still waiting in a queue: with `concurrency` runs in flight, 
 claim's lease starts when its run can start. A completion that cannot be written (the
 store is down) is retried a few times; if it still fails, the lease expires and another
 claim retries the slot, which is safe because the run's actions are idempotent per slot.
+
+Stopping (SIGTERM) is a drain, not a cut: `stop_claiming` ends the claiming loop, and
+`run_forever` returns once the runs already in flight have finished and completed their
+slots. Only what is still running when the drain's deadline comes is cancelled with it;
+its lease retries that slot later.
 """
 
 from __future__ import annotations
@@ -104,11 +109,22 @@ class AgentJobs:
         self._metrics = metrics
         self._batcher = CompletionBatcher(scheduler, clock)
         self.stats = AgentJobsStats()
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    def stop_claiming(self) -> None:
+        """Claim nothing more; `run_forever` returns when the runs in flight are done."""
+        self._stopping = True
+        self._wake.set()
+
+    async def _nap(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
     async def run_forever(self) -> None:
         inflight = self.stats.in_flight
         try:
-            while True:
+            while not self._stopping:
                 free = self._concurrency - len(inflight)
                 try:
                     claims = await self.claim(free) if free > 0 else []
@@ -127,7 +143,12 @@ class AgentJobs:
                         set(inflight), timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
                     )
                 else:
-                    await asyncio.sleep(self._poll)
+                    await self._nap(self._poll)
+            if inflight:
+                log.info("draining: letting agent runs in flight finish", runs=len(inflight))
+            # Cancelled at the drain's deadline: the finally below cancels what is left.
+            while running := {t for t in inflight if not t.done()}:
+                await asyncio.wait(running)
         finally:
             tasks = list(inflight)
             for task in tasks:

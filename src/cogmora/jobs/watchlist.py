@@ -14,6 +14,7 @@ claimed like an agent's slot, so one replica refreshes per slot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -158,6 +159,8 @@ class WatchlistJob:
         self.last: ScrapeResult | None = None
         self.last_error: str | None = None
         self.runs = 0
+        self._stopping = False
+        self._wake = asyncio.Event()
 
     async def run_once(self) -> ScrapeResult | None:
         """Run the slot if it is due and this replica wins it; None if not."""
@@ -185,8 +188,13 @@ class WatchlistJob:
         await self._scheduler.complete([Completion(claim, outcome)], self._clock.now())
         return result if result is not None else ScrapeResult()
 
+    def stop_claiming(self) -> None:
+        """Claim no more slots; `run_forever` returns once a refresh in flight is done."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
                 wait = await self._until_due()
@@ -194,7 +202,8 @@ class WatchlistJob:
                 self.last_error = f"claiming: {exc}"
                 log.warning("could not claim the watchlist slot", error=str(exc))
                 wait = self._max_sleep
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _until_due(self) -> float:
         doc = await self._store.read(lambda tx: tx.get(WATCHLIST_JOB))

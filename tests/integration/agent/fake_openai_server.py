@@ -62,6 +62,10 @@ class FakeOpenAI:
         content = json.dumps(reply or {"rationale": "late", "actions": []})
         self.script.append(Answer(content=content, delay=seconds))
 
+    def answer_now(self) -> None:
+        """Let every answer held by `slow` go out at once (a slow model that finally replies)."""
+        self._release.set()
+
     def raw(self, body: str, status: int = 200) -> None:
         self.script.append(Answer(status=status, raw_body=body))
 

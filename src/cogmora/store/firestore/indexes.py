@@ -10,6 +10,9 @@ Firestore's rules, which the seed learned the hard way:
   collection-scope indexes or every ordinary query on that field would break;
 - a collection query needs a composite index only when it mixes equality with a range or
   an order on another field; equality-only queries are served by merging single-field ones.
+
+The TTL policies (`ttl.TTL_POLICIES`) ride in the same file, as field overrides with
+`"ttl": true` and no index.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cogmora.store.firestore.ttl import TTL_POLICIES
 from cogmora.store.queries import REGISTRY, QuerySpec
 
 _ORDER = {"asc": "ASCENDING", "desc": "DESCENDING"}
@@ -52,7 +56,7 @@ def generate(registry: tuple[QuerySpec, ...] = REGISTRY) -> dict[str, Any]:
         elif spec.scope == "collection_group" and len(fields) == 1:
             path, direction = fields[0]
             overrides.setdefault((spec.group, path), set()).add(_ORDER[direction])
-    field_overrides = [
+    field_overrides: list[dict[str, Any]] = [
         {
             "collectionGroup": group,
             "fieldPath": path,
@@ -62,6 +66,10 @@ def generate(registry: tuple[QuerySpec, ...] = REGISTRY) -> dict[str, Any]:
             ],
         }
         for (group, path), orders in sorted(overrides.items())
+    ]
+    field_overrides += [
+        {"collectionGroup": group, "fieldPath": path, "ttl": True, "indexes": []}
+        for group, path in sorted(TTL_POLICIES)
     ]
     return {
         "indexes": [indexes[k] for k in sorted(indexes)],

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import structlog
@@ -39,6 +39,7 @@ from cogmora.domain.ids import new_id
 from cogmora.errors import CogmoraError, FeedResync, Temporary
 from cogmora.store.firestore.errors import translate
 from cogmora.store.firestore.feed import SnapshotFeed
+from cogmora.store.firestore.ttl import MARKER_GROUP, MARKER_LIFETIME, MARKER_TTL_FIELD
 from cogmora.store.firestore.tx import FsTx
 from cogmora.store.port import UNFED_GROUPS, Change, Doc
 from cogmora.store.sqlschema import KNOWN_GROUPS
@@ -46,7 +47,6 @@ from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
 FED_GROUPS = frozenset(KNOWN_GROUPS) - UNFED_GROUPS
-MARKER_GROUP = "txmarks"
 log = structlog.get_logger("cogmora.firestore")
 # Errors after the commit was sent that do not say whether it happened.
 _UNKNOWN_OUTCOME = (
@@ -176,11 +176,11 @@ class FirestoreStore:
             time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
 
     def _marker(self, client: firestore.Client, t: Any) -> tuple[str, Doc]:
-        """A document written with a transaction that creates none, as its proof; markers
-        expire (`expireAt`, for a TTL policy on the `txmarks` group)."""
+        """A document written with a transaction that creates none, as its proof; it
+        expires `MARKER_LIFETIME` after (its TTL policy deletes it, see `ttl`)."""
         now = datetime.now(UTC)
         path = f"{MARKER_GROUP}/{new_id()}"
-        doc: Doc = {"at": now.isoformat(), "expireAt": now + timedelta(days=1)}
+        doc: Doc = {"at": now.isoformat(), MARKER_TTL_FIELD: now + MARKER_LIFETIME}
         t.create(client.document(path), doc)
         return path, doc
 
