@@ -7,36 +7,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import Live, shot
+from .conftest import WAIT, Live, base, page_of, shot, sign_in, token_of
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed")
-from playwright.async_api import Page, expect
-
-WAIT = 60_000  # ms: a busy shared machine, never a fixed sleep
-
-
-def base(live: Live) -> str:
-    return str(live.http.base_url).rstrip("/")
-
-
-async def token_of(live: Live, uid: str, balance: str = "10000") -> str:
-    _, token = await live.system.accounts.create_user(uid, Decimal(balance))
-    return token
-
-
-async def page_of(browser: Any, width: int = 1200, height: int = 900) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page: Page = await context.new_page()
-    page.on("dialog", lambda d: d.accept())
-    return page
-
-
-async def sign_in(page: Page, live: Live, token: str) -> None:
-    await page.goto(base(live) + "/")
-    await page.fill("#token", token)
-    await page.click("#signin-form button")
-    await expect(page.locator("#trade")).to_be_visible(timeout=WAIT)
-
+from playwright.async_api import expect
 
 async def test_a_wrong_token_says_invalid_token_and_the_right_one_signs_in(
     live: Live, browser: Any

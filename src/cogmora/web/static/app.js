@@ -50,6 +50,7 @@ function signOut(message = "") {
   stream = null;
   $("#signin-error").textContent = message;
   $("#banner").hidden = true;
+  $("#live").dataset.state = "off";
   show("signin");
 }
 session.onUnauthorized = signOut;
@@ -155,6 +156,12 @@ function pollHealth() {
 
 // ---------------------------------------------------------------- the event stream
 
+function liveState(value) {
+  const dot = $("#live");
+  dot.dataset.state = value;
+  dot.title = value === "connected" ? "live updates: connected" : "live updates: reconnecting";
+}
+
 async function follow() {
   let delay = 500;
   const banner = $("#banner");
@@ -168,6 +175,7 @@ async function follow() {
       if (res.status === 401) { signOut("session ended: invalid token"); return; }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      liveState("connected");
       if (!banner.hidden) {
         banner.hidden = true;
         // Catch up on whatever committed while the stream was down.
@@ -192,6 +200,7 @@ async function follow() {
       if (control.signal.aborted) return;
     }
     if (!session.token) return;
+    liveState("lost");
     banner.textContent = "Live updates lost: reconnecting…";
     banner.hidden = false;
     await new Promise((r) => setTimeout(r, delay));
