@@ -22,6 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from worker.conftest import Live, start_live, stop_live
 
+__all__ = ["Live"]
+
 from cogmora.simulator import SimulatorConfig
 
 CHROMIUM = os.environ.get("COGMORA_CHROMIUM", "/usr/bin/chromium")
@@ -93,7 +95,7 @@ def base(live: Live) -> str:
 
 async def token_of(live: Live, uid: str, balance: str = "10000") -> str:
     _, token = await live.system.accounts.create_user(uid, Decimal(balance))
-    return token
+    return str(token)
 
 
 async def page_of(browser: Any, width: int = 1200, height: int = 900) -> Page:

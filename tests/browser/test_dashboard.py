@@ -12,6 +12,7 @@ from .conftest import WAIT, Live, base, page_of, shot, sign_in, token_of
 pytest.importorskip("playwright", reason="Playwright for Python is not installed")
 from playwright.async_api import expect
 
+
 async def test_a_wrong_token_says_invalid_token_and_the_right_one_signs_in(
     live: Live, browser: Any
 ) -> None:
@@ -122,7 +123,7 @@ async def test_a_validation_error_appears_at_its_field(live: Live, browser: Any)
 
 
 async def test_the_page_works_390_px_wide(live: Live, browser: Any) -> None:
-    """At 390 px the page signs in, shows the account and does not scroll sideways."""
+    """At 390 px the page signs in, shows the account, and no page scrolls sideways."""
     token = await token_of(live, "alice")
     page = await page_of(browser, 390, 844)
     await sign_in(page, live, token)
@@ -133,3 +134,8 @@ async def test_the_page_works_390_px_wide(live: Live, browser: Any) -> None:
     await page.click("a[data-page=operator]")
     await expect(page.locator("#health-status")).not_to_have_text("-", timeout=WAIT)
     await page.screenshot(path=shot("operator-390"), full_page=True)
+    for name in ("ledger", "agent", "operator"):
+        await page.click(f"a[data-page={name}]")
+        await expect(page.locator(f"#{name}")).to_be_visible()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (name, width)

@@ -3,9 +3,10 @@ agent, the operator page, SPEC 5.2 fields, and a lost event stream that resumes.
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import re
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ async def csv_of(page: Page, button: str) -> list[dict[str, str]]:
         await page.click(button)
     download = await info.value
     path = await download.path()
-    return list(csv.DictReader(io.StringIO(Path(path).read_text())))
+    text = await asyncio.to_thread(Path(path).read_text)
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 async def test_the_ledger_filters_by_kind_and_date_and_exports_what_it_shows(
@@ -241,9 +243,7 @@ async def test_a_lost_event_stream_is_shown_and_resumes_with_what_was_missed(
     )
 
 
-async def test_spec_5_2_fields_show_when_the_documents_carry_them(
-    live: Live, browser: Any
-) -> None:
+async def test_spec_5_2_fields_show_when_the_documents_carry_them(live: Live, browser: Any) -> None:
     """A trailing stop, a take-profit ladder and an OCO group in the documents are shown;
     the partial-close and OCO inputs are there (the API's side is tested with the API)."""
     token = await token_of(live, "alice", "10000")

@@ -73,10 +73,10 @@ export function download(name, text, type = "text/csv") {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-// Dates typed in <input type=date> are local calendar days; the range includes `to`'s day.
+// Dates typed in <input type=date> are UTC days, as the tables show times; `to` is included.
 export function inDateRange(iso, from, to) {
   const t = Date.parse(iso);
-  if (from && t < new Date(`${from}T00:00:00`).getTime()) return false;
-  if (to && t >= new Date(`${to}T00:00:00`).getTime() + 86400000) return false;
+  if (from && t < new Date(`${from}T00:00:00Z`).getTime()) return false;
+  if (to && t >= new Date(`${to}T00:00:00Z`).getTime() + 86400000) return false;
   return true;
 }
