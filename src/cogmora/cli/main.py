@@ -16,6 +16,7 @@ from cogmora import logs
 from cogmora.cli import agent_cmd, processes, replay_cmd
 from cogmora.cli.compose import build_system
 from cogmora.cli.demo import command as demo_command
+from cogmora.cli.helpfmt import hide_type_tags
 from cogmora.cli.simulator_cmd import simulator
 from cogmora.cli.stores import open_store
 from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected, Temporary
@@ -24,6 +25,8 @@ from cogmora.settings import Settings, load
 from cogmora.store.firestore import indexes as firestore_indexes
 
 T = TypeVar("T")
+
+hide_type_tags()
 
 app = typer.Typer(
     name="cogmora",
