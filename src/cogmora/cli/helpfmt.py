@@ -29,4 +29,4 @@ def _display(self: Any, ctx: click.Context) -> str | None:
 def hide_type_tags() -> None:
     """Install `_display` for every option and argument (idempotent)."""
     for cls in (TyperOption, TyperArgument):
-        cls.display_type_rich = _display  # type: ignore[method-assign]
+        cls.display_type_rich = _display  # type: ignore[method-assign,assignment]
