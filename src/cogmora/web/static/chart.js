@@ -63,13 +63,14 @@ export function lineChart(svg, { points, levels = [], height = 220, empty = "no 
   const last = points[points.length - 1];
   svg.append(node("circle", { cx: x(last.t), cy: y(last.v), r: 3, class: "series-dot" }));
 
-  for (const level of levels) {
+  levels.forEach((level) => {
     const g = node("g", { class: `level ${level.kind}`, "data-kind": level.kind, "data-value": String(level.value) });
     g.append(node("line", { x1: pad.l, x2: width - pad.r, y1: y(level.value), y2: y(level.value) }));
-    g.append(node("text", { x: width - pad.r + 4, y: y(level.value) - 3 }, level.label));
+    // Labelled at the left, above the line: the right edge carries the axis.
+    g.append(node("text", { x: pad.l + 2, y: y(level.value) - 3 }, `${level.label} ${short(level.value)}`));
     g.append(node("title", {}, `${level.label} ${level.value}`));
     svg.append(g);
-  }
+  });
   return { lo, hi };
 }
 
