@@ -9,7 +9,6 @@ why. Screenshots go to tests/browser/artifacts/ (gitignored).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -63,17 +62,16 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
 def drop_http_connections(live: Live) -> int:
     """Cut every open connection to the API, as a network drop would (the event streams
     included); the server itself keeps listening."""
+    import gc
+
     import uvicorn
 
+    del live  # start_live keeps no handle on its uvicorn server: find it among the objects
     dropped = 0
-    # The uvicorn server the supervisor runs (start_live keeps no handle on it).
-    for task in asyncio.all_tasks():
-        factory = getattr(task.get_coro(), "cr_frame", None)
-        server = getattr(factory.f_locals.get("factory"), "__self__", None) if factory else None
-        if isinstance(server, uvicorn.Server):
-            for connection in list(server.server_state.connections):
-                connection.transport.close()
-                dropped += 1
+    for server in [o for o in gc.get_objects() if isinstance(o, uvicorn.Server)]:
+        for connection in list(server.server_state.connections):
+            connection.transport.close()
+            dropped += 1
     return dropped
 
 

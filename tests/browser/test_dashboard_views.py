@@ -225,7 +225,7 @@ async def test_a_lost_event_stream_is_shown_and_resumes_with_what_was_missed(
     await sign_in(page, live, token)
     await expect(page.locator("#live")).to_have_attribute("data-state", "connected", timeout=WAIT)
     await page.route("**/v1/events", lambda route: route.abort("connectionreset"))
-    drop_http_connections(live)
+    assert drop_http_connections(live) >= 1  # at least the event stream
     await expect(page.locator("#banner")).to_contain_text("Live updates lost", timeout=WAIT)
     await expect(page.locator("#live")).to_have_attribute("data-state", "lost")
     await page.screenshot(path=shot("reconnecting"))
