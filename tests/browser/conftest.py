@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from worker.conftest import Live, start_live, stop_live
+
+__all__ = ["Live"]
 
 from cogmora.simulator import SimulatorConfig
 
@@ -56,6 +59,54 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
     await stop_live(lv)
 
 
+def drop_http_connections(live: Live) -> int:
+    """Cut every open connection to the API, as a network drop would (the event streams
+    included); the server itself keeps listening."""
+    import gc
+
+    import uvicorn
+
+    del live  # start_live keeps no handle on its uvicorn server: find it among the objects
+    dropped = 0
+    for server in [o for o in gc.get_objects() if isinstance(o, uvicorn.Server)]:
+        for connection in list(server.server_state.connections):
+            connection.transport.close()
+            dropped += 1
+    return dropped
+
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+
 def shot(name: str) -> str:
     ARTIFACTS.mkdir(exist_ok=True)
     return str(ARTIFACTS / f"{name}.png")
+
+
+WAIT = 60_000  # ms: a busy shared machine, never a fixed sleep
+
+
+def base(live: Live) -> str:
+    return str(live.http.base_url).rstrip("/")
+
+
+async def token_of(live: Live, uid: str, balance: str = "10000") -> str:
+    _, token = await live.system.accounts.create_user(uid, Decimal(balance))
+    return str(token)
+
+
+async def page_of(browser: Any, width: int = 1200, height: int = 900) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page: Page = await context.new_page()
+    page.on("dialog", lambda d: d.accept())
+    return page
+
+
+async def sign_in(page: Page, live: Live, token: str) -> None:
+    from playwright.async_api import expect
+
+    await page.goto(base(live) + "/")
+    await page.fill("#token", token)
+    await page.click("#signin-form button")
+    await expect(page.locator("#trade")).to_be_visible(timeout=WAIT)

@@ -7,35 +7,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import Live, shot
+from .conftest import WAIT, Live, base, page_of, shot, sign_in, token_of
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed")
-from playwright.async_api import Page, expect
-
-WAIT = 60_000  # ms: a busy shared machine, never a fixed sleep
-
-
-def base(live: Live) -> str:
-    return str(live.http.base_url).rstrip("/")
-
-
-async def token_of(live: Live, uid: str, balance: str = "10000") -> str:
-    _, token = await live.system.accounts.create_user(uid, Decimal(balance))
-    return token
-
-
-async def page_of(browser: Any, width: int = 1200, height: int = 900) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": height})
-    page: Page = await context.new_page()
-    page.on("dialog", lambda d: d.accept())
-    return page
-
-
-async def sign_in(page: Page, live: Live, token: str) -> None:
-    await page.goto(base(live) + "/")
-    await page.fill("#token", token)
-    await page.click("#signin-form button")
-    await expect(page.locator("#trade")).to_be_visible(timeout=WAIT)
+from playwright.async_api import expect
 
 
 async def test_a_wrong_token_says_invalid_token_and_the_right_one_signs_in(
@@ -148,7 +123,7 @@ async def test_a_validation_error_appears_at_its_field(live: Live, browser: Any)
 
 
 async def test_the_page_works_390_px_wide(live: Live, browser: Any) -> None:
-    """At 390 px the page signs in, shows the account and does not scroll sideways."""
+    """At 390 px the page signs in, shows the account, and no page scrolls sideways."""
     token = await token_of(live, "alice")
     page = await page_of(browser, 390, 844)
     await sign_in(page, live, token)
@@ -159,3 +134,8 @@ async def test_the_page_works_390_px_wide(live: Live, browser: Any) -> None:
     await page.click("a[data-page=operator]")
     await expect(page.locator("#health-status")).not_to_have_text("-", timeout=WAIT)
     await page.screenshot(path=shot("operator-390"), full_page=True)
+    for name in ("ledger", "agent", "operator"):
+        await page.click(f"a[data-page={name}]")
+        await expect(page.locator(f"#{name}")).to_be_visible()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (name, width)

@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 from cogmora import __version__
 from cogmora.api import errors
 from cogmora.api.deps import ApiDeps
-from cogmora.api.routes import account, agent, ops, positions, triggers, watchlist
+from cogmora.api.routes import account, agent, market, ops, positions, triggers, watchlist
 from cogmora.web import mount as mount_dashboard
 
 DESCRIPTION = """Paper trading on KuCoin market data: positions with stop loss, take profit
@@ -31,7 +31,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
     )
     app.state.deps = deps
     errors.install(app)
-    for module in (positions, triggers, account, watchlist, agent, ops):
+    for module in (positions, triggers, account, watchlist, agent, market, ops):
         app.include_router(module.router)
 
     requests = Counter(

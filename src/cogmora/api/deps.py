@@ -20,6 +20,7 @@ from cogmora.store.port import Store
 
 if TYPE_CHECKING:
     from cogmora.api.firebase_auth import FirebaseIdTokens
+    from cogmora.api.routes.market import KucoinHosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +38,4 @@ class ApiDeps:
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
     liveness: Callable[[], dict[str, Any]] = lambda: {"status": "alive"}
     firebase_id_tokens: FirebaseIdTokens | None = None  # also accept Firebase ID tokens
+    kucoin: KucoinHosts | None = None  # candles for charts (api/routes/market.py)

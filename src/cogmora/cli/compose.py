@@ -24,6 +24,7 @@ from cogmora.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from cogmora.api.firebase_auth import FirebaseIdTokens
+    from cogmora.api.routes.market import KucoinHosts
     from cogmora.cli.jobs import Jobs
     from cogmora.cli.worker import Worker
 
@@ -49,6 +50,7 @@ class System:
     worker: Worker | None = None
     jobs: Jobs | None = None
     catalog_kept: bool = False  # cli/catalog.py's loop runs in this process
+    kucoin: KucoinHosts | None = None  # the API's candle proxy, made by api_deps()
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -57,6 +59,12 @@ class System:
             await self.closers.pop()()
 
     def api_deps(self) -> ApiDeps:
+        if self.kucoin is None:
+            from cogmora.api.routes.market import KucoinHosts  # only processes that serve
+
+            urls = (self.settings.kucoin_spot_url, self.settings.kucoin_futures_url)
+            self.kucoin = KucoinHosts(*urls)
+            self.closers.append(self.kucoin.aclose)
         return ApiDeps(
             store=self.store,
             accounts=self.accounts,
@@ -71,6 +79,7 @@ class System:
             health=self.supervisor.health,
             liveness=self.supervisor.liveness,
             firebase_id_tokens=self.firebase_id_tokens,
+            kucoin=self.kucoin,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -16,14 +17,17 @@ from cogmora import logs
 from cogmora.cli import agent_cmd, processes, replay_cmd
 from cogmora.cli.compose import build_system
 from cogmora.cli.demo import command as demo_command
+from cogmora.cli.helpfmt import hide_type_tags
 from cogmora.cli.simulator_cmd import simulator
-from cogmora.cli.stores import open_store
+from cogmora.cli.stores import describe, start_store
 from cogmora.errors import CogmoraError, ConfigError, Fatal, Rejected, Temporary
 from cogmora.services.accounts import new_token
 from cogmora.settings import Settings, load
 from cogmora.store.firestore import indexes as firestore_indexes
 
 T = TypeVar("T")
+
+hide_type_tags()
 
 app = typer.Typer(
     name="cogmora",
@@ -75,6 +79,12 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
         raise typer.Exit(2) from None
 
 
+def say_store(settings: Settings, flag: str | None) -> None:
+    """Which store was used, on stderr (stdout stays the JSON answer)."""
+    given = flag is not None or "COGMORA_STORE" in os.environ
+    typer.echo(describe(settings.store_url, given), err=True)
+
+
 def parse_amount(value: str, name: str) -> Decimal:
     try:
         amount = Decimal(value)
@@ -99,8 +109,8 @@ def users_create(
         # The token is chosen before the first attempt, so a retry after an answer that was
         # lost (the store resolves most itself) finds the user it made, not a Conflict.
         token = new_token()
-        st = open_store(settings.store_url)
-        await st.start()
+        st = await start_store(settings.store_url)
+        say_store(settings, store)
         try:
             system = build_system(settings, st)
             delay = 0.2
@@ -131,8 +141,8 @@ def users_deposit(
     value = parse_amount(amount, "AMOUNT")
 
     async def main() -> None:
-        st = open_store(settings.store_url)
-        await st.start()
+        st = await start_store(settings.store_url)
+        say_store(settings, store)
         try:
             user = await build_system(settings, st).accounts.deposit(uid, value)
         finally:

@@ -12,7 +12,7 @@ import typer
 
 from cogmora.cli.catalog import start_catalog
 from cogmora.cli.compose import System, build_system
-from cogmora.cli.stores import feed_retention, open_store
+from cogmora.cli.stores import feed_retention, start_store
 from cogmora.errors import CogmoraError
 from cogmora.jobs.close_handler import run_close_handler
 from cogmora.services.prices import PriceSource
@@ -71,6 +71,11 @@ async def start_components(system: System, components: tuple[str, ...]) -> dict[
     settings = system.settings
     sup = system.supervisor
     servers: dict[str, Server] = {}
+    api_socket = None
+    if "api" in components:
+        from cogmora.cli.serve import bind  # FastAPI loads only for processes that serve
+
+        api_socket = bind(settings.api_host, settings.api_port)  # a busy port fails first
     if "close-handler" in components:
         sup.start("close-handler", lambda: run_close_handler(system.store, system.settler))
     if "worker" in components:
@@ -81,8 +86,8 @@ async def start_components(system: System, components: tuple[str, ...]) -> dict[
         from cogmora.cli.jobs import start_jobs
 
         await start_jobs(system)
-    if "api" in components:
-        from cogmora.cli.serve import api_server  # FastAPI loads only for processes that serve
+    if api_socket is not None:
+        from cogmora.cli.serve import api_server, serving
 
         await start_catalog(system)
         if system.worker is None and system.jobs is None:
@@ -91,7 +96,7 @@ async def start_components(system: System, components: tuple[str, ...]) -> dict[
             system.prices.add(rest_prices(system))
 
         servers["api"] = api_server(system, settings.api_host, settings.api_port)
-        sup.start("api", servers["api"].serve)
+        sup.start("api", serving(servers["api"], api_socket))
     return servers
 
 
@@ -147,8 +152,7 @@ async def drain(system: System, servers: dict[str, Server], within: float) -> No
 async def serve(
     settings: Settings, components: tuple[str, ...], drain_within: float = DRAIN_SECONDS
 ) -> None:
-    store = open_store(settings.store_url, feed_retention(settings))
-    await store.start()
+    store = await start_store(settings.store_url, feed_retention(settings))
     system = build_system(settings, store)
     sup = system.supervisor
     sup.phase = "starting"
@@ -162,7 +166,10 @@ async def serve(
             sup.start("probes", servers["probes"].serve)
         servers |= await start_components(system, components)
         sup.phase = None
-        log.info("started", components=list(components), store=store.name)
+        where = {}
+        if "api" in servers and settings.api_port:
+            where["dashboard"] = f"http://{settings.api_host}:{settings.api_port}/"
+        log.info("started", components=list(components), store=store.name, **where)
         await wait_for_stop(system)
         await drain(system, servers, drain_within)
     finally:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator
+import socket
+from collections.abc import Awaitable, Callable, Generator
 
 import uvicorn
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from cogmora import __version__
 from cogmora.api.app import create_app
 from cogmora.api.routes import ops
 from cogmora.cli.compose import System
+from cogmora.errors import Fatal
 
 # Uvicorn's grace for open requests (event streams never end by themselves) once told to
 # stop; the whole drain must fit in Cloud Run's 10 s between SIGTERM and SIGKILL.
@@ -43,6 +45,45 @@ def _server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
 
 def api_server(system: System, host: str, port: int) -> uvicorn.Server:
     return _server(create_app(system.api_deps()), host, port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: a busy port stops start-up with one clear line
+    before anything else starts (and before anything logs "started"), instead of uvicorn
+    logging the error from inside a task after the other components are up."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise Fatal(f"cannot listen on {host}:{port}: {exc.strerror} (COGMORA_API_HOST)") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise Fatal(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+            "(choose another with --port or COGMORA_API_PORT)"
+        ) from None
+    sock.listen(2048)  # from here connections queue, whatever else is still starting
+    sock.set_inheritable(True)
+    return sock
+
+
+def serving(server: uvicorn.Server, sock: socket.socket) -> Callable[[], Awaitable[None]]:
+    """The supervisor's factory for `server` on `sock`; a restart binds the same address
+    again (uvicorn closes its sockets when it stops)."""
+    current = sock
+    host, port = sock.getsockname()[:2]
+
+    def run() -> Awaitable[None]:
+        nonlocal current
+        if current.fileno() == -1:
+            current = bind(host, port)
+        return server.serve(sockets=[current])
+
+    return run
 
 
 def probe_app(system: System) -> FastAPI:

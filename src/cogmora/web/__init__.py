@@ -1,4 +1,4 @@
-"""The live dashboard: plain HTML, one ES module and one CSS file, served at `/`.
+"""The live dashboard: plain HTML, small ES modules and one CSS file, served at `/`.
 
 Why not NiceGUI or a built front end: this page needs no extra runtime, no build step and
 no CDN; it ships as package data with `pip install`. It is a client of the same public API

@@ -5,10 +5,19 @@ file saying how another user's data is kept out of it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from cogmora.cli.compose import System, build_system
 from cogmora.domain.models import PriceQuote
+from cogmora.services.symbols import SymbolCatalog
+from cogmora.settings import Settings
+from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.store.sqlite import SqliteStore
+from cogmora.testing import ManualClock
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -41,6 +50,25 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/v1/watchlist"): {"symbols": ["ETH-USDT"]},
     ("PUT", "/v1/agent"): {"enabled": False, "symbols": ["ETH-USDT"]},
 }
+
+
+@pytest.fixture
+async def system(
+    store: SqliteStore, db_path: Path, catalog: SymbolCatalog, clock: ManualClock
+) -> AsyncIterator[System]:
+    """The conftest's system, with the KuCoin simulator as its KuCoin (the market routes
+    proxy it), so the walk reaches every route's answer, not a 503."""
+    sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=7))
+    await sim.start()
+    settings = Settings(
+        store_url=f"sqlite:///{db_path}",
+        kucoin_spot_url=sim.spot_url,
+        kucoin_futures_url=sim.futures_url,
+    )
+    built = build_system(settings, store, catalog=catalog, clock=clock)
+    yield built
+    await built.aclose()
+    await sim.stop()
 
 
 async def _routes(live_server: LiveServer) -> list[tuple[str, str]]:
@@ -109,6 +137,7 @@ async def test_every_route_keeps_another_users_data_out(
             leaked = [s for s in secrets - set(url.split("/")) if s in response.text]
             assert not leaked, (method, path, leaked, response.text)
     assert walked, "the walk found no user routes"
+    assert ("GET", "/v1/candles/{symbol}", 200) in walked, walked  # proxied, not refused
     assert await _alices_world_now(live_server, alice_token, before) == _comparable(before)
 
 

@@ -28,6 +28,7 @@ from cogmora.cli.serve import api_server
 from cogmora.domain.models import PriceQuote
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
+from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store.sqlite import SqliteStore
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -61,8 +62,14 @@ def _serve(db: Path, ready: dict[str, object], stop: threading.Event) -> None:
     async def main() -> None:
         store = SqliteStore(db)
         await store.start()
+        sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=7))  # the candles' KuCoin
+        await sim.start()
         system = build_system(
-            Settings(store_url=f"sqlite:///{db}"),
+            Settings(
+                store_url=f"sqlite:///{db}",
+                kucoin_spot_url=sim.spot_url,
+                kucoin_futures_url=sim.futures_url,
+            ),
             store,
             catalog=SymbolCatalog(spot=("BTC-USDT", "ETH-USDT"), futures=("XBTUSDTM",)),
             clock=StillClock(),
@@ -86,6 +93,8 @@ def _serve(db: Path, ready: dict[str, object], stop: threading.Event) -> None:
         await asyncio.to_thread(stop.wait)
         server.should_exit = True
         await task
+        await system.aclose()
+        await sim.stop()
         await store.close()
 
     try:
