@@ -47,6 +47,7 @@ from cogmora.domain.ids import new_id
 from cogmora.domain.models import Doc, Position, Trigger
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path
+from cogmora.domain.takeprofits import split_leg_key
 from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
@@ -556,8 +557,9 @@ class Engine:
     async def _reconcile(self, positions: list[PositionHit], triggers: list[TriggerHit]) -> None:
         """Set the book from the stored documents of these crossings (the safety net after a
         failure past a commit): open positions and active triggers in, the rest out."""
-        paths = [position_path(h.uid, h.position_id) for h in positions]
-        paths += [position_path(h.uid, h.position_id) for h in triggers]
+        # A ladder leg's key is not a document: its position's document decides the leg.
+        ids = [(h.uid, _position_of(h.position_id)) for h in [*positions, *triggers]]
+        paths = list(dict.fromkeys(position_path(uid, pid) for uid, pid in ids))
         tpaths = [trigger_path(h.uid, h.trigger_id) for h in triggers]
 
         def body(tx: Tx) -> tuple[list[Doc | None], list[Doc | None]]:
@@ -700,6 +702,8 @@ class Engine:
             seen.add(key)
             self._reapply(Change(cursor, "tradeTriggers", None, path, doc))
         for key in held - seen:
+            if _position_of(key) in seen:  # a leg of a position just put back
+                continue
             self.index.forget(key)
         self.cursor = cursor
         self._gauges()
@@ -720,3 +724,9 @@ class Engine:
     def _gauges(self) -> None:
         self._metrics.levels.set(self.book.levels_count())
         self._metrics.keys.set(len(self.book))
+
+
+def _position_of(key: str) -> str:
+    """The position id of a book key: the key itself, or the position of a ladder leg."""
+    leg = split_leg_key(key)
+    return key if leg is None else leg[0]

@@ -3,11 +3,13 @@ filled once by a partial close, the last leg (or a stop) closing the rest."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.takeprofits import TakeProfitLeg, leg_key
+from conditions import until
 
 from .conftest import Rig, book_matches_store
 
@@ -118,4 +120,37 @@ async def test_a_gap_replayed_through_the_engine_fills_legs_at_their_levels_reco
     assert sorted((h["closePrice"], h["details"].get("recovered")) for h in parts) == [
         ("61000.00000000", True), ("62000.00000000", True)
     ]
+    await ledger_sums(rig)
+
+
+async def test_a_book_reloaded_after_the_feed_was_pruned_keeps_the_unfilled_legs(
+    rig: Rig,
+) -> None:
+    """A reload (the feed pruned past the engine's cursor) puts every open position back
+    with its legs: a leg's key is not a document, so it must not be dropped as one the
+    store no longer has; the leg still fills afterwards."""
+    await rig.system.accounts.create_user("u", D("1000000"))
+    rig.price("XBTUSDTM", "60000")
+    pid = await open_ladder(rig, ("61000", "0.5"), ("62000", "0.5"))
+    assert leg_key(pid, 0) in rig.engine.book and leg_key(pid, 1) in rig.engine.book
+    other = await open_ladder(rig, ("61500", "1"))
+
+    follow = rig.tasks.pop()  # the follower stalls while the feed is pruned past it
+    follow.cancel()
+    await asyncio.gather(follow, return_exceptions=True)
+    stale = rig.engine.cursor
+    await rig.system.positions.request_close("u", other)
+    await rig.system.settler.settle_all()
+    await rig.system.store.prune_changes(0)  # type: ignore[attr-defined]
+    rig.tasks.append(asyncio.create_task(rig.engine.follow()))
+    await until(lambda: rig.engine.cursor > stale, what="the engine reloaded")
+    await rig.synced()
+
+    book = rig.engine.book
+    assert leg_key(pid, 0) in book and leg_key(pid, 1) in book
+    assert leg_key(other, 0) not in book
+    rig.ticks("XBTUSDTM", "61000.5")
+    await rig.settle()
+    position = await rig.system.positions.get("u", pid)
+    assert position.status is PositionStatus.OPEN and position.qty == D("2")
     await ledger_sums(rig)
