@@ -558,7 +558,8 @@ class Engine:
         """Set the book from the stored documents of these crossings (the safety net after a
         failure past a commit): open positions and active triggers in, the rest out."""
         # A ladder leg's key is not a document: its position's document decides the leg.
-        ids = [(h.uid, _position_of(h.position_id)) for h in [*positions, *triggers]]
+        ids = [(h.uid, _position_of(h.position_id)) for h in positions]
+        ids += [(h.uid, h.position_id) for h in triggers]
         paths = list(dict.fromkeys(position_path(uid, pid) for uid, pid in ids))
         tpaths = [trigger_path(h.uid, h.trigger_id) for h in triggers]
 
