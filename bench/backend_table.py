@@ -481,7 +481,8 @@ async def main_async(args: argparse.Namespace) -> None:
             got = await storm(d, stormed, args.within)
             line = (
                 f"storm {len(stormed)}: all closing {got[0]:.1f} s "
-                f"({got[2]} of {len(stormed)}), all settled {got[1]:.1f} s ({got[3]}); {got[2] / got[0]:.0f} closing/s, "
+                f"({got[2]} of {len(stormed)}), all settled {got[1]:.1f} s ({got[3]}); "
+                f"{got[2] / got[0]:.0f} closing/s, "
                 f"{got[3] / got[1]:.0f} settled/s"
             )
             if first is None:
