@@ -158,7 +158,9 @@ async def run_once(
     await task
     if watch is not None:
         watch.unsubscribe()
-    naive = await naive_run(writer, client, n_open + writes, naive_writes, rate, naive_wait)
+    naive: tuple[list[float], int] = ([], 0)
+    if naive_writes:
+        naive = await naive_run(writer, client, n_open + writes, naive_writes, rate, naive_wait)
     await follower.close()
     await writer.close()
     return ours, raw, naive
@@ -229,7 +231,7 @@ def main() -> None:
             p50s.append(statistics.median(ours))
             p99s.append(pct(ours, 0.99))
             b99s.append(pct(raw, 0.99))
-            censored = naive + [args.naive_wait * 1000] * lost
+            censored = naive + [args.naive_wait * 1000] * lost or [float("nan")]
             print(
                 f"run {r + 1}: store feed n={len(ours)} p50={p50s[-1]:.0f}ms p99={p99s[-1]:.0f}ms"
                 f" | bare client, same query n={len(raw)} p50={statistics.median(raw):.0f}ms "

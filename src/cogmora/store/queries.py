@@ -282,9 +282,9 @@ def active_triggers(symbol: str | None = None) -> Query:
     return query.where("details.status", "==", "active")
 
 
-# What a listener-based change feed (Firestore's) follows of each group it filters: the
-# documents the followers act on, never the closed history. A document that leaves the
-# set (a position settled, a trigger fired) is reported once, in the state it left in.
+# The documents followers act on, never the closed history: what a listener on the
+# documents themselves would follow (Firestore's feed follows its log instead, see
+# store/firestore/feed.py; bench/firestore_book_latency.py measures this as the naive way).
 FOLLOWED: dict[str, Query] = {
     "openPositions": Query("openPositions").where("details.status", IN, ("open", "closing")),
     "tradeTriggers": active_triggers(),

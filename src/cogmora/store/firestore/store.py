@@ -9,11 +9,12 @@ Firestore's queue; ALREADY_EXISTS from a `create` is Conflict; the rest goes thr
 error is the same as on the SQL backends. FIRESTORE_EMULATOR_HOST points the client at the
 emulator.
 
-The change feed (`feed`) listens to the fed collection groups from start(), each through
-its followed query where it has one. A commit records its time per group written; head()
-and changes() first wait until those groups' listeners have delivered a snapshot at least
-that recent, so a process sees its own writes on its feed as it does on the SQL backends
-(a listener that cannot confirm them is restarted; see `_caught_up`).
+The change feed (`feed`): every transaction that writes a fed group also creates one
+`feedlog` entry holding those writes (it doubles as the commit's proof), and each instance
+follows the log with one bounded listener from start(). A commit records its time per group
+written; head() and changes() first wait until the listener has delivered a snapshot at
+least that recent, so a process sees its own writes on its feed as it does on the SQL
+backends (a listener that cannot confirm them is restarted; see `_caught_up`).
 
 `firestore://PROJECT/DATABASE` names a database other than `(default)`.
 """
