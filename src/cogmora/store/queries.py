@@ -252,6 +252,26 @@ REGISTRY: tuple[QuerySpec, ...] = (
     USER_DECISIONS,
 )
 
+# Store-internal queries of one backend, declared like the rest (require() and the index
+# file know them) but not part of the port every backend serves: Firestore's feed log
+# (`store/firestore/feed.py`), a top-level collection followed by commit time.
+FEED_LOG_SINCE = QuerySpec(
+    "feed_log_since",
+    "feedlog",
+    "collection",
+    range="at",
+    order=(("at", "asc"),),
+    purpose="Firestore's change feed: the log entries committed since a time (its listener), "
+    "or before one (pruning); one field, so no composite index",
+)
+FIRESTORE_INTERNAL: tuple[QuerySpec, ...] = (FEED_LOG_SINCE,)
+DECLARED: tuple[QuerySpec, ...] = REGISTRY + FIRESTORE_INTERNAL
+
+
+def feed_log_since(at: Any, *, until: bool = False) -> Query:
+    """Firestore's feed log from `at` on (or before it, `until`), in commit order."""
+    return Query("feedlog", parent="").where("at", "<" if until else ">=", at).order_by("at")
+
 
 def open_positions(symbol: str | None = None, status: str = "open") -> Query:
     """The seed's worker query: every user's positions in `status`, of one symbol
@@ -271,9 +291,9 @@ def active_triggers(symbol: str | None = None) -> Query:
     return query.where("details.status", "==", "active")
 
 
-# What a listener-based change feed (Firestore's) follows of each group it filters: the
-# documents the followers act on, never the closed history. A document that leaves the
-# set (a position settled, a trigger fired) is reported once, in the state it left in.
+# The documents followers act on, never the closed history: what a listener on the
+# documents themselves would follow (Firestore's feed follows its log instead, see
+# store/firestore/feed.py; bench/firestore_book_latency.py measures this as the naive way).
 FOLLOWED: dict[str, Query] = {
     "openPositions": Query("openPositions").where("details.status", IN, ("open", "closing")),
     "tradeTriggers": active_triggers(),
@@ -299,7 +319,7 @@ def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...
     return f"{group} [{scope.upper()}]: {cols}"
 
 
-def require(query: Query, registry: tuple[QuerySpec, ...] = REGISTRY) -> QuerySpec:
+def require(query: Query, registry: tuple[QuerySpec, ...] = DECLARED) -> QuerySpec:
     """The declared spec serving `query`, or the seed's production error, caught early."""
     for spec in registry:
         if spec.matches(query):

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from cogmora.store.firestore.ttl import TTL_POLICIES
-from cogmora.store.queries import REGISTRY, QuerySpec
+from cogmora.store.queries import DECLARED, QuerySpec
 
 _ORDER = {"asc": "ASCENDING", "desc": "DESCENDING"}
 _COLLECTION_DEFAULTS = [
@@ -40,7 +40,7 @@ def _needs_composite(spec: QuerySpec) -> bool:
     return spec.range is not None or bool(spec.order)
 
 
-def generate(registry: tuple[QuerySpec, ...] = REGISTRY) -> dict[str, Any]:
+def generate(registry: tuple[QuerySpec, ...] = DECLARED) -> dict[str, Any]:
     indexes: dict[str, dict[str, Any]] = {}
     overrides: dict[tuple[str, str], set[str]] = {}
     for spec in registry:
@@ -77,11 +77,11 @@ def generate(registry: tuple[QuerySpec, ...] = REGISTRY) -> dict[str, Any]:
     }
 
 
-def render(registry: tuple[QuerySpec, ...] = REGISTRY) -> str:
+def render(registry: tuple[QuerySpec, ...] = DECLARED) -> str:
     return json.dumps(generate(registry), indent=2) + "\n"
 
 
-def differences(existing: dict[str, Any], registry: tuple[QuerySpec, ...] = REGISTRY) -> list[str]:
+def differences(existing: dict[str, Any], registry: tuple[QuerySpec, ...] = DECLARED) -> list[str]:
     """What `cogmora indexes check` reports: entries missing from or extra in the file."""
     wanted = generate(registry)
     problems: list[str] = []

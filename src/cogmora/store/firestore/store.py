@@ -9,11 +9,12 @@ Firestore's queue; ALREADY_EXISTS from a `create` is Conflict; the rest goes thr
 error is the same as on the SQL backends. FIRESTORE_EMULATOR_HOST points the client at the
 emulator.
 
-The change feed (`feed`) listens to the fed collection groups from start(), each through
-its followed query where it has one. A commit records its time per group written; head()
-and changes() first wait until those groups' listeners have delivered a snapshot at least
-that recent, so a process sees its own writes on its feed as it does on the SQL backends
-(a listener that cannot confirm them is restarted; see `_caught_up`).
+The change feed (`feed`): every transaction that writes a fed group also creates one
+`feedlog` entry holding those writes (it doubles as the commit's proof), and each instance
+follows the log with one bounded listener from start(). A commit records its time per group
+written; head() and changes() first wait until the listener has delivered a snapshot at
+least that recent, so a process sees its own writes on its feed as it does on the SQL
+backends (a listener that cannot confirm them is restarted; see `_caught_up`).
 
 `firestore://PROJECT/DATABASE` names a database other than `(default)`.
 """
@@ -38,9 +39,10 @@ from google.cloud import firestore
 from cogmora.domain.ids import new_id
 from cogmora.errors import CogmoraError, FeedResync, Temporary
 from cogmora.store.firestore.errors import translate
-from cogmora.store.firestore.feed import SnapshotFeed
+from cogmora.store.firestore.feed import LOG_GROUP, SnapshotFeed, log_entry
 from cogmora.store.firestore.ttl import MARKER_GROUP, MARKER_LIFETIME, MARKER_TTL_FIELD
 from cogmora.store.firestore.tx import FsTx
+from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Change, Doc
 from cogmora.store.sqlschema import KNOWN_GROUPS
 from cogmora.store.wakeup import Wakeup
@@ -150,7 +152,8 @@ class FirestoreStore:
                 result = body(tx)
                 groups = tx.apply()
                 if tx.write_count:
-                    proof = tx.proof() or self._marker(client, t)
+                    logged = self._log(client, t, tx)
+                    proof = tx.proof() or logged or self._marker(client, t)
                 sent = True
                 t._commit()
                 return result, groups, getattr(t, "commit_time", None)
@@ -174,6 +177,16 @@ class FirestoreStore:
                 _rollback(t)
                 raise
             time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+
+    def _log(self, client: firestore.Client, t: Any, tx: FsTx) -> tuple[str, Doc] | None:
+        """The change feed's log entry for this commit's writes to fed groups, created in
+        the same transaction (see `feed`); being created, it is also the commit's proof."""
+        entry = log_entry((p, d) for p, d in tx.written() if split(p).group in FED_GROUPS)
+        if entry is None:
+            return None
+        path = f"{LOG_GROUP}/{new_id()}"
+        t.create(client.document(path), entry)
+        return path, entry
 
     def _marker(self, client: firestore.Client, t: Any) -> tuple[str, Doc]:
         """A document written with a transaction that creates none, as its proof; it
@@ -203,7 +216,7 @@ class FirestoreStore:
                 delay = min(delay * 2, 1.0)
         if not snap.exists:
             return None
-        if path.startswith(MARKER_GROUP + "/") or _same(snap.to_dict(), doc):
+        if path.startswith((MARKER_GROUP + "/", LOG_GROUP + "/")) or _same(snap.to_dict(), doc):
             return cast(datetime, snap.update_time)
         return None
 

@@ -17,4 +17,9 @@ from datetime import timedelta
 MARKER_GROUP = "txmarks"
 MARKER_TTL_FIELD = "expireAt"
 MARKER_LIFETIME = timedelta(hours=24)
-TTL_POLICIES = ((MARKER_GROUP, MARKER_TTL_FIELD),)  # (collection group, Timestamp field)
+LOG_GROUP = "feedlog"  # the change feed's log (`feed.LOG_GROUP`); its writer prunes it
+# hourly, and the policy is the backstop for a store that stopped before it could.
+TTL_POLICIES = (  # (collection group, Timestamp field)
+    (MARKER_GROUP, MARKER_TTL_FIELD),
+    (LOG_GROUP, MARKER_TTL_FIELD),
+)

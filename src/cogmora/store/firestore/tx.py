@@ -112,6 +112,11 @@ class FsTx(TxRules):
     def write_count(self) -> int:
         return len(self.writes) + len(self._cas_writes)
 
+    def written(self) -> list[tuple[str, Doc | None]]:
+        """Each write as (path, document; None for a delete), in the order apply() sends
+        them: what the change feed's log records of this transaction."""
+        return [(p, d) for p, d in self._cas_writes] + [(w.path.path, w.doc) for w in self.writes]
+
     def apply(self) -> frozenset[str]:
         """Hand the buffered writes to the transaction; returns the groups written."""
         groups = set()
