@@ -88,5 +88,6 @@ def test_firebase_tools_accepts_the_indexes_file_with_its_ttl_overrides(tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert [(o["collectionGroup"], o["fieldPath"]) for o in json.loads(done.stdout)] == [
-        ("txmarks", "expireAt")
+        ("feedlog", "expireAt"),
+        ("txmarks", "expireAt"),
     ]
