@@ -38,7 +38,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cogmora.errors import Fatal, Temporary, ValidationError
+from cogmora.errors import Conflict, Fatal, Temporary, ValidationError
 from cogmora.store.port import Change
 from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.postgres.tx import Conn, PgTx, Tables
@@ -207,12 +207,24 @@ class PostgresStore:
     def _run_write(self, body: Callable[[PgTx], T]) -> T:
         with self._connection() as conn:
             delay = 0.001
+            clashed = False
             for attempt in range(self._retries):
                 conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
                 tx = PgTx(conn, self._tables, writable=True)
                 try:
                     result = body(tx)
-                    last = tx.flush(self._ddl_key, self._feed_key, self._channel)
+                    try:
+                        last = tx.flush(self._ddl_key, self._feed_key, self._channel)
+                    except Conflict:
+                        # A create that a concurrent transaction beat to the same path
+                        # is reported as a unique violation, not a serialization failure
+                        # (the body never read the path). Judge it once more on a fresh
+                        # snapshot, where the body sees that document; a path that
+                        # existed already fails again, and that is the answer.
+                        if clashed or attempt == self._retries - 1:
+                            raise
+                        clashed = True
+                        raise pgerr.SerializationFailure("a create raced another") from None
                     conn.execute("COMMIT")
                 except _RETRYABLE as exc:
                     _rollback(conn)
