@@ -9,6 +9,7 @@ from decimal import Decimal
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.takeprofits import TakeProfitLeg, leg_key
+from cogmora.domain.trailing import TrailingStop
 from conditions import until
 
 from .conftest import Rig, book_matches_store
@@ -154,3 +155,44 @@ async def test_a_book_reloaded_after_the_feed_was_pruned_keeps_the_unfilled_legs
     position = await rig.system.positions.get("u", pid)
     assert position.status is PositionStatus.OPEN and position.qty == D("2")
     await ledger_sums(rig)
+
+
+async def test_a_ladder_scales_out_and_a_trailing_stop_closes_the_rest(rig: Rig) -> None:
+    """A futures long with two legs and a 2% trailing stop: the first leg fills at 61000
+    (half of 4), the peak follows the price to 61800, and the fall to 61800 * 0.98 closes
+    the remaining 2 for `trailing_stop` before the second leg is reached; the ledger sums."""
+    await rig.system.accounts.create_user("u", D("1000000"))
+    rig.price("XBTUSDTM", "60000")
+    doc = await rig.system.positions.open(
+        "u",
+        OpenRequest(
+            "XBTUSDTM",
+            Market.FUTURES,
+            Side.LONG,
+            qty=D("4"),
+            leverage=D("10"),
+            take_profits=(
+                TakeProfitLeg(D("61000"), D("0.5")),
+                TakeProfitLeg(D("63000"), D("0.5")),
+            ),
+            trailing_stop=TrailingStop(D("0.02")),
+        ),
+    )
+    pid = str(doc["id"])
+    await rig.synced()
+    rig.ticks("XBTUSDTM", "61000.5", "61800", "60564.1", "60564")
+    await rig.settle()
+    position = await rig.system.positions.get("u", pid)
+    assert position.status is PositionStatus.CLOSED
+    assert position.details.legs_filled == (0,)
+    assert (position.details.close_reason, position.details.close_price) == (
+        CloseReason.TRAILING_STOP,
+        D("60564"),
+    )
+    assert await history_qty_of(rig, pid) == D("4")
+    await ledger_sums(rig)
+
+
+async def history_qty_of(rig: Rig, pid: str) -> Decimal:
+    docs = await rig.system.positions.history("u")
+    return sum((D(h["qty"]) for h in docs if h["id"] == pid or h.get("partOf") == pid), D(0))
