@@ -24,11 +24,13 @@ def _markers(store: Store) -> list[dict[str, Any]]:
 @ON_FIRESTORE
 async def test_a_transaction_creating_nothing_writes_a_marker_that_expires(store: Store) -> None:
     """The marker's expireAt is a Timestamp one lifetime after its commit; a transaction
-    that creates a document is its own proof and writes no marker."""
-    await store.transact(lambda tx: tx.create("users/u1", {"uid": "u1"}))
+    that creates a document, or writes a followed group (its change-feed log entry is
+    created with it), is its own proof and writes no marker. Prices are not followed."""
+    await store.transact(lambda tx: tx.create("prices/BTC-USDT", {"price": "1"}))
+    await store.transact(lambda tx: tx.set("users/u1", {"uid": "u1", "n": 1}))
     assert _markers(store) == []
     before = datetime.now(UTC)
-    await store.transact(lambda tx: tx.set("users/u1", {"uid": "u1", "n": 1}))
+    await store.transact(lambda tx: tx.set("prices/BTC-USDT", {"price": "2"}))
     after = datetime.now(UTC)
 
     [marker] = _markers(store)
