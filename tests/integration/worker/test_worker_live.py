@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from cogmora.domain.enums import Market
@@ -47,7 +48,8 @@ async def test_stop_loss_tick_from_the_exchange_closes_and_settles(live: Live) -
 
 async def test_healthz_reports_connected_feeds(live: Live) -> None:
     """/healthz shows each feed's connection and the book's size."""
-    await live.sim.wait_connections(Market.SPOT, 1)
+    async with asyncio.timeout(60):  # a feed that never connects fails here, not hangs CI
+        await live.sim.wait_connections(Market.SPOT, 1)
     body = await live.until(lambda: _connected(live))
     assert body["worker"]["feeds"]["spot"]["connected"] is True
     assert "book" in body["worker"]
