@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import machine
+from _setup import machine, start_firestore_emulator
 
 from cogmora.cli.stores import open_store
 from cogmora.domain.enums import Market, Side, Source
@@ -64,7 +64,6 @@ from cogmora.store.port import Store, Tx
 
 SYMBOL = "XBTUSDTM"
 COGMORA = str(Path(sys.executable).with_name("cogmora"))
-EMULATOR = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
 PG = "postgresql://127.0.0.1:5432/test"
 SRC = os.environ.get("BENCH_SRC", str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -86,25 +85,6 @@ def pct(values: list[float], p: float) -> float:
 
 def mmm(values: list[float]) -> str:
     return f"{min(values):.0f}/{statistics.median(values):.0f}/{max(values):.0f}"
-
-
-def start_emulator() -> subprocess.Popen[str] | None:
-    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        return None
-    port = free_port()
-    proc = subprocess.Popen(
-        [EMULATOR, "start", "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "Dev App Server is now running" in line:
-            break
-    os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-    return proc
 
 
 def new_url(backend: str, tmp: Path) -> str:
@@ -522,7 +502,7 @@ def main() -> None:
     parser.add_argument("--storms-only", action="store_true")
     parser.add_argument("--within", type=float, default=600.0)
     args = parser.parse_args()
-    proc = start_emulator() if args.backend == "firestore" else None
+    proc = start_firestore_emulator() if args.backend == "firestore" else None
     try:
         asyncio.run(main_async(args))
     finally:

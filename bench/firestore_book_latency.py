@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -40,33 +39,7 @@ from cogmora.store.port import Tx
 from cogmora.store.queries import FOLLOWED, feed_log_since
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import machine
-
-SCRIPT = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
-
-
-def start_emulator() -> subprocess.Popen[str] | None:
-    if os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        return None
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [SCRIPT, "start", "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "Dev App Server is now running" in line:
-            break
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    os.environ["FIRESTORE_EMULATOR_HOST"] = f"127.0.0.1:{port}"
-    return proc
+from _setup import machine, start_firestore_emulator
 
 
 def doc(i: int, stamp: int = 0) -> dict[str, object]:
@@ -208,7 +181,7 @@ def main() -> None:
     parser.add_argument("--naive-wait", type=float, default=120.0)
     parser.add_argument("--alone", action="store_true", help="no bare client beside it")
     args = parser.parse_args()
-    proc = start_emulator()
+    proc = start_firestore_emulator()
     try:
         print(
             f"EMULATOR ({os.environ['FIRESTORE_EMULATOR_HOST']}), {args.open} open positions, "
