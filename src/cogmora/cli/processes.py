@@ -87,7 +87,7 @@ async def start_components(system: System, components: tuple[str, ...]) -> dict[
 
         await start_jobs(system)
     if api_socket is not None:
-        from cogmora.cli.serve import api_server, serving
+        from cogmora.cli.serve import api_server
 
         await start_catalog(system)
         if system.worker is None and system.jobs is None:
@@ -96,7 +96,10 @@ async def start_components(system: System, components: tuple[str, ...]) -> dict[
             system.prices.add(rest_prices(system))
 
         servers["api"] = api_server(system, settings.api_host, settings.api_port)
-        sup.start("api", serving(servers["api"], api_socket))
+        # The check is done: uvicorn binds the port itself. Served on our socket instead,
+        # an idle worker's feed never connected (test_worker_live's healthz test hung).
+        api_socket.close()
+        sup.start("api", servers["api"].serve)
     return servers
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
@@ -69,21 +69,6 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)  # from here connections queue, whatever else is still starting
     sock.set_inheritable(True)
     return sock
-
-
-def serving(server: uvicorn.Server, sock: socket.socket) -> Callable[[], Awaitable[None]]:
-    """The supervisor's factory for `server` on `sock`; a restart binds the same address
-    again (uvicorn closes its sockets when it stops)."""
-    current = sock
-    host, port = sock.getsockname()[:2]
-
-    def run() -> Awaitable[None]:
-        nonlocal current
-        if current.fileno() == -1:
-            current = bind(host, port)
-        return server.serve(sockets=[current])
-
-    return run
 
 
 def probe_app(system: System) -> FastAPI:
