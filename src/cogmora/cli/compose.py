@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from cogmora.api.deps import ApiDeps
+from cogmora.health import StoreProbe
 from cogmora.services.accounts import Accounts
 from cogmora.services.agent import AgentConfigs
 from cogmora.services.clock import Clock, SystemClock
@@ -113,12 +114,15 @@ def build_system(
     fees = settings.fees
     registry = CollectorRegistry()
     accounts = Accounts(store, clock)
+    supervisor = Supervisor(registry=registry)
+    store_probe = StoreProbe(store)  # every process: an unreachable store is a reason
+    supervisor.add_probe("storeProbe", store_probe.report)
     return System(
         settings=settings,
         store=store,
         clock=clock,
         registry=registry,
-        supervisor=Supervisor(registry=registry),
+        supervisor=supervisor,
         live=live,
         prices=prices,
         catalog=catalog,
@@ -131,4 +135,5 @@ def build_system(
             store, clock, llm_configured=bool(settings.llm_url and settings.llm_model)
         ),
         firebase_id_tokens=firebase_id_tokens(settings, accounts),
+        closers=[store_probe.aclose],
     )

@@ -45,20 +45,13 @@ class RestPrices:
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None:
         w = self._worker
         w.subscriptions.touch(symbol, market)
-        before = w.system.live.get(symbol)
         try:
-            price, _ = await w.rests[market].last_price(symbol)
+            # A feed tick that arrived while REST answered wins (services/prices.py).
+            return await w.system.live.put_rest(
+                symbol, lambda: w.rests[market].last_price(symbol), w.system.clock.now
+            )
         except NotFound:
             return None
-        # A feed tick that arrived while REST answered is newer than the answer: keep it,
-        # or a scripted or real move would be undone by the older REST price (stamped now,
-        # so fresh for the next 5 s).
-        now_live = w.system.live.get(symbol)
-        if now_live is not None and now_live != before:
-            return now_live
-        quote = PriceQuote(symbol, price, w.system.clock.now())
-        w.system.live.put(quote)
-        return quote
 
 
 @dataclass(slots=True)

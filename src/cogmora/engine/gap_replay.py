@@ -12,7 +12,9 @@ the engine and, per symbol:
    (`domain.gap`): what they crossed is closed or fired at the gap's fill prices with
    `details.recovered`;
 3. evaluates the current REST price (level 1 / ticker) like a tick, so a level that stands
-   crossed closes without waiting for a trade;
+   crossed closes without waiting for a trade, after the held ticks heard before it was
+   asked; a trade heard while REST answered is newer than the answer and wins: the answer
+   is dropped (`services.prices.unless_overtaken`, the rule of every REST price);
 4. releases the held ticks, in order.
 
 A symbol whose candles cannot be fetched does not hold its live ticks for long: after a
@@ -43,11 +45,12 @@ import structlog
 
 from cogmora.domain.enums import Market
 from cogmora.domain.gap import CANDLE_SECONDS, GapCandle, GapFill, walk
-from cogmora.domain.ticks import Tick
+from cogmora.domain.ticks import PriceKind, Tick
 from cogmora.engine.engine import Engine
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.errors import CogmoraError, NotFound
 from cogmora.feeds.kucoin.rest import Candle
+from cogmora.services.prices import unless_overtaken
 
 log = structlog.get_logger("cogmora.gap")
 
@@ -101,6 +104,7 @@ class GapReplay:
         self._now = now or (lambda: datetime.now(UTC))
         self._held: set[str] = set()
         self._buffers: dict[str, list[Tick]] = {}
+        self._heard: dict[str, int] = {}  # trade ticks held per symbol, ever (REST's guard)
         self._gaps: dict[str, float] = {}  # symbol -> complete until (epoch s)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # acknowledged again while a replay ran
@@ -132,10 +136,12 @@ class GapReplay:
         if not self._held:
             self._downstream(ticks)
             return
-        held, passed = self._held, []
+        held, passed, heard = self._held, [], self._heard
         for tick in ticks:
             if tick.symbol in held:
                 self._buffers.setdefault(tick.symbol, []).append(tick)
+                if tick.kind is not PriceKind.MARK:
+                    heard[tick.symbol] = heard.get(tick.symbol, 0) + 1
             else:
                 passed.append(tick)
         if passed:
@@ -299,13 +305,26 @@ class GapReplay:
         self._retrying[symbol] = asyncio.get_running_loop().create_task(retry())
 
     async def _rest_price(self, symbol: str, market: Market, rest: MarketRest) -> None:
+        """The REST price as a tick, unless a trade was heard while REST answered (that
+        trade is newer, and reaches the book when the held ticks are released). Otherwise
+        every held tick is older than the answer, so they go first and the answer last:
+        the book and the live price end at the newest price known."""
         try:
-            price, at = await rest.last_price(symbol)
+            answer = await unless_overtaken(
+                lambda: rest.last_price(symbol), lambda: self._heard.get(symbol, 0)
+            )
         except NotFound:
             return
         except CogmoraError as exc:
             log.warning("no REST price after a (re)connect", symbol=symbol, error=str(exc))
             return
+        if answer is None:
+            self._engine_metric("rest_overtaken")
+            return
+        price, at = answer
+        older = self._buffers.pop(symbol, None)
+        if older:
+            self._downstream(older)
         self._downstream(
             [Tick(symbol, market, price, exchange_ns=int(at.timestamp() * 1e9),
                   received_ns=time.time_ns())]
@@ -313,6 +332,7 @@ class GapReplay:
 
     def _release(self, symbol: str) -> None:
         self._held.discard(symbol)
+        self._heard.pop(symbol, None)
         buffered = self._buffers.pop(symbol, None)
         if buffered:
             self._downstream(buffered)

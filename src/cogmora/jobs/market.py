@@ -170,14 +170,15 @@ class MarketData:
         """KuCoin's REST ticker, for a process without a feed; None for an unknown symbol."""
 
         async def fetch() -> PriceQuote | None:
+            ask = self._rest[market].last_price
             try:
-                price, _ = await self._rest[market].last_price(symbol)
+                if self._live is not None:
+                    # A feed tick that arrived meanwhile wins (services/prices.py).
+                    return await self._live.put_rest(symbol, lambda: ask(symbol), self._clock.now)
+                price, _ = await ask(symbol)
             except NotFound:
                 return None
-            quote = PriceQuote(symbol, price, self._clock.now())
-            if self._live is not None:
-                self._live.put(quote)
-            return quote
+            return PriceQuote(symbol, price, self._clock.now())
 
         return await self._flight.run(("price", symbol, market), fetch)
 

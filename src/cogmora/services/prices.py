@@ -8,10 +8,11 @@ stale price is a fill the user could never have had.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from itertools import count
+from typing import Protocol, TypeVar
 
 from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
@@ -20,6 +21,8 @@ from cogmora.domain.ticks import PriceKind, Tick
 from cogmora.errors import Conflict
 from cogmora.services.clock import Clock
 from cogmora.store.port import Store, Tx
+
+T = TypeVar("T")
 
 
 class PriceSource(Protocol):
@@ -37,35 +40,60 @@ class LivePrices:
         # A price may be held as its exact decimal text (`update_texts`), made a Decimal
         # when first read: the hot path builds no Decimal for a tick that crosses nothing.
         # Such an entry is the burst's own (texts, at) pair, shared by its symbols.
-        self._trades: dict[str, tuple[Decimal | Mapping[str, str], datetime]] = {}
+        # The third item is the write's number (`version`): each write of a trade price
+        # draws a new one, so "has a newer price arrived since?" is one int compare.
+        self._trades: dict[str, tuple[Decimal | Mapping[str, str], datetime, int]] = {}
         self._marks: dict[str, Decimal] = {}
+        self._writes = count(1)
 
     def update(self, tick: Tick, at: datetime) -> None:
         if tick.kind is PriceKind.MARK:
             self._marks[tick.symbol] = tick.price
         else:
-            self._trades[tick.symbol] = (tick.price, at)
+            self._trades[tick.symbol] = (tick.price, at, next(self._writes))
 
     def update_texts(self, texts: Mapping[str, str], at: datetime) -> None:
         """Latest trade prices as exact decimal texts (a feed's own, already checked to be
         positive finite numbers), converted to Decimal only when read. `texts` is kept, not
         copied: the caller must not change it afterwards."""
-        burst = (texts, at)
+        burst = (texts, at, next(self._writes))
         self._trades.update(dict.fromkeys(texts, burst))  # two C calls, not one per symbol
 
     def put(self, quote: PriceQuote) -> None:
-        self._trades[quote.symbol] = (quote.price, quote.at)
+        self._trades[quote.symbol] = (quote.price, quote.at, next(self._writes))
         if quote.mark_price is not None:
             self._marks[quote.symbol] = quote.mark_price
+
+    def version(self, symbol: str) -> int:
+        """Changes whenever a trade price of `symbol` is written (0: none yet); reading
+        it never changes it."""
+        trade = self._trades.get(symbol)
+        return 0 if trade is None else trade[2]
+
+    async def put_rest(
+        self,
+        symbol: str,
+        ask: Callable[[], Awaitable[tuple[Decimal, datetime]]],
+        now: Callable[[], datetime],
+    ) -> PriceQuote | None:
+        """KuCoin's REST price (`ask`: a `last_price` call), asked now and kept, unless a
+        feed tick arrived while REST answered: that tick is newer than the answer and is
+        what stays (see `unless_overtaken`). None when there is neither."""
+        answer = await unless_overtaken(ask, lambda: self.version(symbol))
+        if answer is None:
+            return self.get(symbol)
+        quote = PriceQuote(symbol, answer[0], now())
+        self.put(quote)
+        return quote
 
     def get(self, symbol: str) -> PriceQuote | None:
         trade = self._trades.get(symbol)
         if trade is None:
             return None
-        price, at = trade
+        price, at, version = trade
         if not isinstance(price, Decimal):
             price = Decimal(price[symbol])
-            self._trades[symbol] = (price, at)
+            self._trades[symbol] = (price, at, version)
         return PriceQuote(symbol, price, at, self._marks.get(symbol))
 
     def snapshot(self) -> dict[str, PriceQuote]:
@@ -73,6 +101,21 @@ class LivePrices:
 
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None:
         return self.get(symbol)
+
+
+async def unless_overtaken(ask: Callable[[], Awaitable[T]], heard: Callable[[], int]) -> T | None:
+    """`ask()`'s answer, or None if `heard()` changed while it ran.
+
+    A REST price is a snapshot taken somewhere inside the call; a feed tick that arrived
+    during the call may be newer, and an answer written after it would put the price back
+    to where it was (stamped now, so it would even look fresh for the next 5 s). So the
+    answer counts only if nothing was heard meanwhile. `heard` is the caller's count of
+    ticks of that symbol (`LivePrices.version`, or the gap replay's held ticks): the
+    one rule for every place that mixes a REST price into a feed's.
+    """
+    before = heard()
+    answer = await ask()
+    return None if heard() != before else answer
 
 
 class StorePrices:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -234,3 +239,202 @@ async def until(check: Callable[[], Awaitable[bool]], within: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------- the store itself
+# An API-only process has no feed and no commits of its own: the store probe
+# (cogmora.health.StoreProbe) is what tells an orchestrator that its store is away.
+
+STORE_DOWN = 'cogmora_health_problem{code="store_unreachable",subject="store"}'
+
+
+@dataclass
+class Serving:
+    system: System
+    http: httpx.AsyncClient
+    livez: list[int] = field(default_factory=list)
+
+    async def until(self, check: Check, within: float = 120.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            self.livez.append((await self.http.get("/livez")).status_code)
+            answer = await self.http.get("/healthz")
+            body = answer.json()
+            if check(answer.status_code, body):
+                return dict(body)
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"health never matched; last: {answer.status_code} {body}")
+            await asyncio.sleep(0.2)
+
+    async def metrics(self) -> str:
+        return (await self.http.get("/metrics")).text
+
+
+@contextlib.asynccontextmanager
+async def serving(store: Any, store_url: str) -> AsyncIterator[Serving]:
+    """The API alone on `store` (already started), in this event loop."""
+    system = build_system(Settings(store_url=store_url), store)
+    server = api_server(system, "127.0.0.1", 0)
+    system.supervisor.start("api", server.serve)
+    for _ in range(3000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    try:
+        yield Serving(system, http)
+    finally:
+        await http.aclose()
+        server.should_exit = True
+        await system.supervisor.stop()
+        await system.aclose()
+
+
+def store_reachable(code: int, body: dict[str, Any]) -> bool:
+    return code == 200 and body["storeProbe"]["reachable"] is True
+
+
+async def test_a_reachable_store_is_shown_in_healthz_and_metrics(tmp_path: Path) -> None:
+    """SQLite (an embedded file cannot go away under an open connection in a way a read
+    would notice; the server stores below can): 200, the probe's answer in the body."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = open_store(url)
+    await store.start()
+    try:
+        async with asyncio.timeout(300), serving(store, url) as s:
+            body = await s.until(store_reachable)
+            assert body["status"] == "ok" and body["storeProbe"]["name"] == store.name
+            assert body["storeProbe"]["error"] is None
+            assert "cogmora_healthy 1.0" in await s.metrics()
+            assert STORE_DOWN not in await s.metrics()  # never down: no series yet
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_an_unreachable_postgresql_makes_healthz_503_naming_it_until_it_is_back(
+    pg_role: PgRole,
+) -> None:
+    """The API's role is cut off the server (its connections terminated, new ones
+    refused): 503 naming the store within the probe's bounds, 200 once it may connect
+    again; the gauge goes 1 then 0; /livez 200 throughout."""
+    store = open_store(pg_role.url)
+    await store.start()
+    try:
+        async with asyncio.timeout(400), serving(store, pg_role.url) as s:
+            await s.until(store_reachable)
+
+            await asyncio.to_thread(pg_role.cut)
+            down = await s.until(reason(f"store {store.name}"))
+            assert down["status"] == "unhealthy"
+            assert down["storeProbe"]["reachable"] is False
+            assert f"{STORE_DOWN} 1.0" in await s.metrics()
+            assert "cogmora_healthy 0.0" in await s.metrics()
+
+            await asyncio.to_thread(pg_role.restore)
+            back = await s.until(store_reachable, within=180)
+            assert back["status"] == "ok" and back["reasons"] == []
+            assert f"{STORE_DOWN} 0.0" in await s.metrics()
+    finally:
+        await store.close()
+    assert s.livez and set(s.livez) == {200}
+
+
+EMULATOR_JAR = Path(
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+)
+
+
+class OwnEmulator:
+    """A Firestore emulator of this test's own on a fixed free port (never the shared one),
+    stopped and started again on the same port (as tests/faults/test_firestore_restart.py)."""
+
+    def __init__(self, workdir: Path) -> None:
+        from emulators import free_port
+
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.log = workdir / "emulator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ["java", "-Duser.language=en", "-cp", str(EMULATOR_JAR),
+                "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
+                "--host=127.0.0.1", f"--port={self.port}"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    async def up(self) -> None:
+        def answers() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        deadline = asyncio.get_running_loop().time() + 180
+        while not await asyncio.to_thread(answers):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"the emulator exited: {self.log.read_text()[-2000:]}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("the emulator did not answer in time")
+            await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def own_emulator(tmp_path: Path) -> Iterator[OwnEmulator]:
+    if not EMULATOR_JAR.exists() or shutil.which("java") is None:
+        pytest.skip(f"needs Java and the Firestore emulator's jar at {EMULATOR_JAR}")
+    emu = OwnEmulator(tmp_path)
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+async def test_a_stopped_firestore_emulator_makes_healthz_503_naming_it_until_it_is_back(
+    own_emulator: OwnEmulator,
+) -> None:
+    """Firestore (the emulator killed, then started again on the same port): 503 naming
+    the store, then 200; /livez 200 throughout."""
+    from cogmora.store.firestore import FirestoreStore
+
+    emu = own_emulator
+    emu.start()
+    await emu.up()
+    project = f"demo-health-{uuid.uuid4().hex[:8]}"
+    saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host  # read once, when the client is made
+    try:
+        store = FirestoreStore(project, feed_groups=frozenset())
+        await store.start()
+    finally:
+        if saved is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = saved
+    try:
+        async with asyncio.timeout(600), serving(store, f"firestore://{project}") as s:
+            await s.until(store_reachable, within=180)
+
+            await asyncio.to_thread(emu.stop)
+            down = await s.until(reason(f"store {store.name}"), within=180)
+            assert down["storeProbe"]["reachable"] is False
+            assert f"{STORE_DOWN} 1.0" in await s.metrics()
+
+            emu.start()
+            await emu.up()
+            back = await s.until(store_reachable, within=240)
+            assert back["status"] == "ok"
+            assert f"{STORE_DOWN} 0.0" in await s.metrics()
+    finally:
+        await store.close()
+    assert s.livez and set(s.livez) == {200}

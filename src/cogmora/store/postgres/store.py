@@ -22,17 +22,21 @@ to a psycopg_pool.ConnectionPool: one connection per thread, never a wait for on
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import psycopg
+import structlog
 from psycopg import errors as pgerr
 from psycopg import sql
 from psycopg.types.json import set_json_dumps, set_json_loads
@@ -47,6 +51,24 @@ from cogmora.store.sqlschema import KNOWN_GROUPS, column, fields_for
 from cogmora.store.wakeup import Wakeup
 
 T = TypeVar("T")
+log = structlog.get_logger("cogmora.store.postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedVacuum:
+    """When the pruner VACUUMs the change feed (PostgresStore._vacuum_if_due): once at
+    least `after_rows` pruned rows await it, and at most once per `every` seconds. Between
+    two, the table holds at most what is kept plus what was pruned meanwhile."""
+
+    after_rows: int = 10_000
+    every: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.after_rows < 1 or self.every < 0:
+            raise ValueError(f"invalid feed vacuum rule {self}")
+
+
+DEFAULT_VACUUM = FeedVacuum()
 _DDL_CLASS = 0x636F6701  # advisory lock classes: "cog" + 1 (DDL), + 2 (feed)
 _FEED_CLASS = 0x636F6702
 _RETRYABLE = (pgerr.SerializationFailure, pgerr.DeadlockDetected)
@@ -80,7 +102,9 @@ class PostgresStore:
     """Store port on PostgreSQL: `PostgresStore("postgresql://127.0.0.1/test?schema=app")`.
 
     `retention` bounds the change feed (see `cogmora.store.retention`); None keeps every
-    change forever, which only a benchmark of the unbounded way should want.
+    change forever, which only a benchmark of the unbounded way should want. `vacuum`
+    bounds its bytes too, on a server without autovacuum (`FeedVacuum`); None leaves
+    that to autovacuum.
     """
 
     max_writes_per_tx = 10_000
@@ -92,8 +116,15 @@ class PostgresStore:
         pool_size: int = 8,
         retries: int = 40,
         retention: Retention | None = DEFAULT_RETENTION,
+        vacuum: FeedVacuum | None = DEFAULT_VACUUM,
     ) -> None:
         self._url = url
+        self._vacuum = vacuum
+        self._dead = 0  # changes pruned since the feed's last VACUUM
+        self._vacuumed_at = -math.inf  # time.monotonic() of it
+        self._vacuuming = threading.Lock()  # one VACUUM at a time from this store
+        self._counting = threading.Lock()  # `_dead`, from the executor's threads
+        self.vacuums = 0  # VACUUMs of the feed run, for tests and benchmarks
         self._pruner = None if retention is None else FeedPruner(self, retention)
         self._pruning: asyncio.Task[None] | None = None
         self._conninfo, self._schema = parse_url(url)
@@ -360,9 +391,47 @@ class PostgresStore:
                         raise _translate(exc) from exc
                     removed += count
                     if done:
-                        return removed
+                        break
+                with self._counting:
+                    self._dead += removed
+                self._vacuum_if_due(conn)
+            return removed
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    def _vacuum_if_due(self, conn: Conn) -> None:
+        """VACUUM the feed's tables once enough pruned rows await it, at most once per
+        `FeedVacuum.every` seconds.
+
+        A DELETE only marks rows dead; their space is reused only after a VACUUM. On a
+        server with autovacuum that comes by itself; with autovacuum off (a setting some
+        managed or test servers have) the table grew by every change ever pruned, in
+        bytes if not in rows (BENCHMARKS.md, PostgreSQL soak). A plain VACUUM takes no
+        lock that blocks the feed's appends or reads, and must run outside a transaction
+        block: the pool's connections are in autocommit. SKIP_LOCKED: another replica's
+        pruner vacuuming the same table already does the work; ours waits for nothing.
+        If autovacuum got there first, this one finds little to do. A failure is logged
+        and retried at the next due pass (the dead rows are still counted)."""
+        rule = self._vacuum
+        if rule is None or not self._vacuuming.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            with self._counting:
+                if self._dead < rule.after_rows or now - self._vacuumed_at < rule.every:
+                    return
+                dead, self._dead = self._dead, 0
+            self._vacuumed_at = now
+            try:
+                conn.execute("VACUUM (SKIP_LOCKED) _changes, _feed_floor")
+            except psycopg.Error as exc:
+                with self._counting:
+                    self._dead += dead
+                log.warning("VACUUM of the change feed failed; retrying later", error=str(exc))
+                return
+            self.vacuums += 1
+        finally:
+            self._vacuuming.release()
 
 
 def _prune_step(conn: Conn, seq: int, batch: int) -> tuple[bool, int]:
