@@ -480,30 +480,35 @@ class Trails:
                 self._moved.add(key)
 
     def start_round(self) -> int:
-        """Queue every key moved since the last round's start for writing; returns how
-        many were queued now. The merges a raised watermark implies are paid here, off
-        the tick path (amortized: each merge removes a group a tick made)."""
+        """Queue every key moved since the last round's start for writing; returns the
+        queue's length. The merges a raised watermark implies are paid here, off the
+        tick path (amortized: each merge removes a group a tick made); the keys go in by
+        C loops, one per group."""
+        groups = self._moved_groups
         for side in self._raised:
-            side.settle_all(self._moved_groups)
+            side.settle_all(groups)
         self._raised = set()
-        keys = self._moved
-        for group in self._moved_groups:
-            keys.update(group.entries)  # a C loop per group
+        queue = self._round
+        queue.start()
+        queue.extend(self._moved)
+        for group in groups:
+            queue.extend(group.entries)
         self._moved = set()
         self._moved_groups = set()
-        return self._round.extend(keys)
+        return len(queue)
 
     def moved_left(self) -> int:
-        """Keys of the current round not yet taken."""
+        """Keys of the current round not yet taken (duplicates and stale keys counted)."""
         return len(self._round)
 
     def take_moved(self, limit: int | None = None) -> list[TrailWrite]:
         """Without `limit`: every key moved since the last call (a round started and taken
-        whole). With one: at most `limit` keys of the current round (`start_round`), each
-        with the peak and stop the book holds now; fired or removed keys are dropped."""
+        whole). With one: at most `limit` keys of the current round (`start_round`), with
+        the peak and stop the book holds now, grouped by what they store; fired or
+        removed keys are dropped."""
         if limit is None:
             self.start_round()
-        out = []
+        out: dict[tuple[_Group, Decimal | None], TrailWrite] = {}
         shown: dict[_Group, tuple[Decimal, Decimal]] = {}  # a group shares peak and stop
         entries = self._entries
         for key in self._round.take(limit):
@@ -514,14 +519,18 @@ class Trails:
             group = entry.group
             if group is None:
                 continue
-            values = shown.get(group)
-            if values is None:
-                state = _state(entry)
-                peak, stop = state.peak_price(), state.stop_price()
-                assert peak is not None and stop is not None
-                values = shown[group] = (peak, stop)
-            out.append(TrailWrite(key, entry.spec, *values))
-        return out
+            spec = entry.spec
+            write = out.get((group, spec.activation_price))  # one rate per group
+            if write is None:
+                values = shown.get(group)
+                if values is None:
+                    state = _state(entry)
+                    peak, stop = state.peak_price(), state.stop_price()
+                    assert peak is not None and stop is not None
+                    values = shown[group] = (peak, stop)
+                write = out[group, spec.activation_price] = TrailWrite([], spec, *values)
+            write.keys.append(key)
+        return list(out.values())
 
 
 def _state(entry: _Entry) -> TrailState:

@@ -22,33 +22,36 @@ from collections.abc import Iterable
 
 
 class WriteQueue:
-    """Keys of the current round not yet handed out, oldest first, each at most once."""
+    """Keys of the current round not yet handed out, in queue order, each handed out at
+    most once a round (a key both activated and in a moved group is queued twice; the
+    duplicate is dropped when reached, which keeps starting a round a C loop)."""
 
-    __slots__ = ("_queue", "_queued")
+    __slots__ = ("_done", "_queue")
 
     def __init__(self) -> None:
         self._queue: deque[str] = deque()
-        self._queued: set[str] = set()
+        self._done: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def extend(self, keys: Iterable[str]) -> int:
-        """Queue the keys not queued yet; returns how many were new."""
-        fresh = set(keys)
-        fresh -= self._queued
-        self._queued |= fresh
-        self._queue.extend(fresh)
-        return len(fresh)
+    def start(self) -> None:
+        """A new round: what an earlier round (cut short) left queued joins it."""
+        self._done.clear()
+
+    def extend(self, keys: Iterable[str]) -> None:
+        self._queue.extend(keys)
 
     def take(self, limit: int | None) -> list[str]:
-        """Up to `limit` keys (all with None), in queue order."""
-        queue = self._queue
-        if limit is None or limit >= len(queue):
-            out = list(queue)
-            queue.clear()
-            self._queued.clear()
-            return out
-        out = [queue.popleft() for _ in range(max(0, limit))]
-        self._queued.difference_update(out)
+        """Up to `limit` keys not handed out yet this round (all with None)."""
+        queue, done = self._queue, self._done
+        out: list[str] = []
+        if limit is None:
+            limit = len(queue)
+        pop, add = queue.popleft, done.add
+        while queue and len(out) < limit:
+            key = pop()
+            if key not in done:
+                add(key)
+                out.append(key)
         return out

@@ -49,9 +49,10 @@ class TrailState:
 
 @dataclass(frozen=True, slots=True)
 class TrailWrite:
-    """A key whose stored peak is behind the book: what to store."""
+    """Keys whose stored peak is behind the book and that share what to store: the same
+    parameters, peak and stop (one compare-and-set for them all)."""
 
-    key: str
+    keys: list[str]
     spec: TrailingStop
     peak: Decimal
     stop: Decimal

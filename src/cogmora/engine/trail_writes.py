@@ -124,17 +124,18 @@ class TrailingWriter:
             self._metrics.trailing_pending.set(self._book.trailing_moved_left())
 
     async def _write_slice(self, moved: list[TrailWrite]) -> int:
-        groups: dict[_Group, list[tuple[str, str]]] = {}
+        owners = self._owners
+        batch: list[tuple[_Group, list[tuple[str, str]]]] = []
         for write in moved:
-            uid = self._owners.get(write.key)
-            if uid is None:
-                continue
-            groups.setdefault((write.spec, write.peak, write.stop), []).append(
-                (write.key, position_path(uid, write.key))
-            )
-        if not groups:
+            items = []
+            for key in write.keys:
+                uid = owners.get(key)
+                if uid is not None:
+                    items.append((key, position_path(uid, key)))
+            if items:
+                batch.append(((write.spec, write.peak, write.stop), items))
+        if not batch:
             return 0
-        batch = list(groups.items())
 
         def body(tx: Tx) -> int:
             changed = 0
