@@ -20,18 +20,37 @@ Each repeat loads a fresh book (the same start for every run) and times `book.cr
 the decoded ticks (book only) and decode+book; min/median/max over the repeats. After a
 trailing run it also times one `take_moved_trailing()` (what the once-a-second writer
 takes) and reports how many keys it returned.
+
+`--loop-block` measures something else: how long the event loop is held while the
+trailing writer stores one big move's peaks. A SQLite store holds `--positions` (56,000)
+open positions with trailing stops over 560 symbols, loaded by a real `Engine`; each
+round sends one tick per symbol a whole price step up (every peak moves), then runs
+`engine.trailing.flush()` while a heartbeat task wakes every millisecond and a tick task
+every 5 ms. Figures: the longest single loop callback (one step of a coroutine), the
+heartbeat's worst lateness (the loop block as anything waiting on the loop sees it,
+GIL waits for the store's writer thread and a loaded machine's CPU included), the feed's
+worst lateness, the ticks fed meanwhile, the round's wall time. "before" is the same
+measurement on the revision before chunking (`--before`, default 2f2f100, extracted
+with `git archive` and run in its own process: its writer took the whole round at once
+and wrote it in transactions of up to `max_writes_per_tx`, one on SQLite); "after" is
+this checkout. The two sides alternate, `--cycles` times, `--repeat` rounds each.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,14 +59,29 @@ try:
 except ImportError:  # not installed in the venv: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _setup import machine
+from _setup import spread as spread_of
 from book_cost import SyntheticBook, synthetic_book
-from engine_core import machine, make_decoder, make_frames
+from engine_core import make_frames
+from prometheus_client import CollectorRegistry
 
 from cogmora.domain import trailing as tr
 from cogmora.domain.book import Hit, TriggerBook
-from cogmora.domain.enums import Side
+from cogmora.domain.enums import Market, Side, Source
+from cogmora.domain.fees import FeeSchedule
+from cogmora.domain.ids import new_id
+from cogmora.domain.models import User
+from cogmora.domain.orders import OpenRequest, build_position
+from cogmora.domain.paths import user_path
 from cogmora.domain.ticks import Tick
 from cogmora.domain.trailing import TrailingStop
+from cogmora.engine.engine import Engine
+from cogmora.engine.metrics import EngineMetrics
+from cogmora.feeds.kucoin.decode import FrameDecoder
+from cogmora.services.clock import SystemClock
+from cogmora.services.prices import LivePrices
+from cogmora.store.port import Store, Tx
+from cogmora.store.sqlite import SqliteStore
 
 RATES = [Decimal(r) for r in ("0.005", "0.01", "0.02", "0.03", "0.05")]
 TrailRow = tuple[str, str, Side, None, None, None, TrailingStop, Decimal | None]
@@ -103,6 +137,177 @@ def spread(times: list[float], n: int) -> str:
     )
 
 
+# ---------------------------------------------------------------- --loop-block
+
+BIG_SYMBOLS = 560
+
+
+async def seed_trailing(store: Store, count: int, chunk: int = 4000) -> None:
+    """`count` open long positions with trailing stops at entry 100, over 560 symbols."""
+    fees = FeeSchedule()
+    now = datetime.now(UTC)
+    uids = [f"trail{i:04d}" for i in range(100)]
+
+    def users(tx: Tx) -> None:
+        for uid in uids:
+            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
+
+    await store.transact(users)
+    for start in range(0, count, chunk):
+        batch = []
+        for i in range(start, min(count, start + chunk)):
+            request = OpenRequest(
+                f"S{i % BIG_SYMBOLS:03d}-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"),
+                source=Source.API, trailing_stop=TrailingStop(RATES[i % len(RATES)]),
+            )
+            batch.append(build_position(request, uids[i % 100], new_id(), Decimal(100), fees, now))
+
+        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
+            for p in batch:
+                tx.set(p.path, p.to_doc())
+
+        await store.transact(write)
+
+
+class _Longest:
+    """The longest single callback the loop ran (a coroutine step: the time between two
+    awaits), found by timing `asyncio.Handle._run` while installed."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._run = asyncio.Handle._run
+
+    def __enter__(self) -> _Longest:
+        original, outer = self._run, self
+
+        def timed(handle: asyncio.Handle) -> None:
+            began = time.perf_counter()
+            try:
+                original(handle)
+            finally:
+                outer.worst = max(outer.worst, time.perf_counter() - began)
+
+        asyncio.Handle._run = timed  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.Handle._run = self._run  # type: ignore[method-assign]
+
+
+Watched = tuple[float, float, float, int, float]
+
+
+async def watched(flush: Callable[[], object]) -> Watched:
+    """Run `flush` beside a 1 ms heartbeat and a 5 ms tick feed: (the longest callback,
+    the heartbeat's worst lateness, the feed's worst lateness, ticks fed meanwhile, the
+    flush's wall time). Lateness also counts waits for the GIL (the store's writer thread
+    runs Python too) and for a CPU on a loaded machine; the longest callback is the loop
+    held by one step of ours (preemption inside it included)."""
+    worst = [0.0, 0.0]
+    ticks = [0]
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not stop.is_set():
+            due = time.perf_counter() + 0.001
+            await asyncio.sleep(0.001)
+            worst[0] = max(worst[0], time.perf_counter() - due)
+
+    async def feed() -> None:
+        while not stop.is_set():
+            due = time.perf_counter() + 0.005
+            await asyncio.sleep(0.005)
+            worst[1] = max(worst[1], time.perf_counter() - due)
+            ticks[0] += 1
+
+    tasks = [asyncio.create_task(heartbeat()), asyncio.create_task(feed())]
+    await asyncio.sleep(0.05)
+    with _Longest() as longest:
+        await asyncio.sleep(0)  # the flush starts in a step of its own, timed
+        began = time.perf_counter()
+        await flush()  # type: ignore[misc]
+        wall = time.perf_counter() - began
+    stop.set()
+    await asyncio.gather(*tasks)
+    return longest.worst, worst[0], worst[1], ticks[0], wall
+
+
+async def loop_block(positions: int, repeat: int) -> list[Watched]:
+    """`repeat` big moves, each stored by this checkout's `engine.trailing.flush()`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "bench.db")
+        await store.start()
+        await seed_trailing(store, positions)
+        engine = Engine(store, FeeSchedule(), SystemClock(), LivePrices(),
+                        EngineMetrics(CollectorRegistry()))
+        await engine.load()
+        await engine.trailing.flush()
+        symbols = [f"S{i:03d}-USDT" for i in range(BIG_SYMBOLS)]
+        rows: list[Watched] = []
+        for step in range(repeat):
+            engine.on_ticks([Tick(s, Market.SPOT, Decimal(101 + step)) for s in symbols])
+            written: list[int] = []
+
+            async def flush(written: list[int] = written) -> None:
+                written.append(await engine.trailing.flush())
+
+            rows.append(await watched(flush))
+            assert written[0] == positions, written[0]
+        await store.close()
+    return rows
+
+
+def run_side(rev: str | None, positions: int, repeat: int, tmp: Path) -> list[Watched]:
+    """This script's `--loop-block-json` in a fresh process, on this checkout's `src` or on
+    `rev`'s (extracted with `git archive`): the code before chunking runs as it was."""
+    root = Path(__file__).resolve().parents[1]
+    src = root / "src"
+    if rev is not None:
+        dest = tmp / rev
+        if not dest.exists():
+            dest.mkdir()
+            archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src"],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        src = dest / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{root / 'bench'}"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--loop-block-json", "--positions", str(positions),
+         "--repeat", str(repeat)],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    return [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]  # type: ignore[misc]
+
+
+def compare(before: str, positions: int, repeat: int, cycles: int) -> None:
+    print(f"machine at start: {machine()}")
+    results: dict[str, list[Watched]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(cycles):  # interleaved, so a change in the machine's load hits both
+            results["before"] += run_side(before, positions, repeat, Path(tmp))
+            results["after"] += run_side(None, positions, repeat, Path(tmp))
+    print(f"{positions:,} trailing stops (560 symbols, 5 rates) moved by one tick a symbol; "
+          f"SQLite; {cycles} x {repeat} rounds a side, each a fresh process per {repeat}")
+    print(f"before = {before} (the whole round taken at once, one transaction of up to "
+          f"max_writes_per_tx); after = this checkout (slices of 500, the loop yielded)")
+    rows_of = [
+        ("longest single callback (loop held by one step), ms", 0, 1e3, "{:,.1f}"),
+        ("loop block: worst lateness of a 1 ms heartbeat, ms", 1, 1e3, "{:,.1f}"),
+        ("worst lateness of a 5 ms tick feed, ms", 2, 1e3, "{:,.1f}"),
+        ("ticks fed during the round", 3, 1, "{:,.0f}"),
+        ("round wall time, s", 4, 1, "{:,.2f}"),
+    ]
+    for name, rows in results.items():
+        print(f"{name}:")
+        for label, i, scale, fmt in rows_of:
+            print(f"  {label:<52} {spread_of([r[i] * scale for r in rows], fmt)}")
+    for label, i, _, _ in rows_of[:2]:
+        b = statistics.median(r[i] for r in results["before"])
+        a = statistics.median(r[i] for r in results["after"])
+        print(f"median {label.split(',')[0]}: before / after = {b / a:,.1f}x")
+    print(f"machine at end: {machine()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", type=int, default=1_000_000)
@@ -111,7 +316,20 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--naive-frames", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--loop-block", action="store_true",
+                        help="measure the loop block of storing one big move's peaks instead")
+    parser.add_argument("--loop-block-json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--positions", type=int, default=56_000)
+    parser.add_argument("--before", default="2f2f100",
+                        help="the revision to compare with (before chunking)")
+    parser.add_argument("--cycles", type=int, default=2)
     args = parser.parse_args()
+    if args.loop_block_json:
+        print(json.dumps(asyncio.run(loop_block(args.positions, args.repeat))))
+        return
+    if args.loop_block:
+        compare(args.before, args.positions, args.repeat, args.cycles)
+        return
 
     print(f"machine: {machine()}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -119,7 +337,7 @@ def main() -> None:
     trails = trailing_rows(data, args.trailing)
     mixed = without_levels(data, args.trailing)
     frames = make_frames(data, args.frames)
-    decoder_name, decode = make_decoder(False)
+    decoder_name, decode = "FrameDecoder (msgspec)", FrameDecoder(Market.SPOT).decode
     ticks = [t for t in (decode(raw, 0) for raw in frames) if t is not None]
     assert len(ticks) == len(frames)
     print(f"decoder: {decoder_name}; {len(frames):,} frames over {args.symbols:,} symbols")
@@ -162,7 +380,7 @@ def main() -> None:
                 hits[f"{name} {mode}"] = count
                 if name == "trailing" and mode == "book":
                     started = time.perf_counter()
-                    taken = len(book.take_moved_trailing())
+                    taken = sum(len(w.keys) for w in book.take_moved_trailing())
                     moved.append((taken, time.perf_counter() - started))
                 del book
     n = len(frames)

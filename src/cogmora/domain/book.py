@@ -651,9 +651,16 @@ class TriggerBook:
         """The keys of `symbol` with a trailing stop (the gap replay's, not a tick's)."""
         return self._trail.keys_of(symbol)
 
-    def take_moved_trailing(self) -> list[TrailWrite]:
-        """The trailing stops whose peak moved since the last call, to store (batched)."""
-        return self._trail.take_moved()
+    def take_moved_trailing(self, limit: int | None = None) -> list[TrailWrite]:
+        """The trailing stops whose peak moved since the last call, to store (batched);
+        with `limit`, a slice of the round `start_trailing_round` queued (`trail_moves`)."""
+        return self._trail.take_moved(limit)
+
+    def start_trailing_round(self) -> int:
+        return self._trail.start_round()
+
+    def trailing_moved_left(self) -> int:
+        return self._trail.moved_left()
 
     def mark_trailing_moved(self, keys: list[str]) -> None:
         self._trail.touch(keys)

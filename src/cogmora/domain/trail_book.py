@@ -32,54 +32,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 
 from cogmora.domain.enums import Side
 from cogmora.domain.ladder import EXACT, NEG_INF, PLACES, POS_INF, Ladder
-from cogmora.domain.trailing import TrailingStop, stop_shown
+from cogmora.domain.trail_moves import WriteQueue
+from cogmora.domain.trail_state import TrailState, TrailWrite, scaled_level, signed_price
+from cogmora.domain.trailing import TrailingStop
 
 _ANY_SHORT = 10**40  # a short's "activate at once" level: every price is at or below it
 
 
-def _scaled_level(value: Decimal) -> int:
-    return int(value.scaleb(PLACES, EXACT))
-
-
-def _price(s: int, sign: int) -> Decimal:
-    return Decimal(sign * s).scaleb(-PLACES, EXACT)
-
-
-@dataclass(frozen=True, slots=True)
-class TrailState:
-    """One key's trailing stop as the book holds it: enough to put it back exactly.
-
-    `peak` is signed and scaled (None: waiting for its activation price); `at_open` marks a
-    stop a candle's open crossed (a gap fills it at the open, SPEC 5.1)."""
-
-    side: Side
-    spec: TrailingStop
-    peak: int | None
-    at_open: bool = False
-
-    def peak_price(self) -> Decimal | None:
-        if self.peak is None:
-            return None
-        return _price(self.peak, 1 if self.side is Side.LONG else -1)
-
-    def stop_price(self) -> Decimal | None:
-        peak = self.peak_price()
-        return None if peak is None else stop_shown(self.side, peak, self.spec.callback_rate)
-
-
-@dataclass(frozen=True, slots=True)
-class TrailWrite:
-    """A key whose peak moved since the last `take_moved`: what to store."""
-
-    key: str
-    spec: TrailingStop
-    peak: Decimal
-    stop: Decimal
+__all__ = ["SymbolTrails", "TrailState", "TrailWrite", "Trails", "iter_groups"]
 
 
 class _Group:
@@ -229,7 +193,7 @@ class _Side:
         else:
             t = self.smallest
             self.fire_w = _fire_edge(sign, w, t.k, t.d)
-            self.move = _price(w + 1, sign)
+            self.move = signed_price(w + 1, sign)
         self.fire = max(self.fire0, self.fire_w) if sign > 0 else min(self.fire0, self.fire_w)
 
     def edges_groups(self) -> None:
@@ -285,9 +249,13 @@ class Trails:
     def __init__(self) -> None:
         self.symbols: dict[str, SymbolTrails] = {}
         self._entries: dict[str, tuple[str, _Entry]] = {}
+        # Moved since the current write-out round started (see `trail_moves`): keys that
+        # activated or were touched, groups whose shared peak moved, sides whose `w` rose
+        # since their last settle (every active group of theirs moved).
         self._moved_groups: set[_Group] = set()
-        self._moved: set[_Entry] = set()
-        self._raised: set[_Side] = set()  # sides whose `w` rose since their last settle
+        self._moved: set[str] = set()
+        self._raised: set[_Side] = set()
+        self._round = WriteQueue()
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
@@ -321,7 +289,7 @@ class Trails:
             if activation is None:
                 entry.level = 0 if sign > 0 else _ANY_SHORT
             else:
-                whole = _scaled_level(activation)
+                whole = scaled_level(activation)
                 entry.level = -whole if sign > 0 else whole
             side.pending.add(entry.level, key)
         else:
@@ -447,7 +415,7 @@ class Trails:
                         groups.append(top)
                     entry.group = top
                     top.entries[key] = entry
-                    self._moved.add(entry)
+                    self._moved.add(key)
             side.w = m
             side.edges_groups()
             self._raised.discard(side)
@@ -490,7 +458,6 @@ class Trails:
         if symbol is None:
             symbol = self._entries[key][0]
         del self._entries[key]
-        self._moved.discard(entry)
         trail = entry.trail
         trail.count -= 1
         if trail.count == 0 and not keep_trail:
@@ -506,37 +473,64 @@ class Trails:
 
     def touch(self, keys: list[str]) -> None:
         """Mark active keys as moved (their last write failed, or the store lags the book)."""
+        entries = self._entries
         for key in keys:
-            found = self._entries.get(key)
+            found = entries.get(key)
             if found is not None and found[1].group is not None:
-                self._moved.add(found[1])
+                self._moved.add(key)
 
-    def take_moved(self) -> list[TrailWrite]:
-        """Every key whose peak moved (or that activated) since the last call, with the peak
-        and stop to store; the engine writes them at most once a second."""
+    def start_round(self) -> int:
+        """Queue every key moved since the last round's start for writing; returns the
+        queue's length. The merges a raised watermark implies are paid here, off the
+        tick path (amortized: each merge removes a group a tick made); the keys go in by
+        C loops, one per group."""
+        groups = self._moved_groups
         for side in self._raised:
-            side.settle_all(self._moved_groups)
+            side.settle_all(groups)
         self._raised = set()
-        entries: set[_Entry] = set(self._moved)
-        for moved in self._moved_groups:
-            entries.update(moved.entries.values())
+        queue = self._round
+        queue.start()
+        queue.extend(self._moved)
+        for group in groups:
+            queue.extend(group.entries)
         self._moved = set()
         self._moved_groups = set()
-        out = []
+        return len(queue)
+
+    def moved_left(self) -> int:
+        """Keys of the current round not yet taken (duplicates and stale keys counted)."""
+        return len(self._round)
+
+    def take_moved(self, limit: int | None = None) -> list[TrailWrite]:
+        """Without `limit`: every key moved since the last call (a round started and taken
+        whole). With one: at most `limit` keys of the current round (`start_round`), with
+        the peak and stop the book holds now, grouped by what they store; fired or
+        removed keys are dropped."""
+        if limit is None:
+            self.start_round()
+        out: dict[tuple[_Group, Decimal | None], TrailWrite] = {}
         shown: dict[_Group, tuple[Decimal, Decimal]] = {}  # a group shares peak and stop
-        for entry in entries:
-            found = self._entries.get(entry.key)
-            group = entry.group
-            if found is None or found[1] is not entry or group is None:
+        entries = self._entries
+        for key in self._round.take(limit):
+            found = entries.get(key)
+            if found is None:
                 continue
-            values = shown.get(group)
-            if values is None:
-                state = _state(entry)
-                peak, stop = state.peak_price(), state.stop_price()
-                assert peak is not None and stop is not None
-                values = shown[group] = (peak, stop)
-            out.append(TrailWrite(entry.key, entry.spec, *values))
-        return out
+            entry = found[1]
+            group = entry.group
+            if group is None:
+                continue
+            spec = entry.spec
+            write = out.get((group, spec.activation_price))  # one rate per group
+            if write is None:
+                values = shown.get(group)
+                if values is None:
+                    state = _state(entry)
+                    peak, stop = state.peak_price(), state.stop_price()
+                    assert peak is not None and stop is not None
+                    values = shown[group] = (peak, stop)
+                write = out[group, spec.activation_price] = TrailWrite([], spec, *values)
+            write.keys.append(key)
+        return list(out.values())
 
 
 def _state(entry: _Entry) -> TrailState:

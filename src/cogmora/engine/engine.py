@@ -158,7 +158,7 @@ class Engine:
         self.book = TriggerBook(on_symbols_changed=self._symbols_changed)
         self.index: _WatchedIndex = _WatchedIndex(self.book)
         # Trailing peaks move in the book on every tick; stored once a second (SPEC 5.2).
-        self.trailing = TrailingWriter(store, self.book, self.index.owners)
+        self.trailing = TrailingWriter(store, self.book, self.index.owners, metrics=metrics)
         self._pending = Crossings()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()

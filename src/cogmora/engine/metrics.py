@@ -84,3 +84,27 @@ class EngineMetrics:
         self.changes = Counter(
             "cogmora_engine_changes_total", "Store changes applied to the book", registry=registry
         )
+        # The trailing-peak writer (SPEC 5.2; engine/trail_writes.py): a big move queues
+        # many positions at once, written in slices; these say how far the store lags.
+        self.trailing_pending = Gauge(
+            "cogmora_engine_trailing_writes_pending",
+            "Positions whose moved trailing peak is queued and not yet written",
+            registry=registry,
+        )
+        self.trailing_written = Counter(
+            "cogmora_engine_trailing_written_total",
+            "Positions whose trailing peak and stop were written",
+            registry=registry,
+        )
+        self.trailing_deferred = Counter(
+            "cogmora_engine_trailing_deferred_total",
+            "Trailing peak writes put off: written more than one interval after their "
+            "round began (late), or handed to the next round by a failed write (failed)",
+            ["reason"],
+            registry=registry,
+        )
+        self.trailing_oldest = Gauge(
+            "cogmora_engine_trailing_oldest_pending_seconds",
+            "Since when the oldest queued trailing peak write has waited (0: none queued)",
+            registry=registry,
+        )

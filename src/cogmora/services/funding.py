@@ -7,12 +7,21 @@ symbol that was open before that time and has not been funded for it, as a `fund
 ledger entry against the owner's balance.
 
 Exactly once per position per funding time, with any number of jobs replicas and passes:
-each position's transaction reads it, checks `details.fundedAt` against the funding time,
-and writes the entry, the balance and the new `fundedAt` together; a replica that raced
-it re-runs (serializable commit) and finds it funded. A position already `closing` is
-not funded (its close is decided). A pass that runs late books the latest funding time
-with the rate KuCoin reports then; funding times missed entirely (a scheduler down for
-more than 8 h) are not booked.
+an owner's transaction reads the positions, then moves each one's `details.fundedAt`
+with a compare-and-set that expects the value it read (and `open`), and books entries
+only for the positions that set changed, with the balance, in the same commit. A
+replica that raced it finds `fundedAt` moved and books nothing (or re-runs, on a
+serializable conflict, and finds it funded). A position already `closing` is not funded
+(its close is decided). Only `fundedAt` is written, never the whole document, so the
+worker's own writes to the position (its trailing peak) are never overwritten.
+
+Funding times missed entirely (no jobs process for more than one period) are booked
+when one comes back: every funding time after the position opened and after its
+`fundedAt` (`domain.funding.missed_times`), oldest first, at most `MAX_TIMES` a position
+a transaction and `MAX_ENTRIES` entries a transaction, the rest by the next
+transactions and passes. KuCoin's REST (and the simulator) give only the *current*
+rate and mark price, so a missed time is booked with those, and its entry's note says
+so (`missed, current rate`); README "Behaviour where the spec is silent" states the rule.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from typing import Protocol
 import structlog
 
 from cogmora.domain.enums import LedgerKind, Market, PositionStatus
-from cogmora.domain.funding import due, funding_amount
+from cogmora.domain.funding import funding_amount, missed_times
 from cogmora.domain.models import Position
 from cogmora.domain.paths import user_path
 from cogmora.domain.timeutil import opt_from_iso, to_iso
@@ -93,38 +102,78 @@ class Funding:
         return booked
 
     async def fund(self, paths: Sequence[str], quote: FundingQuote) -> int:
-        """Book `quote` on the positions at `paths` that are due, one owner at a time."""
+        """Book `quote` on the positions at `paths` that are due, one owner at a time
+        (several transactions for an owner with a backlog of missed times)."""
         by_owner: dict[str, list[str]] = defaultdict(list)
         for path in paths:
             by_owner[path.split("/")[1]].append(path)
+        budget = max(1, min(MAX_ENTRIES, (self._store.max_writes_per_tx - 1) // 2))
         booked = 0
         for uid, owned in sorted(by_owner.items()):
 
-            def body(tx: Tx, uid: str = uid, owned: list[str] = owned) -> int:
-                return _fund_in(tx, uid, owned, quote, self._clock.now())
+            def body(tx: Tx, uid: str = uid, owned: list[str] = owned) -> tuple[int, bool]:
+                return _fund_in(tx, uid, owned, quote, self._clock.now(), budget)
 
-            booked += await self._store.transact(body)
+            while True:
+                count, more = await self._store.transact(body)
+                booked += count
+                if not more or not count:
+                    break
         return booked
 
 
-def _fund_in(tx: Tx, uid: str, paths: list[str], quote: FundingQuote, now: datetime) -> int:
+# A week of missed times per position per transaction, and entries per transaction well
+# inside Firestore's 500 writes (each entry is a write, each position's CAS another).
+MAX_TIMES = 21
+MAX_ENTRIES = 240
+
+
+def _fund_in(
+    tx: Tx, uid: str, paths: list[str], quote: FundingQuote, now: datetime, budget: int
+) -> tuple[int, bool]:
+    """Book what is due on `uid`'s positions at `paths`, at most `budget` entries; returns
+    (entries booked, whether some were left for another transaction)."""
     docs = tx.get_many(paths)
     book = AccountBook.from_docs([tx.get(user_path(uid))])
-    writes = []
+    plans: list[tuple[str, Position, str | None, list[datetime]]] = []
+    left = budget
+    more = False
     for path, doc in zip(paths, docs, strict=True):
         if doc is None or doc["details"]["status"] != PositionStatus.OPEN.value:
             continue
         position = Position.from_doc(path.rsplit("/", 1)[1], doc)
-        funded = opt_from_iso(doc["details"].get("fundedAt"))
-        if not due(position.opened_at, funded, quote.funding_time):
+        stored = doc["details"].get("fundedAt")
+        times = missed_times(
+            position.opened_at, opt_from_iso(stored), quote.funding_time, quote.period,
+            MAX_TIMES + 1,
+        )
+        if not times:
             continue
-        amount = funding_amount(position.side, position.qty, quote.mark_price, quote.rate)
-        note = f"funding {quote.symbol} {to_iso(quote.funding_time)} rate {quote.rate}"
-        book.post(uid, [(LedgerKind.FUNDING, amount)], now, position.id, note=note)
-        doc = {**doc, "details": {**doc["details"], "fundedAt": to_iso(quote.funding_time)}}
-        writes.append((path, doc))
+        if len(times) > min(MAX_TIMES, left):
+            more = True
+            times = times[: min(MAX_TIMES, left)]
+        if not times:
+            break
+        left -= len(times)
+        plans.append((path, position, stored, times))
+    by_cas: dict[tuple[str | None, str], list[tuple[str, Position, list[datetime]]]] = {}
+    for path, position, stored, times in plans:
+        by_cas.setdefault((stored, to_iso(times[-1])), []).append((path, position, times))
+    booked = 0
+    for (stored, last), group in by_cas.items():
+        # Only the fundedAt this transaction read: a replica that booked first moved it.
+        expect = {"details.status": PositionStatus.OPEN.value, "details.fundedAt": stored}
+        changed = set(tx.compare_and_set([g[0] for g in group], expect, {"details.fundedAt": last}))
+        for path, position, times in group:
+            if path not in changed:
+                continue
+            amount = funding_amount(position.side, position.qty, quote.mark_price, quote.rate)
+            for at in times:
+                note = f"funding {quote.symbol} {to_iso(at)} rate {quote.rate}"
+                if at != quote.funding_time:
+                    note += f" (missed, current rate at {to_iso(quote.funding_time)})"
+                book.post(uid, [(LedgerKind.FUNDING, amount)], now, position.id, note=note)
+                booked += 1
     for wpath, wdoc in book.writes():
         tx.set(wpath, wdoc)
-    for path, doc in writes:
-        tx.set(path, doc)
-    return len(writes)
+    return booked, more

@@ -13,6 +13,7 @@ from cogmora.domain import trailing as tr
 from cogmora.domain.book import Hit, Reason, TriggerBook
 from cogmora.domain.enums import Side
 from cogmora.domain.ticks import PriceKind
+from cogmora.domain.trail_state import TrailWrite
 from cogmora.domain.trailing import TrailingStop
 
 D = Decimal
@@ -55,6 +56,9 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
         self.book = TriggerBook()
         self.naive: dict[str, Naive] = {}
         self.taken: list[tuple[Hit, Naive]] = []
+        # What the writer has stored per key (the upsert's peak is the stored one); keys
+        # put back by `restore` are left out (the book trails from the hit's peak).
+        self.stored: dict[str, Decimal | None] = {}
 
     @rule(
         key=KEYS,
@@ -77,17 +81,27 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
     ) -> None:
         spec = TrailingStop(rate, activation)
         self.book.set_position(key, symbol, side, stop_loss, None, None, spec, peak)
+        known, stored = key in self.stored, self.stored.get(key)
         old = self.naive.get(key)
         if old is not None and old.spec == spec and old.side is side and old.peak is not None:
-            # the book keeps the peak it tracked when the parameters are unchanged
+            # the book keeps the peak it tracked when the parameters are unchanged (the
+            # feed echoing a commit older than the writer's own; the store keeps the
+            # writer's peak, its compare-and-set expects the parameters only)
             long = side is Side.LONG
             if peak is None or (old.peak >= peak if long else old.peak <= peak):
                 peak = old.peak
+            else:
+                known, stored = True, peak
+        else:  # new parameters: the document the feed brought is the store's
+            known, stored = True, peak
         self.naive[key] = Naive(symbol, side, spec, peak, stop_loss)
+        if known:
+            self.stored[key] = stored
 
     @rule(key=KEYS)
     def remove(self, key: str) -> None:
         assert self.book.remove(key) == (self.naive.pop(key, None) is not None)
+        self.stored.pop(key, None)
 
     @precondition(lambda self: bool(self.taken))
     @rule(index=st.integers(0, 100))
@@ -97,6 +111,7 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
         assert restored == (hit.key not in self.naive)
         if restored:
             self.naive[hit.key] = entry
+            self.stored.pop(hit.key, None)
 
     @rule(symbol=SYMBOLS, price=PRICES)
     def trade(self, symbol: str, price: Decimal) -> None:
@@ -158,6 +173,36 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
             h.reason is not Reason.TRAILING_STOP
             for h in self.book.cross(symbol, price, PriceKind.MARK)
         )
+
+    def _store(self, writes: list[TrailWrite]) -> None:
+        for write in writes:
+            for key in write.keys:
+                assert key in self.naive, key  # only keys the book holds
+                self.stored[key] = write.peak
+                assert write.peak == self.naive[key].peak, key  # the book's peak now
+
+    @rule()
+    def start_round(self) -> None:
+        self.book.start_trailing_round()
+
+    @rule(limit=st.integers(1, 4))
+    def write_slice(self, limit: int) -> None:
+        """The writer's slice: at most `limit` keys, none twice in a round."""
+        writes = self.book.take_moved_trailing(limit)
+        keys = [k for w in writes for k in w.keys]
+        assert len(keys) <= limit and len(set(keys)) == len(keys)
+        self._store(writes)
+
+    @rule()
+    def drain(self) -> None:
+        """Finish the round, then one more: every active key's stored peak is the book's."""
+        for _ in range(2):
+            self.book.start_trailing_round()
+            while self.book.trailing_moved_left():
+                self._store(self.book.take_moved_trailing(3))
+        for key, entry in self.naive.items():
+            if key in self.stored and entry.peak is not None:
+                assert self.stored[key] == entry.peak, key
 
     @invariant()
     def same_peaks(self) -> None:
@@ -231,6 +276,16 @@ def test_the_stop_loss_outranks_the_trailing_stop_when_both_cross() -> None:
     assert hit.trailing() is not None  # a restore would bring the trailing stop back too
 
 
+def _flat(writes: list[TrailWrite]) -> list[tuple[str, Decimal, Decimal]]:
+    return sorted((k, w.peak, w.stop) for w in writes for k in w.keys)
+
+
+def _longs(book: TriggerBook, count: int, symbol: str = "S") -> None:
+    spec = TrailingStop(D("0.1"))
+    for i in range(count):
+        book.set_position(f"k{i:04d}", symbol, Side.LONG, None, None, None, spec, D("100"))
+
+
 def test_moved_peaks_are_reported_once() -> None:
     """`take_moved_trailing` lists a moved key once, and nothing when nothing moved since."""
     book = TriggerBook()
@@ -239,12 +294,80 @@ def test_moved_peaks_are_reported_once() -> None:
     book.set_position("b", "S", Side.LONG, None, None, None, spec, D("100"))
     book.cross("S", D("101"))
     book.cross("S", D("102"))
-    writes = sorted(book.take_moved_trailing(), key=lambda w: w.key)
-    assert [(w.key, w.peak, w.stop) for w in writes] == [
-        ("a", D(102), D("91.8")),
-        ("b", D(102), D("91.8")),
-    ]
+    writes = book.take_moved_trailing()
+    assert _flat(writes) == [("a", D(102), D("91.8")), ("b", D(102), D("91.8"))]
+    assert len(writes) == 1  # one group, one set of values: one compare-and-set
     assert book.take_moved_trailing() == []
+
+
+def test_a_round_is_handed_out_in_slices_of_at_most_the_limit() -> None:
+    book = TriggerBook()
+    _longs(book, 1000)
+    book.cross("S", D("101"))
+    assert book.start_trailing_round() == 1000
+    seen: list[str] = []
+    while book.trailing_moved_left():
+        keys = [k for w in book.take_moved_trailing(64) for k in w.keys]
+        assert 0 < len(keys) <= 64
+        seen += keys
+    assert sorted(seen) == [f"k{i:04d}" for i in range(1000)]
+    assert book.take_moved_trailing(64) == []  # nothing until the next round starts
+
+
+def test_a_later_slice_stores_the_peak_the_book_holds_by_then() -> None:
+    book = TriggerBook()
+    _longs(book, 10)
+    book.cross("S", D("101"))
+    book.start_trailing_round()
+    first = _flat(book.take_moved_trailing(4))
+    book.cross("S", D("105"))  # between two slices of the same round
+    rest = _flat(book.take_moved_trailing(100))
+    assert {p for _, p, _ in first} == {D(101)} and {p for _, p, _ in rest} == {D(105)}
+    # The move reached every key: the next round writes the four written at 101 again.
+    book.start_trailing_round()
+    again = _flat(book.take_moved_trailing(100))
+    assert sorted(k for k, _, _ in again) == sorted(k for k, _, _ in first + rest)
+    assert {p for _, p, _ in again} == {D(105)}
+
+
+def test_a_stop_fires_on_its_tick_while_a_round_is_being_written() -> None:
+    """Firing never waits for the write-out; a key fired between slices is not written."""
+    book = TriggerBook()
+    _longs(book, 100)
+    book.cross("S", D("110"))
+    book.start_trailing_round()
+    written = _flat(book.take_moved_trailing(10))
+    hits = book.cross("S", D("99"))  # 110 * 0.9 = 99: every stop crosses on this tick
+    assert len(hits) == 100 and {h.reason for h in hits} == {Reason.TRAILING_STOP}
+    assert all(h.trailing() is not None and h.trailing().peak_price() == D(110) for h in hits)
+    assert len(written) == 10
+    while book.trailing_moved_left():
+        assert book.take_moved_trailing(10) == []
+
+
+def test_a_key_queued_twice_in_a_round_is_handed_out_once() -> None:
+    book = TriggerBook()
+    _longs(book, 3)
+    book.cross("S", D("101"))
+    book.mark_trailing_moved(["k0000", "k0001"])  # also moved on their own (a lagging store)
+    assert book.start_trailing_round() == 5
+    keys = [k for w in book.take_moved_trailing(1) for k in w.keys]
+    while book.trailing_moved_left():
+        keys += [k for w in book.take_moved_trailing(1) for k in w.keys]
+    assert sorted(keys) == ["k0000", "k0001", "k0002"]
+
+
+def test_a_round_cut_short_is_finished_by_the_next() -> None:
+    book = TriggerBook()
+    _longs(book, 10)
+    book.cross("S", D("101"))
+    book.start_trailing_round()
+    first = [k for w in book.take_moved_trailing(3) for k in w.keys]
+    book.cross("S", D("102"))
+    book.start_trailing_round()  # 7 left from the first round, 10 moved again
+    rest = [k for w in book.take_moved_trailing(100) for k in w.keys]
+    assert sorted(rest) == [f"k{i:04d}" for i in range(10)]
+    assert len(first) == 3
 
 
 def test_a_trailing_only_position_keeps_its_symbol_followed() -> None:
