@@ -263,16 +263,19 @@ class KucoinConnection:
                     frame: LeanFrame | None = lean(raw)
                 except decode_error:
                     frame = None
-                item: LeanFrame | Tick | None = frame
-                if frame is None or frame.type != "message" or frame.data is None:
+                item: LeanFrame | Tick
+                if frame is not None and frame.type == "message" and frame.data is not None:
+                    item = frame
+                else:
                     try:
-                        item = full(raw, at)
+                        tick = full(raw, at)
                     except MalformedFrame as exc:
                         self._malformed(exc)
                         continue
-                    if item is None:
+                    if tick is None:
                         self._control(raw)
                         continue
+                    item = tick
                 if not parsed:
                     loop.call_soon(flush)
                 parsed.append(item)
