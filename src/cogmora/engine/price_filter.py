@@ -72,6 +72,7 @@ _UP = Context(prec=40, rounding=ROUND_CEILING)  # the region's bounds round inwa
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _NOTHING = Decimal(0)  # bounds of an empty region: nothing is fast-accepted
 _LOG_EVERY_S = 60.0
+_NO_REGIONS: Mapping[str, _Symbol] = {}
 
 
 class PriceFilterMetrics:
@@ -184,16 +185,20 @@ class PriceFilter:
         return True
 
     def last_accepted(self, symbol: str) -> Decimal | None:
+        """The band's reference for the symbol's next tick (after a catalog reload)."""
+        if self._generation != self._catalog.generation:
+            self._reload()
         state = self._symbols.get(symbol)
         return None if state is None else state.reference()
 
     def regions(self) -> Mapping[str, _Symbol]:
-        """The live map of symbols seen so far to their state, after a catalog reload if
-        one is due: a `HotPath` reads `flo`, `fhi` and `width`, and notes a price it
-        accepted as `text` (the only attribute it may write). Fetch it again per burst:
-        a reload replaces it."""
+        """The live map of symbols seen so far to their state, for a `HotPath`: it reads
+        `flo`, `fhi` and `width`, and notes a price it accepted as `text` (the only
+        attribute it may write). Fetch it again per burst: a reload replaces it. While a
+        catalog reload is due the map is empty (every price goes the exact way, and the
+        first tick that reaches the filter reloads it, as it would without a HotPath)."""
         if self._generation != self._catalog.generation:
-            self._reload()
+            return _NO_REGIONS
         return self._symbols
 
     # ---- the exact path ----------------------------------------------------------------
