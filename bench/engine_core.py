@@ -20,8 +20,12 @@ so every run sees the same levels. Printed: min / median / max of the rate.
   records; the commit loop is not running, so nothing is written);
 - the same with the price plausibility filter in front (`engine.price_filter`);
 - HotPath.on_frames -> Engine.on_ticks, bursts of 16: `engine/prefilter.HotPath`, the float
-  prefilter against the book's float edges; only frames near a level, and each symbol's
-  last frame of the burst, become Ticks for `Engine.on_ticks`;
+  prefilter against the book's float edges alone (no price filter behind it);
+- the worker's spot chain, every frame a Tick: decode -> gap replay (`GapReplay.on_ticks`,
+  nothing held) -> price filter -> `Engine.on_ticks`, as the worker ran before issue 11;
+- the worker's spot chain, prefiltered (what `cli/worker.py` wires now): `HotPath` against
+  the book's float edges and the price filter's float regions, a Tick only for a frame
+  near a level or a band edge, into the same gap replay -> filter -> `Engine.on_ticks`;
 - naive, the seed's: decode, then `symbol == S and status == open` (indexed) and a scan of
   every returned document (bench/_naive.py);
 - `--breakdown`: instead of the above, where a quiet frame's CPU time goes, step by step;
@@ -59,6 +63,7 @@ from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.fees import FeeSchedule
 from cogmora.engine.engine import Crossings, Engine
+from cogmora.engine.gap_replay import GapReplay
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.prefilter import HotPath
 from cogmora.engine.price_filter import PriceFilter
@@ -301,6 +306,44 @@ def main() -> None:
         crossed["hot path"] = put_back()
         return elapsed
 
+    def worker_chain(name: str, prefiltered: bool) -> Callable[[], float]:
+        def run() -> float:
+            now = time.time_ns
+            plausible = PriceFilter(catalog, engine.on_ticks)
+            gaps = GapReplay(engine, plausible, {}, lambda s: Market.SPOT, engine.metrics)
+            hot = engine.hot_path(gaps.on_ticks, plausible.regions, lambda: gaps.held)
+            started = time.perf_counter()
+            if prefiltered:
+                on_frames = hot.on_frames
+                for burst in bursts:
+                    on_frames(burst, now())
+            else:
+                on_ticks = gaps.on_ticks
+                for burst in bursts:
+                    received = now()
+                    out = []
+                    for raw in burst:
+                        tick = decode(raw, received)
+                        if tick is not None:
+                            out.append(tick)
+                    on_ticks(out)
+            elapsed = time.perf_counter() - started
+            crossed[name] = put_back()
+            assert plausible.dropped == 0
+            if prefiltered:
+                exact_share[name] = hot.exact / len(frames)
+            return elapsed
+
+        return run
+
+    exact_share: dict[str, float] = {}
+    chain_exact = (
+        f"worker chain, every frame a Tick (decode -> gaps -> filter -> on_ticks), "
+        f"bursts of {BURST}"
+    )
+    chain_hot = (
+        f"worker chain, prefiltered (HotPath -> gaps -> filter -> on_ticks), bursts of {BURST}"
+    )
     modes: dict[str, Callable[[], float]] = {
         "msgspec parse only (LeanFrame, no Tick)": parse_only,
         "decode only (FrameDecoder)": decode_only,
@@ -310,6 +353,8 @@ def main() -> None:
             "filtered", True
         ),
         f"HotPath.on_frames -> Engine.on_ticks, bursts of {BURST}": hot_path,
+        chain_exact: worker_chain("worker exact", False),
+        chain_hot: worker_chain("worker prefiltered", True),
     }
     times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.repeat):
@@ -329,6 +374,14 @@ def main() -> None:
         f"HotPath vs every frame a Tick (medians): {hot / exact:.2f}x; "
         f"target >= 1,000,000 frames/s: {'OK' if hot >= 1_000_000 else 'MISSED'} "
         f"({hot:,.0f})"
+    )
+    worker_hot = n / median(times[chain_hot])
+    worker_exact = n / median(times[chain_exact])
+    print(
+        f"worker chain prefiltered vs every frame a Tick (medians): "
+        f"{worker_hot / worker_exact:.2f}x ({worker_hot:,.0f} vs {worker_exact:,.0f} frames/s); "
+        f"frames that became Ticks: {exact_share['worker prefiltered']:.2%}; "
+        f"target >= 1,000,000 frames/s: {'OK' if worker_hot >= 1_000_000 else 'MISSED'}"
     )
 
     naive_frames = frames[:: max(1, n // args.naive_frames)][: args.naive_frames]
@@ -369,7 +422,9 @@ def main() -> None:
         rate = m / median(naive[key])
         print(
             f"naive, {label}: {rates(m, naive[key])}; HotPath / this: {hot / rate:,.0f}x, "
-            f"decode + Engine.on_ticks / this: {exact / rate:,.0f}x"
+            f"decode + Engine.on_ticks / this: {exact / rate:,.0f}x, "
+            f"worker chain prefiltered / this: {worker_hot / rate:,.0f}x, "
+            f"worker chain every frame a Tick / this: {worker_exact / rate:,.0f}x"
         )
     print(f"machine at end: {machine()}")
     tmp.cleanup()

@@ -218,9 +218,13 @@ def build_worker(
     # A resubscribed symbol's levels are reloaded with the seed's per-symbol queries.
     reloads = BookReloads(system.store, engine.index, engine.index.inflight, _unreadable)
     watch = ResubscribeWatch(gaps, reloads.request)
+    # Spot frames take the float prefilter in front of the same chain: a Tick only for a
+    # frame near a level, a filter edge, or of a symbol whose gap is being replayed.
+    hot = engine.hot_path(gaps.on_ticks, plausible.regions, lambda: gaps.held)
     for market, rest in rests.items():
         feeds[market] = KucoinFeed(
-            rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=watch
+            rest, market, gaps.on_ticks, feed_metrics, options=options, gaps=watch,
+            frames=hot if market is Market.SPOT else None,
         )
     lag = BookLag(system.store, lambda: engine.cursor, system.registry)
     worker = Worker(system, engine, feeds, rests, subscriptions, plausible, gaps, lag, reloads)

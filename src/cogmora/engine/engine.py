@@ -31,7 +31,7 @@ import functools
 import gc
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -52,7 +52,7 @@ from cogmora.domain.ticks import Tick
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
-from cogmora.engine.prefilter import HotPath
+from cogmora.engine.prefilter import HotPath, Regions
 from cogmora.engine.trail_writes import TrailingWriter
 from cogmora.errors import FeedResync, Rejected, Temporary
 from cogmora.services.clock import Clock
@@ -256,10 +256,25 @@ class Engine:
             self._idle.clear()
             self._wake.set()
 
-    def hot_path(self) -> HotPath:
-        """Spot ticker frames straight into `on_ticks`, a Tick built only for a frame near a
-        level (`engine.prefilter`); the others only set the live price."""
-        return HotPath(self.book, self.on_ticks, self._live, self._clock.now)
+    def hot_path(
+        self,
+        sink: Callable[[list[Tick]], None] | None = None,
+        regions: Callable[[], Regions] | None = None,
+        held: Callable[[], Collection[str]] | None = None,
+    ) -> HotPath:
+        """Spot ticker frames into `sink` (default: `on_ticks`), a Tick built only for a
+        frame near a level or the edge of the price filter's `regions` (`engine.prefilter`);
+        the others set the live price and count as evaluated ticks. The worker's sink is
+        the gap replay in front of the filter in front of `on_ticks`."""
+        return HotPath(
+            self.book,
+            sink or self.on_ticks,
+            self._live,
+            self._clock.now,
+            regions=regions,
+            held=held,
+            on_quiet=self._metrics.ticks.labels(Market.SPOT.value).inc,
+        )
 
     def on_recovered(self, market: Market, fills: Sequence[GapFill], at: datetime) -> None:
         """Queue what a feed gap's candles crossed (SPEC 5.1), like a burst's crossings but

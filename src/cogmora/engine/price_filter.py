@@ -25,18 +25,41 @@ bad price accepted as a reference cannot lock a symbol's real prices out for goo
 Dropped ticks are counted per symbol and reason (`cogmora_prices_dropped_total`) and
 logged at most once a minute per symbol and reason; they are not evaluated and do not
 update the live prices.
+
+The verdict on a tick does not depend on which burst it arrives in: the fast path accepts
+only a price that `judge` would return numerically unchanged (a multiple of the coarser of
+the tick and 1e-8, inside the region, hence inside the band), and when `judge` rounds a
+price to the very same value the tick keeps its own text. So a caller may hand ticks over
+one by one or in any split and get the same ticks out, the same drops and the same band
+references.
+
+The spot hot path (`engine.prefilter.HotPath`) accepts most prices before a `Decimal`
+exists, with the same region as floats (`regions()`): a price whose float lies strictly
+inside `(flo, fhi)` lies strictly inside the exact region (both conversions round
+correctly, hence monotonically), and a text with at most `width - 1` digits after its
+point and no minus sign (no negative exponent) is a multiple of the fast quantum, so the
+fast path would have accepted it unchanged. Such a price is noted as the symbol's last as
+its text (`_Symbol.text`), made a Decimal only when the band needs it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 
-from cogmora.domain.plausibility import DEFAULT_BAND, Drop, judge, quantum_of
+from cogmora.domain.plausibility import (
+    DEFAULT_BAND,
+    EIGHT_PLACES,
+    PLACES,
+    Drop,
+    exponent,
+    judge,
+    quantum_of,
+)
 from cogmora.domain.ticks import Tick
 from cogmora.services.symbols import SymbolCatalog
 
@@ -49,6 +72,7 @@ _UP = Context(prec=40, rounding=ROUND_CEILING)  # the region's bounds round inwa
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _NOTHING = Decimal(0)  # bounds of an empty region: nothing is fast-accepted
 _LOG_EVERY_S = 60.0
+_NO_REGIONS: Mapping[str, _Symbol] = {}
 
 
 class PriceFilterMetrics:
@@ -67,23 +91,42 @@ class PriceFilterMetrics:
 
 
 class _Symbol:
-    """One symbol's cached rule inputs."""
+    """One symbol's cached rule inputs. `quantum` is the fast path's: the tick's, or 1e-8
+    for a tick finer than that (a price with more places is judged exactly). `flo`/`fhi`
+    are the region as floats and `width` the longest `.digits` tail a text may have (see
+    the module docstring), for `HotPath`. `text`, when set, is a later last price than
+    `last`, as the feed's text; `reference()` makes it the Decimal."""
 
-    __slots__ = ("high", "last", "low", "quantum", "tick")
+    __slots__ = ("fhi", "flo", "high", "last", "low", "quantum", "text", "tick", "width")
 
     def __init__(self, tick: Decimal | None, last: Decimal | None, root: Decimal) -> None:
         self.tick = tick
-        self.quantum = quantum_of(tick)
+        quantum = quantum_of(tick)
+        if exponent(quantum) < -PLACES:
+            quantum = EIGHT_PLACES
+        self.quantum = quantum
+        self.width = 1 - min(0, exponent(quantum))  # "." plus the places allowed
         self.last = last
+        self.text: str | None = None
         self.low = self.high = _NOTHING  # nothing is fast-accepted without a reference
+        self.flo = self.fhi = 0.0
         if last is not None:
             self.anchor(last, root)
 
     def anchor(self, price: Decimal, root: Decimal) -> None:
         """`root` is sqrt(band) rounded down, so the region lies inside the band."""
         self.last = price
+        self.text = None
         self.low = _UP.divide(price, root)
         self.high = _DOWN.multiply(price, root)
+        self.flo, self.fhi = float(self.low), float(self.high)
+
+    def reference(self) -> Decimal | None:
+        """The last accepted price."""
+        if self.text is not None:
+            self.last = Decimal(self.text)
+            self.text = None
+        return self.last
 
 
 class PriceFilter:
@@ -134,6 +177,7 @@ class PriceFilter:
                     price.same_quantum(quantum) or price.quantize(quantum, context=_CTX) == price
                 ):
                     state.last = price
+                    state.text = None
                     continue
                 return False
         except ArithmeticError:  # comparing a NaN; judged exactly by the caller
@@ -141,8 +185,21 @@ class PriceFilter:
         return True
 
     def last_accepted(self, symbol: str) -> Decimal | None:
+        """The band's reference for the symbol's next tick (after a catalog reload)."""
+        if self._generation != self._catalog.generation:
+            self._reload()
         state = self._symbols.get(symbol)
-        return None if state is None else state.last
+        return None if state is None else state.reference()
+
+    def regions(self) -> Mapping[str, _Symbol]:
+        """The live map of symbols seen so far to their state, for a `HotPath`: it reads
+        `flo`, `fhi` and `width`, and notes a price it accepted as `text` (the only
+        attribute it may write). Fetch it again per burst: a reload replaces it. While a
+        catalog reload is due the map is empty (every price goes the exact way, and the
+        first tick that reaches the filter reloads it, as it would without a HotPath)."""
+        if self._generation != self._catalog.generation:
+            return _NO_REGIONS
+        return self._symbols
 
     # ---- the exact path ----------------------------------------------------------------
 
@@ -150,14 +207,19 @@ class PriceFilter:
         kept: list[Tick] = []
         for tick in ticks:
             state = self._symbols.get(tick.symbol) or self._new_state(tick.symbol)
-            verdict = judge(tick.price, state.tick, state.last, self.band)
+            reference = state.reference()
+            verdict = judge(tick.price, state.tick, reference, self.band)
             if isinstance(verdict, Drop):
-                self._drop(tick, verdict, state.last)
+                self._drop(tick, verdict, reference)
                 continue
             if verdict is not tick.price:
-                tick = tick._replace(price=verdict)
+                if verdict == tick.price:  # rounded to itself: keep the feed's text
+                    verdict = tick.price
+                else:
+                    tick = tick._replace(price=verdict)
             if state.low < verdict < state.high:
                 state.last = verdict
+                state.text = None
             else:
                 state.anchor(verdict, self._root)
             kept.append(tick)
@@ -183,7 +245,7 @@ class PriceFilter:
         self._generation = self._catalog.generation
         old, self._symbols = self._symbols, {}
         for symbol, state in old.items():
-            last = state.last
+            last = state.reference()
             rest = self._catalog_price(symbol)
             if rest is not None and last is not None:
                 if isinstance(judge(last, None, rest, self.band), Drop):

@@ -31,7 +31,13 @@ import aiohttp
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
 from cogmora.errors import CogmoraError
-from cogmora.feeds.kucoin.connection import KucoinConnection, LinkDead, SubscribeError, Timing
+from cogmora.feeds.kucoin.connection import (
+    FrameSink,
+    KucoinConnection,
+    LinkDead,
+    SubscribeError,
+    Timing,
+)
 from cogmora.feeds.kucoin.decode import FrameDecoder
 from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
@@ -83,7 +89,8 @@ class _Slot:
 
 class KucoinFeed:
     """`await feed.run()` until cancelled; `subscribe`/`unsubscribe` at any time (before run
-    too). Ticks reach `on_ticks` in bursts, synchronously, on the event loop."""
+    too). Ticks reach `on_ticks` in bursts, synchronously, on the event loop; with `frames`
+    (spot only) every data frame goes there instead, parsed but not yet a Tick."""
 
     def __init__(
         self,
@@ -96,11 +103,15 @@ class KucoinFeed:
         http: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
         gaps: GapListener | None = None,
+        frames: FrameSink | None = None,
     ) -> None:
+        if frames is not None and market is not Market.SPOT:
+            raise ValueError("only spot ticker frames have a lean hot path")
         self.rest = rest
         self.market = market
         self.options = options or FeedOptions()
         self._on_ticks = on_ticks
+        self._frames = frames  # spot: bursts of parsed frames instead of `on_ticks`
         self._gaps = gaps
         self._metrics = metrics.bind(market)
         self._http = http
@@ -265,7 +276,7 @@ class KucoinFeed:
             try:
                 conn = await KucoinConnection.open(
                     self.rest, self._http, self._decoder, self._on_ticks, self._metrics,
-                    self.options.timing,
+                    self.options.timing, self._frames,
                 )
             except CogmoraError as exc:
                 self._metrics.error("connect")

@@ -5,6 +5,12 @@ pending list; the first append schedules a flush with `loop.call_soon`. The read
 yield to the event loop while frames are already buffered (aiohttp's queue returns them
 without suspending), so the flush runs only once the socket has been drained: everything
 read in one go reaches `on_ticks` as one list, and the engine commits once per burst.
+
+With a `FrameSink` (the worker's spot feed: `engine.prefilter.HotPath`), a spot message
+frame is only parsed into `LeanFrame` as it arrives (its price stays text) and the burst
+goes to `on_parsed`, which builds Ticks only for the frames that need one. Control frames
+are still handled as they arrive, in both modes: a subscription's ack resolves its waiter
+before the ticks read after it are flushed.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -28,7 +34,7 @@ from cogmora.errors import Temporary
 from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame
 from cogmora.feeds.kucoin.metrics import MarketFeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
-from cogmora.feeds.kucoin.schemas import ControlFrame, PingRequest, SubscribeRequest
+from cogmora.feeds.kucoin.schemas import ControlFrame, LeanFrame, PingRequest, SubscribeRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,24 @@ log = logging.getLogger(__name__)
 RawWebSocket = aiohttp.ClientWebSocketResponse[Literal[False]]
 
 _control = msgspec.json.Decoder(ControlFrame)
+_lean = msgspec.json.Decoder(LeanFrame).decode
 _encode = msgspec.json.Encoder().encode
+
+
+class FrameSink(Protocol):
+    """Bursts of parsed spot frames (`LeanFrame`, or the Tick of a frame that did not fit
+    it), with each frame's arrival; returns how many were ticks. After a burst with ticks,
+    `last_received_ns`/`last_exchange_ns` are its last tick's."""
+
+    last_received_ns: int
+    last_exchange_ns: int
+
+    def on_parsed(
+        self,
+        frames: Sequence[LeanFrame | Tick],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None = None,
+    ) -> int: ...
 
 
 class LinkDead(Temporary):
@@ -76,6 +99,7 @@ class KucoinConnection:
         ping_interval_s: float,
         ping_timeout_s: float,
         connect_id: str,
+        frames: FrameSink | None = None,
     ) -> None:
         self.ws = ws
         self.connect_id = connect_id
@@ -95,6 +119,9 @@ class KucoinConnection:
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._ids = itertools.count(1)
         self._pending: list[Tick] = []
+        self._hot = frames
+        self._parsed: list[LeanFrame | Tick] = []
+        self._arrivals: list[int] = []
         self._frames = 0
         self._malformed_unreported = 0
         self.closed_reason: str | None = None
@@ -108,6 +135,7 @@ class KucoinConnection:
         on_ticks: Callable[[list[Tick]], None],
         metrics: MarketFeedMetrics,
         timing: Timing,
+        frames: FrameSink | None = None,
     ) -> KucoinConnection:
         """Token call, websocket upgrade, and the welcome; Temporary on any failure."""
         token = await rest.bullet_public()
@@ -140,7 +168,7 @@ class KucoinConnection:
             raise Temporary(f"cannot connect to {server.endpoint}: {exc!r}") from exc
         interval = timing.ping_interval_s or server.ping_interval / 1000.0
         timeout = timing.ping_timeout_s or server.ping_timeout / 1000.0
-        return cls(ws, decoder, on_ticks, metrics, timing, interval, timeout, connect_id)
+        return cls(ws, decoder, on_ticks, metrics, timing, interval, timeout, connect_id, frames)
 
     @staticmethod
     async def _await_welcome(ws: RawWebSocket, connect_id: str) -> None:
@@ -171,7 +199,7 @@ class KucoinConnection:
     async def run(self, max_age_s: float | None = None) -> None:
         """Read and ping until the link dies (raises LinkDead) or `max_age_s` passes."""
         async with asyncio.TaskGroup() as tg:
-            reader = tg.create_task(self._read())
+            reader = tg.create_task(self._read() if self._hot is None else self._read_hot())
             pinger = tg.create_task(self._ping())
             if max_age_s is not None:
                 tg.create_task(self._expire(max_age_s, reader, pinger))
@@ -213,7 +241,53 @@ class KucoinConnection:
             self.closed_reason = f"{kind.name} {ws.close_code}"
             raise LinkDead(f"websocket closed by the server ({kind.name}, {ws.close_code})")
 
+    async def _read_hot(self) -> None:
+        ws = self.ws
+        full = self._decoder.full
+        lean = _lean
+        parsed, arrivals = self._parsed, self._arrivals
+        loop = asyncio.get_running_loop()
+        flush = self._flush
+        now = time.time_ns
+        text = aiohttp.WSMsgType.TEXT
+        binary = aiohttp.WSMsgType.BINARY
+        decode_error = msgspec.DecodeError
+        while True:
+            msg = await ws.receive()
+            kind = msg.type
+            if kind is text or kind is binary:
+                self._frames += 1
+                raw = msg.data
+                at = now()
+                try:
+                    frame: LeanFrame | None = lean(raw)
+                except decode_error:
+                    frame = None
+                item: LeanFrame | Tick
+                if frame is not None and frame.type == "message" and frame.data is not None:
+                    item = frame
+                else:
+                    try:
+                        tick = full(raw, at)
+                    except MalformedFrame as exc:
+                        self._malformed(exc)
+                        continue
+                    if tick is None:
+                        self._control(raw)
+                        continue
+                    item = tick
+                if not parsed:
+                    loop.call_soon(flush)
+                parsed.append(item)
+                arrivals.append(at)
+                continue
+            self.closed_reason = f"{kind.name} {ws.close_code}"
+            raise LinkDead(f"websocket closed by the server ({kind.name}, {ws.close_code})")
+
     def _flush(self) -> None:
+        if self._hot is not None:
+            self._flush_hot(self._hot)
+            return
         pending = self._pending
         frames, self._frames = self._frames, 0
         m = self._metrics
@@ -239,6 +313,34 @@ class KucoinConnection:
         except Exception:
             m.error("on_ticks")
             log.exception("the tick consumer failed on a burst of %d ticks", len(batch))
+
+    def _flush_hot(self, hot: FrameSink) -> None:
+        parsed = self._parsed
+        batch, arrivals = parsed.copy(), self._arrivals.copy()
+        parsed.clear()
+        self._arrivals.clear()
+        m = self._metrics
+        ticks = 0
+        if batch:
+            try:
+                ticks = hot.on_parsed(batch, arrivals, self._malformed)
+            except Exception:
+                m.error("on_ticks")
+                log.exception("the tick consumer failed on a burst of %d frames", len(batch))
+        frames, self._frames = self._frames, 0
+        m.frames.inc(frames)
+        if self._malformed_unreported:
+            m.malformed.inc(self._malformed_unreported)
+            self._malformed_unreported = 0
+        if not ticks:
+            return
+        self.last_tick_ns = hot.last_received_ns
+        self.last_frame_ns = max(self.last_frame_ns, hot.last_received_ns)
+        if hot.last_exchange_ns:
+            self.last_lag_s = (hot.last_received_ns - hot.last_exchange_ns) / 1e9
+            m.lag.set(self.last_lag_s)
+        m.ticks.inc(ticks)
+        m.bursts.inc()
 
     def _malformed(self, exc: MalformedFrame) -> None:
         self.malformed += 1

@@ -55,14 +55,29 @@ def _check(price: Decimal | None, symbol: str, frame: HotFrame | LeanFrame) -> D
     return price
 
 
+def spot_tick(frame: LeanFrame, received_ns: int) -> Tick:
+    """The Tick of a spot ticker message already parsed into `LeanFrame` (type "message",
+    with data): what the decoder returns for its frame, or the MalformedFrame it raises."""
+    data = frame.data
+    assert data is not None
+    topic = frame.topic
+    symbol = topic[topic.find(":") + 1 :]
+    if symbol == "all":  # /market/ticker:all names the symbol in the subject
+        symbol = frame.subject
+    try:
+        price = Decimal(data.price)
+    except InvalidOperation:
+        raise MalformedFrame(f"price {data.price!r} on {topic!r} is not a number") from None
+    if not symbol or not price.is_finite() or not price > _ZERO:
+        price = _check(price, symbol, frame)
+    exchange_ns = (data.time or data.Time) * 1_000_000
+    return _tuple_new(Tick, (symbol, _SPOT, price, _TRADE, exchange_ns, received_ns))
+
+
 def _spot(decode: Callable[[bytes | str], HotFrame]) -> Callable[[bytes | str, int], Tick | None]:
     lean = msgspec.json.Decoder(LeanFrame).decode
-    new = _tuple_new
-    tick_type = Tick
-    spot = _SPOT
-    trade = _TRADE
-    zero = _ZERO
     full = _spot_full(decode)
+    tick_of = spot_tick
 
     def decode_spot(raw: bytes | str, received_ns: int) -> Tick | None:
         # The common frame through the lean struct (the price as text, one Decimal built
@@ -71,21 +86,9 @@ def _spot(decode: Callable[[bytes | str], HotFrame]) -> Callable[[bytes | str, i
             frame = lean(raw)
         except msgspec.DecodeError:
             return full(raw, received_ns)
-        data = frame.data
-        if frame.type != "message" or data is None:
+        if frame.type != "message" or frame.data is None:
             return full(raw, received_ns)
-        topic = frame.topic
-        symbol = topic[topic.find(":") + 1 :]
-        if symbol == "all":  # /market/ticker:all names the symbol in the subject
-            symbol = frame.subject
-        try:
-            price = Decimal(data.price)
-        except InvalidOperation:
-            raise MalformedFrame(f"price {data.price!r} on {topic!r} is not a number") from None
-        if not symbol or not price.is_finite() or not price > zero:
-            price = _check(price, symbol, frame)
-        exchange_ns = (data.time or data.Time) * 1_000_000
-        return new(tick_type, (symbol, spot, price, trade, exchange_ns, received_ns))
+        return tick_of(frame, received_ns)
 
     return decode_spot
 
@@ -159,13 +162,19 @@ class FrameDecoder:
     `decode(raw, received_ns)` returns the frame's Tick, None for a frame that carries no
     price (control frames, funding rates, BBO-only tickers), and raises MalformedFrame for
     anything unreadable, including a price that is not a positive finite number.
+
+    `full` is the same without the lean struct's shortcut, for a frame that did not fit it.
     """
 
-    __slots__ = ("decode", "market")
+    __slots__ = ("decode", "full", "market")
 
     decode: Callable[[bytes | str, int], Tick | None]
+    full: Callable[[bytes | str, int], Tick | None]
 
     def __init__(self, market: Market) -> None:
         self.market = market
         raw_decode = msgspec.json.Decoder(HotFrame).decode
-        self.decode = _spot(raw_decode) if market is Market.SPOT else _futures(raw_decode)
+        if market is Market.SPOT:
+            self.decode, self.full = _spot(raw_decode), _spot_full(raw_decode)
+        else:
+            self.decode = self.full = _futures(raw_decode)
