@@ -258,3 +258,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked `after_firestore` (the index guard) run after every other test."""
     last = [i for i in items if i.get_closest_marker("after_firestore")]
     items[:] = [i for i in items if not i.get_closest_marker("after_firestore")] + last
+
+
+def _dump_asyncio_tasks(signum: int, frame: object) -> None:
+    """`kill -USR1 <pytest pid>`: every task of the running event loop, with its stack, on
+    stderr; a hung await shows where it waits (thread dumps show only the selector)."""
+    import sys
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        print("no running event loop", file=sys.stderr)
+        return
+    for task in asyncio.all_tasks(loop):
+        print(f"--- {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
+signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)
