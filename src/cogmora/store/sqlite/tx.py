@@ -26,7 +26,7 @@ from cogmora.store.sqlschema import (
     sql_value,
 )
 
-DIALECT = Dialect(placeholder="?", doc_type="TEXT", any_type="")
+DIALECT = Dialect(placeholder="?", doc_type="TEXT", any_type="", partial_ranges=True)
 _encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
 
