@@ -50,10 +50,25 @@ def sql_value(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """One SQL index made from the registry: its columns, and for a partial index the
+    condition a row must meet to be in it ("" for every row)."""
+
+    name: str
+    columns: tuple[str, ...]
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Dialect:
     placeholder: str  # "?" for sqlite, "%s" for psycopg
     doc_type: str  # column type of the JSON document
     any_type: str  # column type of a typed field column
+    # A range shape's own index holds only the rows that have the range field (SQLite): a
+    # position without `expiresAt` is then never in `expiring_positions`, so a storm or a
+    # settlement does not rewrite that index. Off for PostgreSQL, whose existing indexes
+    # are never rebuilt (a changed declaration would not reach a running database).
+    partial_ranges: bool = False
 
     def create_table(self, group: str) -> str:
         cols = "".join(f", {column(f)} {self.any_type}" for f in fields_for(group))
@@ -63,20 +78,21 @@ class Dialect:
         )
 
     def create_indexes(self, group: str, registry: Iterable[QuerySpec] = REGISTRY) -> list[str]:
-        """One B-tree per declared shape, except a shape whose columns lead another's: that
-        longer index serves it as well (`status` by `status, uid`), and every index holding
-        a column is rewritten when the column changes (a storm changes `details.status`)."""
-        shapes = _shapes(group, registry)
+        """One B-tree per declared shape, except a shape another index serves: one whose
+        columns it leads (`status` by `status, uid`), or the same columns read backwards
+        (`closedAt desc` by `closedAt`). Every index holding a column is rewritten when the
+        column changes (a storm changes `details.status`), so each one left out is a write
+        less per row."""
         return [
-            f'CREATE INDEX IF NOT EXISTS "ix_{name}" ON "{group}" ({", ".join(cols)})'
-            for name, cols in shapes
-            if _covering(name, shapes) == name
+            f'CREATE INDEX IF NOT EXISTS "{ix.name}" ON "{group}" ({", ".join(ix.columns)})'
+            + (f" WHERE {ix.where}" if ix.where else "")
+            for ix in _plan(group, tuple(registry), self.partial_ranges)[1]
         ]
 
     def index_serving(self, spec: QuerySpec, registry: Iterable[QuerySpec] = REGISTRY) -> str:
         """The name of the index `create_indexes` makes for `spec`: its own, or the one
-        whose leading columns are its columns."""
-        return f"ix_{_covering(spec.name, _shapes(spec.group, registry))}"
+        that serves it."""
+        return _plan(spec.group, tuple(registry), self.partial_ranges)[0][spec.name]
 
     @lru_cache(maxsize=256)  # noqa: B019 - dialects are two frozen module constants
     def upsert(self, group: str) -> str:
@@ -125,31 +141,77 @@ class Dialect:
         return sql, params
 
 
-def _shapes(group: str, registry: Iterable[QuerySpec]) -> list[tuple[str, tuple[str, ...]]]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (column, "" or " DESC"), equality ones first
+    fixed: int  # how many leading columns are equality (or parent) columns
+    range: str | None  # the range field's column
+
+
+def _shapes(group: str, registry: Iterable[QuerySpec]) -> list[_Shape]:
     """Each declared shape of `group` with its index columns, in declaration order."""
-    shapes: list[tuple[str, tuple[str, ...]]] = []
+    shapes: list[_Shape] = []
     for spec in registry:
         if spec.group != group:
             continue
-        cols = [f"{column(f)}{' DESC' if d == 'desc' else ''}" for f, d in spec.index_fields()]
+        cols = [(column(f), " DESC" if d == "desc" else "") for f, d in spec.index_fields()]
+        fixed = len(spec.equals)
         if spec.scope == "collection":
-            cols.insert(0, "parent")
+            cols.insert(0, ("parent", ""))
+            fixed += 1
         if cols:
-            shapes.append((spec.name, tuple(cols)))
+            rng = None if spec.range is None else column(spec.range)
+            shapes.append(_Shape(spec.name, tuple(cols), fixed, rng))
     return shapes
 
 
-def _covering(name: str, shapes: list[tuple[str, tuple[str, ...]]]) -> str:
-    """The shape whose index serves `name`'s: the longest one its columns lead (the first
-    declared among equals); `name` itself when none is longer."""
-    cols = dict(shapes)[name]
-    best = name
-    for other, theirs in shapes:
-        if theirs[: len(cols)] == cols and len(theirs) > len(dict(shapes)[best]):
-            best = other
-    if best == name:  # an identical shape declared earlier serves it
-        best = next(other for other, theirs in shapes if theirs == cols)
-    return best
+def _serves(index: _Shape, shape: _Shape) -> bool:
+    """Whether `index`'s B-tree answers `shape`'s query without a sort: its columns begin
+    with the shape's, equality columns in any direction, the rest all the same way or all
+    reversed (a B-tree reads backwards as well as forwards)."""
+    theirs = index.columns[: len(shape.columns)]
+    if [c for c, _ in theirs] != [c for c, _ in shape.columns]:
+        return False
+    ordered = zip(theirs[shape.fixed :], shape.columns[shape.fixed :], strict=True)
+    return len({a != b for (_, a), (_, b) in ordered}) <= 1
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    group: str, registry: tuple[QuerySpec, ...], partial_ranges: bool
+) -> tuple[dict[str, str], list[Index]]:
+    """Which index serves each shape of `group`, and the indexes to build.
+
+    A shape is served by the longest declared index that serves it (the first declared
+    among equals), so no B-tree is built that another one already provides. An index
+    that serves only its own range shape may be partial (`partial_ranges`): every query
+    of the shape compares the range field, so a row without it is never an answer.
+    """
+    shapes = _shapes(group, registry)
+    serving: dict[str, str] = {}
+    for shape in shapes:
+        best = shape
+        for other in shapes:
+            if _serves(other, shape) and len(other.columns) > len(best.columns):
+                best = other
+        if best is shape:  # an equal shape declared earlier serves it
+            best = next(other for other in shapes if _serves(other, shape))
+        serving[shape.name] = best.name
+    indexes: list[Index] = []
+    for shape in shapes:
+        if serving[shape.name] != shape.name:
+            continue
+        users = [n for n, s in serving.items() if s == shape.name]
+        partial = partial_ranges and shape.range is not None and users == [shape.name]
+        indexes.append(
+            Index(
+                f"ix_{shape.name}",
+                tuple(c + d for c, d in shape.columns),
+                f"{shape.range} IS NOT NULL" if partial else "",
+            )
+        )
+    return {n: f"ix_{s}" for n, s in serving.items()}, indexes
 
 
 def json_path(field_path: str) -> str:

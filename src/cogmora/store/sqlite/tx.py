@@ -26,7 +26,7 @@ from cogmora.store.sqlschema import (
     sql_value,
 )
 
-DIALECT = Dialect(placeholder="?", doc_type="TEXT", any_type="")
+DIALECT = Dialect(placeholder="?", doc_type="TEXT", any_type="", partial_ranges=True)
 _encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
 
@@ -70,13 +70,26 @@ def _typed_values(group: str, doc: Doc) -> list[Any]:
     for path in parts:
         value: Any = doc
         for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, bool):
+            value = value.get(part) if value.__class__ is dict else None
+        if value.__class__ is bool:
             value = int(value)
         elif isinstance(value, dict | list):
             value = None
         out.append(value)
     return out
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+def _last(row: tuple[Any, ...]) -> Any:
+    return row[-1]
+
+
+def _columns(group: str) -> str:
+    """The typed columns of `group` after `path, doc` in a SELECT ("" when it has none)."""
+    return "".join(f", {column(f)}" for f in fields_for(group))
 
 
 class SqliteTx:
@@ -88,7 +101,13 @@ class SqliteTx:
         self._conn = conn
         self._tables = tables
         self._rules = TxRules(writable)
+        self._writable = writable
         self._ops: list[tuple[int, str, str, str, str, Doc | None]] = []
+        # path -> its typed columns as stored, for each document this (writable) body
+        # read: a later set() of it is an UPDATE of the doc and of the columns that changed
+        # only, where an upsert rewrites every column and so every index of the table (a
+        # settlement changes only `details.status`).
+        self._stored: dict[str, tuple[Any, ...]] = {}
         self.changed = 0
 
     # ---------------------------------------------------------------- reads
@@ -109,8 +128,16 @@ class SqliteTx:
         _, group, _ = _split(path)
         if not self._has(group):
             return None
-        row = self._conn.execute(f'SELECT doc FROM "{group}" WHERE path = ?', (path,)).fetchone()
-        return None if row is None else decode(row[0])
+        cols = _columns(group) if self._writable else ""
+        row = self._conn.execute(
+            f'SELECT path, doc{cols} FROM "{group}" WHERE path = ?', (path,)
+        ).fetchone()
+        if row is None:
+            return None
+        if self._writable:
+            self._stored[path] = row[2:]
+        doc: Doc = decode(row[1])
+        return doc
 
     def get_many(self, paths: Sequence[str]) -> list[Doc | None]:
         self._rules.check_read()
@@ -118,16 +145,24 @@ class SqliteTx:
         by_group: dict[str, list[str]] = {}
         for p in paths:
             by_group.setdefault(_split(p)[1], []).append(p)
+        stored = self._stored
         for group, group_paths in by_group.items():
             if not self._has(group):
                 continue
+            cols = _columns(group) if self._writable else ""
             for i in range(0, len(group_paths), 500):
                 chunk = group_paths[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                for path, doc in self._conn.execute(
-                    f'SELECT path, doc FROM "{group}" WHERE path IN ({marks})', chunk
-                ):
-                    found[path] = decode(doc)
+                rows = self._conn.execute(
+                    f'SELECT path, doc{cols} FROM "{group}" WHERE path IN ({marks})', chunk
+                )
+                if self._writable:
+                    for row in rows:
+                        found[row[0]] = decode(row[1])
+                        stored[row[0]] = row[2:]
+                else:
+                    for path, doc in rows:
+                        found[path] = decode(doc)
         return [found.get(p) for p in paths]
 
     def query(self, query: Query) -> list[tuple[str, Doc]]:
@@ -214,6 +249,8 @@ class SqliteTx:
                     f'FROM "{group}" WHERE path IN ({",".join("?" * len(taken))})',
                     [group, group, *taken],
                 )
+            for path in taken:  # its stored columns changed: a later set() upserts it
+                self._stored.pop(path, None)
             self.changed += len(taken)
             changed += taken
         return changed
@@ -234,26 +271,64 @@ class SqliteTx:
                     op = _SET  # deleted earlier in this transaction: replacing it is fine
             final[path] = (op, group, parent, doc_id, doc)
         runs: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
+        updates: dict[tuple[str, tuple[int, ...]], list[tuple[Any, ...]]] = {}
         changes: list[tuple[str, str | None, str, str | None]] = []
+        stored = self._stored
+        texts: dict[int, str] = {}  # id(doc) -> its JSON: a position and its history share one
         for path, (op, group, parent, doc_id, doc) in final.items():
             if group not in self._tables:
                 create_group(self._conn, group)
                 self._tables.add(group)
-            text = None if doc is None else _encode(doc).decode()
-            run = runs.setdefault((op, group), [])
+            text: str | None = None
             if doc is None:
-                run.append((path,))
+                runs.setdefault((op, group), []).append((path,))
             else:
-                run.append((path, parent, doc_id, text, *_typed_values(group, doc)))
+                text = texts.get(id(doc))
+                if text is None:
+                    text = texts[id(doc)] = _encode(doc).decode()
+                typed = _typed_values(group, doc)
+                before = stored.get(path) if op == _SET else None
+                if before is None:
+                    runs.setdefault((op, group), []).append((path, parent, doc_id, text, *typed))
+                else:
+                    moved = tuple(
+                        i
+                        for i, v in enumerate(typed)
+                        if v != before[i] or v.__class__ is not before[i].__class__
+                    )
+                    updates.setdefault((group, moved), []).append(
+                        (text, *(typed[i] for i in moved), path)
+                    )
             if group not in UNFED_GROUPS:
                 changes.append((group, _uid(parent, group, doc_id), path, text))
+        # Each run in path order: neighbours in the primary key and in each user's index
+        # ranges (the feed keeps the order of the writes).
         for key, rows in runs.items():
-            self._flush_run(key, rows)
+            self._flush_run(key, sorted(rows, key=_first))
+        for (group, moved), rows in updates.items():
+            self._flush_updates(group, moved, sorted(rows, key=_last))
         if changes:
             self._conn.executemany(
                 "INSERT INTO _changes (grp, uid, path, doc) VALUES (?, ?, ?, ?)", changes
             )
             self.changed += len(changes)
+
+    def _flush_updates(
+        self, group: str, moved: tuple[int, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Documents read in this transaction and set again: the doc and the typed columns
+        whose values changed, by path. Each row exists (it was read, and only this
+        connection writes inside BEGIN IMMEDIATE); should one not, the run is upserted."""
+        fields = fields_for(group)
+        sets = "".join(f", {column(fields[i])} = ?" for i in moved)
+        cur = self._conn.executemany(f'UPDATE "{group}" SET doc = ?{sets} WHERE path = ?', rows)
+        if cur.rowcount != len(rows):  # pragma: no cover - defensive: an upsert is always right
+            full = [self._row(group, r[-1], r[0]) for r in rows]
+            self._conn.executemany(DIALECT.upsert(group), full)
+
+    def _row(self, group: str, path: str, text: str) -> tuple[Any, ...]:
+        parent, _, doc_id = _split(path)
+        return (path, parent, doc_id, text, *_typed_values(group, decode(text)))
 
     def _flush_run(self, key: tuple[int, str] | None, rows: list[tuple[Any, ...]]) -> None:
         if key is None or not rows:
