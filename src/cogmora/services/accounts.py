@@ -1,7 +1,9 @@
 """Users, bearer tokens and deposits.
 
 Tokens are random and stored only as SHA-256 hashes (`tokens/{hash}`): a leaked database
-does not leak credentials, and lookup stays one indexed read.
+does not leak credentials, and lookup stays one indexed read. Writes to a user's balance
+run in the user document's lane (`store.lanes`), as every money path of this process
+does, so they never abort each other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -81,7 +84,7 @@ class Accounts:
                     tx.create(path, doc)
             return book.user(uid)
 
-        return await self._store.transact(body), token
+        return await lanes(self._store).transact([user_path(uid)], body), token
 
     async def deposit(self, uid: str, amount: Decimal) -> User:
         if check_amount(amount, "amount") <= 0:
@@ -95,7 +98,7 @@ class Accounts:
                 tx.set(path, doc)
             return book.user(uid)
 
-        return await self._store.transact(body)
+        return await lanes(self._store).transact([user_path(uid)], body)
 
     async def get_user(self, uid: str) -> User:
         def body(tx: Tx) -> User:
