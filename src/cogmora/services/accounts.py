@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections import OrderedDict
 from decimal import Decimal
 
 from cogmora.domain import money
@@ -25,6 +27,11 @@ from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Every API request resolves its bearer token; a token's user never changes, so a known
+# token is remembered for a while (one store read per TOKEN_TTL, not per request). The TTL
+# is what a token deleted from the store by hand may still be honoured for.
+TOKEN_TTL = 60.0
+TOKEN_CACHE = 10_000
 
 
 def hash_token(token: str) -> str:
@@ -50,6 +57,7 @@ class Accounts:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()  # hash -> (uid, until)
 
     async def create_user(
         self, uid: str, balance: Decimal, token: str | None = None
@@ -118,10 +126,23 @@ class Accounts:
         return [LedgerEntry.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 
     async def uid_for_token(self, token: str) -> str | None:
-        path = f"tokens/{hash_token(token)}"
+        digest = hash_token(token)
+        known = self._tokens.get(digest)
+        if known is not None and known[1] > time.monotonic():
+            self._tokens.move_to_end(digest)
+            return known[0]
+        path = f"tokens/{digest}"
 
         def body(tx: Tx) -> str | None:
             doc = tx.get(path)
             return None if doc is None else str(doc["uid"])
 
-        return await self._store.read(body)
+        uid = await self._store.read(body)
+        if uid is None:  # unknown tokens are not remembered: a new one works at once
+            self._tokens.pop(digest, None)
+            return None
+        self._tokens[digest] = (uid, time.monotonic() + TOKEN_TTL)
+        self._tokens.move_to_end(digest)
+        while len(self._tokens) > TOKEN_CACHE:
+            self._tokens.popitem(last=False)
+        return uid
