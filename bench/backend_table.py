@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -506,8 +507,9 @@ def main() -> None:
     try:
         asyncio.run(main_async(args))
     finally:
-        if proc is not None:
-            proc.terminate()
+        if proc is not None:  # its whole session: the gcloud wrapper and its Java child
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Users, bearer tokens and deposits.
 
 Tokens are random and stored only as SHA-256 hashes (`tokens/{hash}`): a leaked database
-does not leak credentials, and lookup stays one indexed read.
+does not leak credentials, and lookup stays one indexed read. Writes to a user's balance
+run in the user document's lane (`store.lanes`), as every money path of this process
+does, so they never abort each other.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
+from collections import OrderedDict
 from decimal import Decimal
 
 from cogmora.domain import money
@@ -19,9 +23,15 @@ from cogmora.errors import Conflict, NotFound, ValidationError
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 UID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Every API request resolves its bearer token; a token's user never changes, so a known
+# token is remembered for a while (one store read per TOKEN_TTL, not per request). The TTL
+# is what a token deleted from the store by hand may still be honoured for.
+TOKEN_TTL = 60.0
+TOKEN_CACHE = 10_000
 
 
 def hash_token(token: str) -> str:
@@ -47,6 +57,7 @@ class Accounts:
     def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()  # hash -> (uid, until)
 
     async def create_user(
         self, uid: str, balance: Decimal, token: str | None = None
@@ -81,7 +92,7 @@ class Accounts:
                     tx.create(path, doc)
             return book.user(uid)
 
-        return await self._store.transact(body), token
+        return await lanes(self._store).transact([user_path(uid)], body), token
 
     async def deposit(self, uid: str, amount: Decimal) -> User:
         if check_amount(amount, "amount") <= 0:
@@ -95,7 +106,7 @@ class Accounts:
                 tx.set(path, doc)
             return book.user(uid)
 
-        return await self._store.transact(body)
+        return await lanes(self._store).transact([user_path(uid)], body)
 
     async def get_user(self, uid: str) -> User:
         def body(tx: Tx) -> User:
@@ -115,10 +126,23 @@ class Accounts:
         return [LedgerEntry.from_doc(path.rsplit("/", 1)[1], doc) for path, doc in rows]
 
     async def uid_for_token(self, token: str) -> str | None:
-        path = f"tokens/{hash_token(token)}"
+        digest = hash_token(token)
+        known = self._tokens.get(digest)
+        if known is not None and known[1] > time.monotonic():
+            self._tokens.move_to_end(digest)
+            return known[0]
+        path = f"tokens/{digest}"
 
         def body(tx: Tx) -> str | None:
             doc = tx.get(path)
             return None if doc is None else str(doc["uid"])
 
-        return await self._store.read(body)
+        uid = await self._store.read(body)
+        if uid is None:  # unknown tokens are not remembered: a new one works at once
+            self._tokens.pop(digest, None)
+            return None
+        self._tokens[digest] = (uid, time.monotonic() + TOKEN_TTL)
+        self._tokens.move_to_end(digest)
+        while len(self._tokens) > TOKEN_CACHE:
+            self._tokens.popitem(last=False)
+        return uid

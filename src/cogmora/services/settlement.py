@@ -22,7 +22,9 @@ from cogmora.domain.positions import close_fill
 from cogmora.errors import NotFound
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
+from cogmora.services.settle_window import ClosingWindow
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 log = structlog.get_logger("cogmora.settlement")
@@ -78,6 +80,7 @@ class Settler:
         self._clock = clock
         # Each settlement writes about six documents; stay under the backend's cap.
         self._batch = max(1, min(batch_size, store.max_writes_per_tx // 6))
+        self._window = ClosingWindow(store, self._batch)
 
     async def settle_pending(self) -> int:
         """Settle one batch of whatever is `closing`; returns how many were settled.
@@ -86,24 +89,27 @@ class Settler:
         transaction locks every document it scans, so each settlement would contend with
         every position change. The transaction then re-reads just the documents found and
         settles those still closing; another replica that got there first leaves nothing.
-        The batch is owner by owner, so each user document is written once per batch.
+        The batch is owner by owner, so each user document is written once per batch;
+        which batch comes next is `ClosingWindow`'s (replicas start apart), and the
+        transaction runs in its owners' lanes (this process's opens wait, not abort).
         """
-        query = CLOSING.limited(self._batch)
-        rows = await self._store.read(lambda tx: tx.query(query))
-        if not rows:
-            return 0
-        paths = [path for path, _ in rows]
+        while (paths := await self._window.next_batch()) is not None:
 
-        def body(tx: Tx) -> int:
-            docs = tx.get_many(paths)
-            return settle_in(
-                tx,
-                [(p, d) for p, d in zip(paths, docs, strict=True) if d is not None],
-                self._fees,
-                self._clock,
-            )
+            def body(tx: Tx, paths: list[str] = paths) -> int:
+                docs = tx.get_many(paths)
+                return settle_in(
+                    tx,
+                    [(p, d) for p, d in zip(paths, docs, strict=True) if d is not None],
+                    self._fees,
+                    self._clock,
+                )
 
-        return await self._store.transact(body)
+            owners = {user_path(p.split("/", 2)[1]) for p in paths}
+            n = await lanes(self._store).transact(owners, body)
+            self._window.settled(n)
+            if n:
+                return n
+        return 0
 
     async def settle_all(self) -> int:
         total = 0

@@ -63,6 +63,9 @@ _UNKNOWN_OUTCOME = (
 )
 
 
+SLOW_SECONDS = 2.0
+
+
 class FirestoreStore:
     """Store port on Firestore: `FirestoreStore("my-project")`."""
 
@@ -138,7 +141,8 @@ class FirestoreStore:
         if not, the body is re-run like any retry.
         """
         client, _ = self._require()
-        deadline = time.monotonic() + self._retry_seconds
+        began = time.monotonic()
+        deadline = began + self._retry_seconds
         retry_id: bytes | None = None
         attempt = 0
         while True:
@@ -156,6 +160,9 @@ class FirestoreStore:
                     proof = tx.proof() or logged or self._marker(client, t)
                 sent = True
                 t._commit()
+                took = time.monotonic() - began
+                if took > SLOW_SECONDS:  # lock waits and aborts: what a storm's figures hide
+                    log.info("slow transaction", seconds=round(took, 3), attempts=attempt)
                 return result, groups, getattr(t, "commit_time", None)
             except gexc.Aborted as exc:
                 retry_id = t._id or retry_id
