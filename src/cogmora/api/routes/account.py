@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time
@@ -24,6 +25,37 @@ from cogmora.services.events import UserEvents
 from cogmora.services.ledger import LedgerCursor, LedgerFilter, read_ledger
 
 router = APIRouter(tags=["account"])
+
+
+@router.get(
+    "/v1/auth/config",
+    tags=["auth"],
+    summary="How to sign in: whether Firebase ID tokens are taken, and where to get one",
+    description=(
+        "No bearer needed. `firebase` is null unless the server takes Firebase ID tokens "
+        "(COGMORA_FIREBASE_PROJECT); then it names the project, the web API key "
+        "(COGMORA_FIREBASE_API_KEY; public by Firebase's design) and the Identity Toolkit "
+        "and Secure Token REST bases to call `accounts:signInWithPassword` and `token` on: "
+        "the Auth emulator's when FIREBASE_AUTH_EMULATOR_HOST is set."
+    ),
+)
+async def auth_config(deps: Deps) -> dict[str, Any]:
+    firebase = deps.firebase_id_tokens
+    if firebase is None:
+        return {"firebase": None}
+    # Read where the SDK reads it (firebase_auth.py verifies against the same emulator).
+    emulator = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST", "").strip()
+    root = f"http://{emulator}/" if emulator else "https://"
+    return {
+        "firebase": {
+            "projectId": firebase.project,
+            "apiKey": os.environ.get("COGMORA_FIREBASE_API_KEY", "").strip()
+            or ("emulator" if emulator else ""),
+            "identityToolkit": f"{root}identitytoolkit.googleapis.com/v1",
+            "secureToken": f"{root}securetoken.googleapis.com/v1",
+            "emulator": bool(emulator),
+        }
+    }
 
 
 @router.get("/v1/account", summary="Balance, equity, margin used and unrealized P&L")
