@@ -81,9 +81,9 @@ async def test_the_ledger_filters_by_kind_and_date_and_exports_what_it_shows(
     assert [r["id"] for r in exported] == [e["id"] for e in fees]
     assert [r["amount"] for r in exported] == [e["amount"] for e in fees]
 
-    await page.fill("#ledger-filter [name=to]", "2000-01-01")
+    await page.fill("#ledger-filter [name=until]", "2000-01-01")
     await expect(rows).to_have_count(0, timeout=WAIT)
-    await page.fill("#ledger-filter [name=to]", "")
+    await page.fill("#ledger-filter [name=until]", "")
     await page.select_option("#ledger-filter [name=kind]", "")
     await expect(rows).to_have_count(len(ledger), timeout=WAIT)
 

@@ -223,6 +223,29 @@ USER_LEDGER = _col(
     range="seq",
     order=(("seq", "asc"),),
 )
+USER_LEDGER_BY_KIND = _col(
+    "user_ledger_by_kind",
+    "ledger",
+    "GET /v1/ledger?kind=: a user's entries of one kind in booking order, after a seq",
+    equals=("kind",),
+    range="seq",
+    order=(("seq", "asc"),),
+)
+USER_LEDGER_BETWEEN = _col(
+    "user_ledger_between",
+    "ledger",
+    "GET /v1/ledger?since=&until=: a user's entries booked in a time range, by time then seq",
+    range="at",
+    order=(("at", "asc"), ("seq", "asc")),
+)
+USER_LEDGER_BY_KIND_BETWEEN = _col(
+    "user_ledger_by_kind_between",
+    "ledger",
+    "GET /v1/ledger?kind=&since=&until=: one kind in a time range, by time then seq",
+    equals=("kind",),
+    range="at",
+    order=(("at", "asc"), ("seq", "asc")),
+)
 USER_WATCHLIST = _col("user_watchlist", "watchlist", "a user's watchlist")
 USER_DECISIONS = _col(
     "user_decisions",
@@ -248,6 +271,9 @@ REGISTRY: tuple[QuerySpec, ...] = (
     USER_HISTORY,
     USER_HISTORY_SINCE,
     USER_LEDGER,
+    USER_LEDGER_BY_KIND,
+    USER_LEDGER_BETWEEN,
+    USER_LEDGER_BY_KIND_BETWEEN,
     USER_WATCHLIST,
     USER_DECISIONS,
 )

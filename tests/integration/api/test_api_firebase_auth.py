@@ -155,3 +155,16 @@ async def test_bad_id_tokens_are_refused_with_401(
             assert r.headers["www-authenticate"] == "Bearer"
     for uid in ("stranger",):
         assert await live_server.system.store.read(lambda tx, u=uid: tx.get(f"users/{u}")) is None
+
+
+async def test_auth_config_points_the_page_at_the_auth_emulator(
+    live_server: LiveServer, auth_emulator: str
+) -> None:
+    """Without a bearer, /v1/auth/config names the project and the emulator's REST bases."""
+    async with live_server.client() as c:
+        r = await c.get("/v1/auth/config")
+    assert r.status_code == 200, r.text
+    fb = r.json()["firebase"]
+    assert fb["projectId"] == PROJECT and fb["emulator"] is True
+    assert fb["identityToolkit"] == f"http://{auth_emulator}/identitytoolkit.googleapis.com/v1"
+    assert fb["secureToken"] == f"http://{auth_emulator}/securetoken.googleapis.com/v1"

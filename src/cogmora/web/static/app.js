@@ -6,7 +6,8 @@
 
 import { loadAgent, wireAgent } from "./agent.js";
 import { api, session } from "./api.js";
-import { renderLedger, wireLedger } from "./ledger.js";
+import { signInWithPassword } from "./firebase.js";
+import { loadLedger, renderLedger, wireLedger } from "./ledger.js";
 import { pollOperator } from "./operator.js";
 import { state } from "./state.js";
 import {
@@ -21,34 +22,80 @@ let stream = null;
 
 // ---------------------------------------------------------------- sign in / out
 
+// Where Firebase Auth lives, if this server takes Firebase ID tokens (GET /v1/auth/config).
+let firebaseConfig = null;
+
+async function enter() {
+  const account = await api("GET", "/v1/account");
+  $("#who").textContent = session.firebase?.user.email || account.uid;
+  $("#signin-error").textContent = "";
+  $("#firebase-error").textContent = "";
+  state.account = account;
+  show(PAGES.includes(location.hash.slice(1)) ? location.hash.slice(1) : "trade");
+  renderAccount();
+  await Promise.all([refresh(), refreshWatchlist(), refreshAgent(), loadLedger()]);
+  follow();
+}
+
+function forget() {
+  session.token = null;
+  session.firebase = null;
+  sessionStorage.removeItem("cogmora.token");
+  sessionStorage.removeItem("cogmora.firebase");
+}
+
 async function signIn(token) {
+  forget();
   session.token = token;
   try {
-    const account = await api("GET", "/v1/account");
+    await enter();
     sessionStorage.setItem("cogmora.token", token);
-    $("#who").textContent = account.uid;
-    $("#signin-error").textContent = "";
-    state.account = account;
-    show(PAGES.includes(location.hash.slice(1)) ? location.hash.slice(1) : "trade");
-    renderAccount();
-    await Promise.all([refresh(), refreshWatchlist(), refreshAgent()]);
-    follow();
     return true;
   } catch (err) {
-    session.token = null;
-    sessionStorage.removeItem("cogmora.token");
+    forget();
     $("#signin-error").textContent = err.status === 401 ? "invalid token" : err.message;
     show("signin");
     return false;
   }
 }
 
+const remember = (fb) => sessionStorage.setItem("cogmora.firebase", JSON.stringify(fb.user));
+session.onRefreshed = remember;
+
+// A Firebase user (just signed in, or kept from earlier in this tab): its ID token is the
+// bearer, refreshed by api.js before it expires.
+async function signInAs(user) {
+  forget();
+  session.firebase = { config: firebaseConfig, user };
+  session.token = user.idToken;
+  try {
+    await session.bearer(); // a kept token may be stale: refresh it first
+    await enter();
+    remember(session.firebase);
+    return true;
+  } catch (err) {
+    forget();
+    $("#firebase-error").textContent = err.status === 401 ? `the server refused the ID token: ${err.message}` : err.message;
+    show("signin");
+    return false;
+  }
+}
+
+async function signInFirebase(email, password) {
+  $("#firebase-error").textContent = "";
+  try {
+    await signInAs(await signInWithPassword(firebaseConfig, email, password));
+  } catch (err) {
+    $("#firebase-error").textContent = err.message;
+  }
+}
+
 function signOut(message = "") {
-  session.token = null;
-  sessionStorage.removeItem("cogmora.token");
+  forget();
   if (stream) stream.abort();
   stream = null;
   $("#signin-error").textContent = message;
+  $("#firebase-error").textContent = "";
   $("#banner").hidden = true;
   $("#live").dataset.state = "off";
   show("signin");
@@ -98,6 +145,7 @@ const refresh = coalesced(async () => {
   renderTriggers();
   renderHistory();
   renderLedger();
+  loadLedger();
   renderEquity();
   renderWatchlist();
   renderPrices();
@@ -170,7 +218,7 @@ async function follow() {
     stream = control;
     try {
       const res = await fetch("/v1/events", {
-        headers: { Authorization: `Bearer ${session.token}` }, signal: control.signal,
+        headers: { Authorization: `Bearer ${await session.bearer()}` }, signal: control.signal,
       });
       if (res.status === 401) { signOut("session ended: invalid token"); return; }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -210,8 +258,21 @@ async function follow() {
 
 // ---------------------------------------------------------------- start
 
-function start() {
+async function authConfig() {
+  try {
+    const res = await fetch("/v1/auth/config");
+    firebaseConfig = res.ok ? (await res.json()).firebase : null;
+  } catch { firebaseConfig = null; }
+  $("#firebase-form").hidden = !firebaseConfig;
+  return firebaseConfig;
+}
+
+async function start() {
   $("#signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("#token").value.trim()); });
+  $("#firebase-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    signInFirebase($("#email").value.trim(), $("#password").value);
+  });
   $("#signout").addEventListener("click", () => signOut());
   wireTrade();
   wireLedger();
@@ -224,8 +285,12 @@ function start() {
   // A sign-in link (`/#token=...`, printed by `cogmora demo`): read it, then drop it from the URL.
   const linked = new URLSearchParams(location.hash.slice(1)).get("token");
   if (linked) history.replaceState(null, "", location.pathname);
+  await authConfig();
   const token = linked || sessionStorage.getItem("cogmora.token");
-  if (token) signIn(token); else show("signin");
+  const kept = sessionStorage.getItem("cogmora.firebase");
+  if (token) signIn(token);
+  else if (kept && firebaseConfig) signInAs(JSON.parse(kept));
+  else show("signin");
   pollPrices();
   pollViews();
   pollHealth();
