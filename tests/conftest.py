@@ -261,19 +261,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _dump_asyncio_tasks(signum: int, frame: object) -> None:
-    """`kill -USR1 <pytest pid>`: every task of the running event loop, with its stack, on
-    stderr; a hung await shows where it waits (thread dumps show only the selector)."""
-    import sys
+    """`kill -USR1 <pytest pid>`: every task of the running event loop, with its stack, into
+    `$TMPDIR/cogmora-tasks-<pid>.txt` (pytest captures fd 2); a hung await shows where it
+    waits, which a thread dump (only the selector) does not."""
+    import tempfile
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        print("no running event loop", file=sys.stderr)
-        return
-    for task in asyncio.all_tasks(loop):
-        print(f"--- {task!r}", file=sys.stderr)
-        task.print_stack(file=sys.stderr)
-    sys.stderr.flush()
+    path = Path(tempfile.gettempdir()) / f"cogmora-tasks-{os.getpid()}.txt"
+    with path.open("a") as out:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            print("no running event loop", file=out)
+            return
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=out)
+            task.print_stack(file=out)
 
 
 signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)

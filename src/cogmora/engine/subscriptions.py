@@ -15,7 +15,6 @@ away is healed before its ticks are trusted again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
@@ -26,6 +25,7 @@ from cogmora.domain.enums import Market
 from cogmora.engine.book_sync import BookIndex, SymbolReload
 from cogmora.errors import Temporary
 from cogmora.store.port import Store
+from cogmora.waits import woken_within
 
 log = structlog.get_logger("cogmora.subscriptions")
 
@@ -107,8 +107,7 @@ class Subscriptions:
         """Apply changes at once when symbols are gained, and at least every `period`."""
         while True:
             await self.reconcile()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=period)
+            await woken_within(self._wake.wait(), period)
             self._wake.clear()
 
     @property

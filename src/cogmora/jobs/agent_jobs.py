@@ -28,6 +28,7 @@ from cogmora.jobs.metrics import JobsMetrics
 from cogmora.jobs.scheduler import Claim, Completion, SlotScheduler, describe
 from cogmora.services.clock import Clock
 from cogmora.store.paths import split
+from cogmora.waits import woken_within
 
 log = structlog.get_logger("cogmora.jobs.agent")
 JOB = "agent"
@@ -118,8 +119,7 @@ class AgentJobs:
         self._wake.set()
 
     async def _nap(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await woken_within(self._wake.wait(), seconds)
 
     async def run_forever(self) -> None:
         inflight = self.stats.in_flight

@@ -14,7 +14,6 @@ claimed like an agent's slot, so one replica refreshes per slot.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -42,6 +41,7 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.store import queries as q
 from cogmora.store.paths import split
 from cogmora.store.port import Store, Tx
+from cogmora.waits import woken_within
 
 log = structlog.get_logger("cogmora.jobs.watchlist")
 JOB = "watchlist"
@@ -202,8 +202,7 @@ class WatchlistJob:
                 self.last_error = f"claiming: {exc}"
                 log.warning("could not claim the watchlist slot", error=str(exc))
                 wait = self._max_sleep
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            await woken_within(self._wake.wait(), wait)
 
     async def _until_due(self) -> float:
         doc = await self._store.read(lambda tx: tx.get(WATCHLIST_JOB))

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TypeVar
 
+from cogmora.waits import woken_within
+
 T = TypeVar("T")
 
 
@@ -42,8 +44,7 @@ class Wakeup:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.add(fut)
         try:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(fut, seconds)
+            await woken_within(fut, seconds)
         finally:
             self._waiters.discard(fut)
 
@@ -62,7 +63,6 @@ class Wakeup:
                 remaining = deadline - loop.time()
                 if rows or remaining <= 0:
                     return rows
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(fut, timeout=min(remaining, period))
+                await woken_within(fut, min(remaining, period))
             finally:
                 self._waiters.discard(fut)
