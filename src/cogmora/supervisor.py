@@ -200,7 +200,7 @@ class HealthCollector(Collector):
         problem = GaugeMetricFamily(
             "cogmora_health_problem",
             "1 while a /healthz reason holds (feed_disconnected, feed_silent, commits_failing, "
-            "book_lag, task_failing, phase, probe_failed), by what it concerns",
+            "book_lag, task_failing, phase, probe_failed, store_unreachable), by what it concerns",
             labels=["code", "subject"],
         )
         for key in sorted(self._seen):
