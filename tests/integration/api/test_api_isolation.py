@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 Quote = Callable[..., PriceQuote]
 
 # Routes that carry no user's data at all.
-PUBLIC = frozenset({"/healthz", "/livez", "/metrics"})
+# /v1/auth/config tells a signed-out page how to sign in: it holds no user data.
+PUBLIC = frozenset({"/healthz", "/livez", "/metrics", "/v1/auth/config"})
 # Streams cannot be walked with one request; each names the test that isolates it.
 STREAMS = {
     "/v1/events": "test_api_events.py::"

@@ -202,7 +202,9 @@ def outcome(w: World) -> dict[str, Any]:
         },
         "levels": book.levels_count(),
         "moved": sorted(
-            (name(m.key), str(m.peak), str(m.stop)) for m in book.take_moved_trailing()
+            (name(key), str(m.peak), str(m.stop))
+            for m in book.take_moved_trailing()
+            for key in m.keys
         ),
         "live": {s: (q.price, str(q.price), q.at) if (q := live.get(s)) else None for s in SYMBOLS},
         "references": {s: str(w.plausible.last_accepted(s)) for s in SYMBOLS},
