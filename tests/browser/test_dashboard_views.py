@@ -248,24 +248,32 @@ async def test_spec_5_2_fields_show_when_the_documents_carry_them(live: Live, br
     the partial-close and OCO inputs are there (the API's side is tested with the API)."""
     token = await token_of(live, "alice", "10000")
     page = await page_of(browser)
+    # The documents come as the API's answers, to every refresh the page makes (put into
+    # the page's state by hand, a refresh from the event stream could wipe them first).
+    position = {
+        "id": "p1", "symbol": "XBTUSDTM", "market": "futures", "side": "long", "qty": "0.1",
+        "entryPrice": "60000", "leverage": "5",
+        "trailingStop": {"callbackRate": "0.02"},
+        "takeProfits": [{"price": "62000", "fraction": "0.5", "filled": True},
+                        {"price": "64000", "fraction": "0.5"}],
+        "details": {"status": "open", "stopLoss": None, "liquidationPrice": "48300",
+                    "trailingStop": "60760", "trailingPeak": "62000"},
+    }
+    trigger = {
+        "id": "t1", "symbol": "BTC-USDT", "market": "spot", "ocoGroup": "g1",
+        "condition": {"op": "above", "price": "70000"}, "action": {"side": "long", "qty": "0.1"},
+        "details": {"status": "active"},
+    }
+    await page.route("**/v1/positions?status=open", lambda route: route.fulfill(json=[position]))
+    await page.route("**/v1/triggers", lambda route: route.fulfill(json=[trigger]))
     await sign_in(page, live, token)
     await expect(page.locator("#trigger-form [name=ocoGroup]")).to_be_visible()
+    await expect(page.locator("#position-rows tr[data-id=p1]")).to_have_count(1)
     await page.evaluate(
         """() => import('./trade.js').then(async (t) => {
           const { state } = await import('./state.js');
-          state.positions = [{
-            id: 'p1', symbol: 'XBTUSDTM', market: 'futures', side: 'long', qty: '0.1',
-            entryPrice: '60000', leverage: '5',
-            trailingStop: { callbackRate: '0.02' },
-            takeProfits: [{ price: '62000', fraction: '0.5', filled: true },
-                          { price: '64000', fraction: '0.5' }],
-            details: { status: 'open', stopLoss: null, liquidationPrice: '48300',
-                       trailingStop: '60760', trailingPeak: '62000' } }];
-          state.triggers = [{ id: 't1', symbol: 'BTC-USDT', market: 'spot', ocoGroup: 'g1',
-            condition: { op: 'above', price: '70000' }, action: { side: 'long', qty: '0.1' },
-            details: { status: 'active' } }];
           state.chartSymbol = 'XBTUSDTM';
-          t.renderPositions(); t.renderTriggers(); await t.renderChart(true);
+          await t.renderChart(true);
         })"""
     )
     row = page.locator("#position-rows tr[data-id=p1]")
