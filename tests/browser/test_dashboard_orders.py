@@ -30,6 +30,11 @@ async def fill_open(page: Page, **fields: str) -> Locator:
     return form
 
 
+def error_at(scope: Locator, page: Page, name: str) -> Locator:
+    """The message showFieldError put in the label of the input named `name`."""
+    return scope.locator("label", has=page.locator(f'[name="{name}"]')).locator(".field-error")
+
+
 async def in_book(live: Live, pid: str) -> None:
     async def there() -> bool:
         return pid in live.worker.engine.book
@@ -83,8 +88,7 @@ async def test_a_trailing_stop_is_added_to_an_open_position_in_place_and_its_422
     rate = cell.locator('[name="trailingStop.callbackRate"]')
     await rate.fill("0.9")
     await cell.locator("button[type=submit]").click()
-    label = cell.locator("label", has=page.locator('[name="trailingStop.callbackRate"]'))
-    await expect(label.locator(".field-error")).to_contain_text(
+    await expect(error_at(cell, page, "trailingStop.callbackRate")).to_contain_text(
         "trailingStop.callbackRate", timeout=WAIT
     )
     await expect(rate).to_have_attribute("aria-invalid", "true")
@@ -121,9 +125,7 @@ async def test_a_two_leg_ladder_opened_from_the_form_shows_its_legs(
     await expect(legs).to_have_count(2, timeout=WAIT)
     await expect(legs.nth(0)).to_have_text("TP1 61000 × 50%")
     await expect(legs.nth(1)).to_have_text("TP2 62000 × 50%")
-    await expect(page.locator("#position-rows .move-after")).to_have_text(
-        "stop → entry after TP1"
-    )
+    await expect(page.locator("#position-rows .move-after")).to_have_text("stop → entry after TP1")
 
 
 async def test_a_ladder_whose_second_leg_is_below_the_first_shows_the_apis_message_at_it(
@@ -145,12 +147,9 @@ async def test_a_ladder_whose_second_leg_is_below_the_first_shows_the_apis_messa
             "takeProfits[1].fraction": "0.5",
         },
     )
-    second_name = '[name="takeProfits[1].price"]'
-    second = form.locator(second_name)
+    second = form.locator('[name="takeProfits[1].price"]')
     message = "takeProfits[1].price must be above takeProfits[0].price for a long"
-    await expect(form.locator("label", has=page.locator(second_name)).locator(".field-error")).to_have_text(
-        message, timeout=WAIT
-    )
+    await expect(error_at(form, page, "takeProfits[1].price")).to_have_text(message, timeout=WAIT)
     await expect(second).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#position-rows tr")).to_have_count(0)
 
@@ -163,8 +162,7 @@ async def test_a_ladder_whose_second_leg_is_below_the_first_shows_the_apis_messa
     edit = cell.locator("form.amend")
     await edit.locator('[name="takeProfits[1].price"]').fill("61500")
     await edit.locator("button[type=submit]").click()
-    leg = edit.locator("label", has=page.locator(second_name))
-    await expect(leg.locator(".field-error")).to_have_text(message, timeout=WAIT)
+    await expect(error_at(edit, page, "takeProfits[1].price")).to_have_text(message, timeout=WAIT)
     await page.locator("#positions").screenshot(path=shot("amend-ladder-error"))
 
 
@@ -199,8 +197,7 @@ async def test_expires_at_from_the_form_shows_in_the_row_and_a_past_one_at_the_f
     page = await page_of(browser)
     await sign_in(page, live, token)
     form = await fill_open(page, qty="0.1", expiresAt="2020-01-01T00:00")
-    expires = form.locator("[name=expiresAt]")
-    await expect(form.locator("label", has=page.locator("[name=expiresAt]")).locator(".field-error")).to_have_text(
+    await expect(error_at(form, page, "expiresAt")).to_have_text(
         "expiresAt must be in the future", timeout=WAIT
     )
     await fill_open(page, expiresAt="2099-06-30T12:30")
