@@ -4,6 +4,9 @@
 
 import { api } from "./api.js";
 import { lineChart } from "./chart.js";
+import {
+  bracketed, expiresOf, ladderInputs, ladderOf, moveAfterOf, trailingInputs, trailingOf,
+} from "./orders.js";
 import { state } from "./state.js";
 import {
   $, el, num, fmt, trim, when, signClass, showFieldError, formValues, toCsv, download, inDateRange,
@@ -128,7 +131,7 @@ function levelsOf(symbol) {
     const tag = state.positions.filter((x) => x.symbol === symbol).length > 1 ? ` ${p.side[0]}${trim(p.qty)}` : "";
     out.push({ value: num(p.entryPrice), label: `entry${tag}`, kind: "entry" });
     if (d.stopLoss) out.push({ value: num(d.stopLoss), label: `stop${tag}`, kind: "stop" });
-    const ladder = p.takeProfits || d.takeProfits;
+    const ladder = ladderOfDoc(p);
     if (Array.isArray(ladder) && ladder.length) {
       ladder.forEach((leg, i) => out.push({ value: num(leg.price), label: `TP${i + 1}${tag}`, kind: "target" }));
     } else if (d.takeProfit) out.push({ value: num(d.takeProfit), label: `TP${tag}`, kind: "target" });
@@ -200,23 +203,76 @@ function levelField(p, name) {
   return el("td", { "data-field": name }, input, error);
 }
 
+// The stored document keeps the ladder, its filled legs and the trailing order in
+// `details` (domain/models.py); a top-level copy is read too, as older pages sent it.
+const ladderOfDoc = (p) => p.details.takeProfits || p.takeProfits || [];
+const legFilled = (p, leg, i) => Boolean(leg.filled) || (p.details.legsFilled || []).includes(i);
+const trailingSpecOf = (p) => p.details.trailing || p.trailingStop || p.details.trailingStopSpec || null;
+
+// Which amend editors are open (`id/kind`), so a live re-render keeps them open.
+const openEditors = new Set();
+
+/** An edit-in-place form behind a <details>: its inputs are named by the API's field
+ * paths, its PATCH's 422 is shown at the field by showFieldError, like every form. */
+function editor(p, kind, label, inputs, bodyOf) {
+  const key = `${p.id}/${kind}`;
+  const form = el("form", { class: `amend amend-${kind}`, "data-kind": kind },
+    ...inputs, el("button", { type: "submit", class: "small" }, "Save"), el("p", { class: "error form-error" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("PATCH", `/v1/positions/${p.id}`, bodyOf(form));
+      showFieldError(form, null);
+      openEditors.delete(key);
+      onChange();
+    } catch (err) { showFieldError(form, bracketed(err)); }
+  });
+  const box = el("details", { class: "edit", open: openEditors.has(key) }, el("summary", {}, label), form);
+  box.addEventListener("toggle", () => { if (box.open) openEditors.add(key); else openEditors.delete(key); });
+  return box;
+}
+
+function ladderEditor(p) {
+  const legs = ladderOfDoc(p);
+  const seed = legs.length ? legs : [{}, {}];
+  return editor(p, "ladder", legs.length ? "edit ladder" : "ladder…",
+    [ladderInputs(seed, p.details.moveStopToEntryAfter)],
+    (form) => {
+      const next = ladderOf(form);
+      const body = { takeProfits: next.length ? next : null, moveStopToEntryAfter: next.length ? moveAfterOf(form) : null };
+      // A ladder replaces the single target: the API refuses both at once.
+      if (next.length && p.details.takeProfit) body.takeProfit = null;
+      return body;
+    });
+}
+
 function takeProfitCell(p) {
-  const ladder = p.takeProfits || p.details.takeProfits;
-  if (!Array.isArray(ladder) || !ladder.length) return levelField(p, "takeProfit");
+  const ladder = ladderOfDoc(p);
+  if (!Array.isArray(ladder) || !ladder.length) {
+    const cell = levelField(p, "takeProfit");
+    cell.append(ladderEditor(p));
+    return cell;
+  }
+  const after = p.details.moveStopToEntryAfter;
   return el("td", { "data-field": "takeProfits", class: "ladder" },
-    ...ladder.map((leg, i) => el("div", { class: leg.filled ? "filled" : "" },
-      `TP${i + 1} ${trim(leg.price)} × ${fmt(num(leg.fraction) * 100, 0)}%${leg.filled ? " ✓" : ""}`)));
+    ...ladder.map((leg, i) => el("div", { class: `tp-leg${legFilled(p, leg, i) ? " filled" : ""}` },
+      `TP${i + 1} ${trim(leg.price)} × ${fmt(num(leg.fraction) * 100, 0)}%${legFilled(p, leg, i) ? " ✓" : ""}`)),
+    after ? el("small", { class: "move-after" }, `stop → entry after TP${after}`) : "",
+    ladderEditor(p));
 }
 
 function trailingCell(p) {
-  const spec = p.trailingStop || p.details.trailingStopSpec;
+  const spec = trailingSpecOf(p);
   const d = p.details;
-  if (!spec && !d.trailingStop) return el("td", { class: "trailing" }, "-");
+  const edit = editor(p, "trailing", spec ? "edit" : "add…", [trailingInputs(spec)],
+    (form) => ({ trailingStop: trailingOf(form) }));
+  if (!spec && !d.trailingStop) return el("td", { class: "trailing", "data-field": "trailingStop" }, el("span", { class: "none" }, "-"), edit);
   const rate = num(spec?.callbackRate);
-  return el("td", { class: "trailing" },
-    rate !== null ? `${fmt(rate * 100)}%` : "",
-    d.trailingStop ? el("div", {}, `stop ${trim(d.trailingStop)}`) : el("div", { class: "muted" }, spec?.activationPrice ? `from ${trim(spec.activationPrice)}` : "waiting"),
-    d.trailingPeak ? el("small", {}, `peak ${trim(d.trailingPeak)}`) : "");
+  return el("td", { class: "trailing", "data-field": "trailingStop" },
+    el("span", { class: "rate" }, rate !== null ? `${fmt(rate * 100)}%` : ""),
+    d.trailingStop ? el("div", { class: "trail-stop" }, `stop ${trim(d.trailingStop)}`) : el("div", { class: "muted" }, spec?.activationPrice ? `from ${trim(spec.activationPrice)}` : "waiting"),
+    d.trailingPeak ? el("small", { class: "trail-peak" }, `peak ${trim(d.trailingPeak)}`) : "",
+    edit);
 }
 
 function closeCell(p) {
@@ -270,6 +326,7 @@ export function renderPositions() {
       levelField(p, "stopLoss"),
       takeProfitCell(p),
       trailingCell(p),
+      el("td", { class: "expires", title: "closes at market then (reason time_limit)" }, p.expiresAt ? when(p.expiresAt) : "-"),
       closeCell(p),
     );
     updateLive(tr, p);
@@ -333,11 +390,20 @@ async function submitOpen(e) {
   e.preventDefault();
   const form = e.target;
   const body = formValues(form, ["symbol", "market", "side", "qty", "leverage", "stopLoss", "takeProfit"]);
+  // SPEC 5.2: sent only when typed, under the API's own names.
+  const trailing = trailingOf(form);
+  if (trailing) body.trailingStop = trailing;
+  const legs = ladderOf(form);
+  if (legs.length) body.takeProfits = legs;
+  const after = moveAfterOf(form);
+  if (after !== null) body.moveStopToEntryAfter = after;
+  const expires = expiresOf(form);
+  if (expires) body.expiresAt = expires;
   try {
     await api("POST", "/v1/positions", body);
     showFieldError(form, null);
     onChange();
-  } catch (err) { showFieldError(form, err); }
+  } catch (err) { showFieldError(form, bracketed(err)); }
 }
 
 async function submitTrigger(e) {
@@ -356,7 +422,9 @@ async function submitTrigger(e) {
 }
 
 export function wireTrade() {
-  $("#open-form").addEventListener("submit", submitOpen);
+  const open = $("#open-form");
+  open.querySelector("#open-extras").replaceWith(trailingInputs(), ladderInputs([{}, {}]));
+  open.addEventListener("submit", submitOpen);
   $("#trigger-form").addEventListener("submit", submitTrigger);
   $("#watchlist-form").addEventListener("submit", saveWatchlist);
   $("#history-filter").addEventListener("input", renderHistory);
