@@ -69,9 +69,13 @@ class Live:
 
 
 async def start_live(
-    path: Path, sim_config: SimulatorConfig | None = None, sim: KucoinSimulator | None = None
+    path: Path,
+    sim_config: SimulatorConfig | None = None,
+    sim: KucoinSimulator | None = None,
+    **settings: Any,
 ) -> Live:
-    """The system on `path`, against `sim` (started) or a new simulator of `sim_config`."""
+    """The system on `path`, against `sim` (started) or a new simulator of `sim_config`;
+    `settings` are further Settings fields (e.g. `firebase_project`)."""
     if sim is None:
         sim = KucoinSimulator(sim_config or SimulatorConfig(tick_rate=0, seed=7))
         await sim.start()
@@ -81,6 +85,7 @@ async def start_live(
         kucoin_spot_url=sim.spot_url,
         kucoin_futures_url=sim.futures_url,
         api_port=port,
+        **settings,
     )
     store = SqliteStore(path)
     await store.start()
