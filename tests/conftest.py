@@ -60,7 +60,7 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
 from cogmora.testing import EPOCH, ManualClock
-from emulators import FirestoreProjects
+from emulators import EmulatorUnavailable, FirestoreProjects, start_auth
 
 SPOT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 FUTURES_SYMBOLS = ("XBTUSDTM", "ETHUSDTM")
@@ -279,3 +279,25 @@ def _dump_asyncio_tasks(signum: int, frame: object) -> None:
 
 
 signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)
+
+
+AUTH_PROJECT = "demo-cogmora"  # .ci/run starts the Auth emulator for this project
+
+
+@pytest.fixture(scope="session")
+def auth_emulator() -> Iterator[str]:
+    """host:port of firebase-tools' Auth emulator (FIREBASE_AUTH_EMULATOR_HOST, or one
+    started here for the session)."""
+    given = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
+    if given:
+        yield given
+        return
+    try:
+        with start_auth(AUTH_PROJECT) as host:
+            os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
+            try:
+                yield host
+            finally:
+                os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
+    except EmulatorUnavailable as exc:
+        pytest.skip(str(exc))

@@ -4,9 +4,8 @@ REST API, and trades with the ID token; a wrong password is a clear message."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +13,11 @@ import httpx
 import pytest
 
 from cogmora.simulator import SimulatorConfig
-from emulators import EmulatorUnavailable, start_auth
 
 from .conftest import WAIT, Live, base, page_of, shot, start_live, stop_live
 
 PROJECT = "demo-cogmora"  # .ci/run starts the Auth emulator for this project
 PASSWORD = "correct horse"
-
-
-@pytest.fixture(scope="module")
-def auth_emulator() -> Iterator[str]:
-    """host:port of the Auth emulator (FIREBASE_AUTH_EMULATOR_HOST, or one started here)."""
-    given = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
-    if given:
-        yield given
-        return
-    try:
-        with start_auth(PROJECT) as host:
-            os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
-            try:
-                yield host
-            finally:
-                os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
-    except EmulatorUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

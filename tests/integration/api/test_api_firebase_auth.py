@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,31 +21,12 @@ from cogmora.domain.enums import LedgerKind
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
-from emulators import EmulatorUnavailable, start_auth
 
 if TYPE_CHECKING:
     from conftest import LiveServer, ManualClock
 
 PROJECT = "demo-cogmora"  # .ci/run starts the Auth emulator for this project
 OPENING = D("2500")
-
-
-@pytest.fixture(scope="module")
-def auth_emulator() -> Iterator[str]:
-    """host:port of the Auth emulator (FIREBASE_AUTH_EMULATOR_HOST, or one started here)."""
-    given = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
-    if given:
-        yield given
-        return
-    try:
-        with start_auth(PROJECT) as host:
-            os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
-            try:
-                yield host
-            finally:
-                os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
-    except EmulatorUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture
