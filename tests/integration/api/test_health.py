@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+import uvicorn
 
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.processes import start_components
@@ -32,6 +33,19 @@ from cogmora.simulator import KucoinSimulator, SimulatorConfig
 
 QUICK = FeedOptions(backoff_initial_s=0.1, backoff_max_s=0.5)
 
+
+
+async def serve_api(
+    system: System, http_timeout: float
+) -> tuple[uvicorn.Server, httpx.AsyncClient]:
+    """The API of `system` served on a free port in this event loop, and a client of it."""
+    from conditions import until as until_true
+
+    server = api_server(system, "127.0.0.1", 0)
+    system.supervisor.start("api", server.serve)
+    await until_true(lambda: server.started, 30.0, "the API serving")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=http_timeout)
 
 @dataclass
 class Probed:
@@ -97,14 +111,7 @@ async def probed(store_url: str, sim: KucoinSimulator) -> AsyncIterator[Probed]:
     system = build_system(settings, store)
     await start_components(system, ("close-handler",))
     await start_worker(system, QUICK)
-    server = api_server(system, "127.0.0.1", 0)
-    system.supervisor.start("api", server.serve)
-    for _ in range(3000):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    server, http = await serve_api(system, http_timeout=30)
     try:
         yield Probed(sim, system, http)
     finally:
@@ -274,14 +281,7 @@ class Serving:
 async def serving(store: Any, store_url: str) -> AsyncIterator[Serving]:
     """The API alone on `store` (already started), in this event loop."""
     system = build_system(Settings(store_url=store_url), store)
-    server = api_server(system, "127.0.0.1", 0)
-    system.supervisor.start("api", server.serve)
-    for _ in range(3000):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    server, http = await serve_api(system, http_timeout=60)
     try:
         yield Serving(system, http)
     finally:
