@@ -2,8 +2,9 @@
 
 Each transaction rewrites `--batch` documents drawn from a fixed set of 10,000 position
 paths, so the documents themselves stay the same size and only the change feed can grow.
-Every `--report` changes the script prints the store's size on disk (SQLite: the database
-file, and its WAL beside it; PostgreSQL: `pg_total_relation_size` of the feed table, and
+Every `--report` changes the script prints the store's size (SQLite: the database as its
+own page count says, which is what the file holds once the WAL is checkpointed, and the WAL
+file beside it; PostgreSQL: `pg_total_relation_size` of the feed table, and
 of the documents' table beside it), the feed's row count and the process's resident memory, for the
 pruned run beside the naive one (no pruning: the feed keeps every change, as before), and
 the ratio naive / pruned.
@@ -43,7 +44,7 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 @dataclass(frozen=True, slots=True)
 class Sample:
     changes: int
-    size_bytes: int  # SQLite: the database file; PostgreSQL: the feed's table
+    size_bytes: int  # SQLite: page_count x page_size; PostgreSQL: the feed's table
     wal_bytes: int  # SQLite's WAL (a checkpoint empties it); PostgreSQL: the documents' table
     rows: int
     rss_bytes: int  # this process's resident memory (the store's caches, the pruner's marks)
@@ -78,14 +79,22 @@ async def _rows(store: Store) -> int:
     return await store.read(body)
 
 
-def _file_sizes(path: str) -> tuple[int, int]:
+def _wal_size(path: str) -> int:
     wal = Path(path + "-wal")
-    return Path(path).stat().st_size, wal.stat().st_size if wal.exists() else 0
+    return wal.stat().st_size if wal.exists() else 0
 
 
 async def _size(store: Store) -> tuple[int, int]:
     if isinstance(store, SqliteStore):
-        return _file_sizes(store.path)
+        # The pages the database holds, wherever they are now: the file's own size says
+        # only when SQLite last checkpointed (a run can end with the file at one page and
+        # everything in the WAL), and the WAL's size how long a checkpoint was held off.
+        def pages(tx: Any) -> int:
+            count = tx._conn.execute("PRAGMA page_count").fetchone()[0]
+            size = tx._conn.execute("PRAGMA page_size").fetchone()[0]
+            return int(count) * int(size)
+
+        return await store.read(pages), _wal_size(store.path)
 
     def body(tx: Any) -> tuple[int, int]:
         row = tx._conn.execute(

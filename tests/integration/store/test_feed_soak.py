@@ -12,9 +12,9 @@ import feed_soak
 
 async def test_a_pruned_feed_stays_bounded_while_the_naive_one_grows(tmp_path: Path) -> None:
     """Through 20,000 changes the pruned feed never holds more than `keep` plus one pruning
-    interval of changes, and its store ends smaller on disk than the naive one, which keeps
-    all (file plus WAL: which of the two holds the naive run's pages depends on when SQLite
-    last checkpointed)."""
+    interval of changes, and its database ends smaller than the naive one, which keeps all
+    (in pages: the file's and the WAL's sizes say when SQLite last checkpointed, which
+    depends on the machine's load, not on pruning)."""
     keep, batch, every = 2_000, 500, 2
     pruned, naive, _, _ = await feed_soak.run(
         "sqlite", 20_000, batch=batch, report=5_000, keep=keep, prune_every=every, where=tmp_path
@@ -22,8 +22,4 @@ async def test_a_pruned_feed_stays_bounded_while_the_naive_one_grows(tmp_path: P
     assert [s.changes for s in pruned] == [5_000, 10_000, 15_000, 20_000]
     assert all(s.rows <= keep + batch * every for s in pruned)
     assert [s.rows for s in naive] == [5_000, 10_000, 15_000, 20_000]
-
-    def on_disk(sample: feed_soak.Sample) -> int:
-        return sample.size_bytes + sample.wal_bytes
-
-    assert on_disk(pruned[-1]) < on_disk(naive[-1])
+    assert pruned[-1].size_bytes < naive[-1].size_bytes
