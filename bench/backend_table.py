@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -49,7 +48,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import machine, start_firestore_emulator
+from _setup import firestore_emulator, machine
 
 from cogmora.cli.stores import open_store
 from cogmora.domain.enums import Market, Side, Source
@@ -503,14 +502,11 @@ def main() -> None:
     parser.add_argument("--storms-only", action="store_true")
     parser.add_argument("--within", type=float, default=600.0)
     args = parser.parse_args()
-    proc = start_firestore_emulator() if args.backend == "firestore" else None
-    try:
+    if args.backend == "firestore":
+        with firestore_emulator():
+            asyncio.run(main_async(args))
+    else:
         asyncio.run(main_async(args))
-    finally:
-        if proc is not None:  # its whole session: the gcloud wrapper and its Java child
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-
 
 if __name__ == "__main__":
     main()

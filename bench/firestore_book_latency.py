@@ -39,7 +39,7 @@ from cogmora.store.port import Tx
 from cogmora.store.queries import FOLLOWED, feed_log_since
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import machine, start_firestore_emulator
+from _setup import firestore_emulator, machine
 
 
 def doc(i: int, stamp: int = 0) -> dict[str, object]:
@@ -181,8 +181,7 @@ def main() -> None:
     parser.add_argument("--naive-wait", type=float, default=120.0)
     parser.add_argument("--alone", action="store_true", help="no bare client beside it")
     args = parser.parse_args()
-    proc = start_firestore_emulator()
-    try:
+    with firestore_emulator():
         print(
             f"EMULATOR ({os.environ['FIRESTORE_EMULATOR_HOST']}), {args.open} open positions, "
             f"{args.rate}/s for {args.seconds}s; {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M}"
@@ -222,9 +221,6 @@ def main() -> None:
             f"{min(b99s):.0f}/{statistics.median(b99s):.0f}/{max(b99s):.0f} ms"
         )
         print(Path("/proc/loadavg").read_text().strip(), "(load after)")
-    finally:
-        if proc is not None:
-            proc.terminate()
     sys.stdout.flush()
 
 

@@ -1,7 +1,7 @@
 """Opens/s and a crossing storm on the Firestore EMULATOR, through the services.
 
 One command: `python bench/firestore_storm.py [--positions 1000] [--users 5] [--clients 16]`.
-Uses FIRESTORE_EMULATOR_HOST, or starts gcloud's emulator (see firestore_book_latency.py).
+Uses FIRESTORE_EMULATOR_HOST, or starts an emulator of its own (`_setup.firestore_emulator`).
 
 1. Opens: `clients` concurrent callers of `Positions.open` over `users` users (what the
    API route calls); opens/s and errors.
@@ -32,7 +32,7 @@ from cogmora.settings import Settings
 from cogmora.store.firestore import FirestoreStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-from firestore_book_latency import start_emulator
+from _setup import firestore_emulator
 
 
 async def run(n: int, users: int, clients: int, naive: bool) -> dict[str, float]:
@@ -96,8 +96,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    proc = start_emulator()
-    try:
+    with firestore_emulator():
         print(f"EMULATOR, {args.positions} positions, {args.users} users, {args.clients} clients")
         print(Path("/proc/loadavg").read_text().strip(), "(load before)")
         for r in range(args.repeats):
@@ -109,9 +108,6 @@ def main() -> None:
         ratio = (naive["to_closing_s"] / small) / (ours["to_closing_s"] / args.positions)
         print(f"to-closing per position, naive/batched: {ratio:.1f}x")
         print(Path("/proc/loadavg").read_text().strip(), "(load after)")
-    finally:
-        if proc is not None:
-            proc.terminate()
 
 
 if __name__ == "__main__":
