@@ -508,5 +508,6 @@ def main() -> None:
     else:
         asyncio.run(main_async(args))
 
+
 if __name__ == "__main__":
     main()
