@@ -4,7 +4,9 @@ The config document also carries the scheduler's `run` bookkeeping (see
 `cogmora.jobs.scheduler`); this service never shows it and never overwrites it. Saving a
 config keeps its `nextRunAt` when the agent stays on with the same schedule, so editing
 symbols or limits neither skips a due slot nor breaks the lease of a run in flight; a
-new schedule (or switching on) starts from the first slot after now.
+new schedule (or switching on) starts from the first slot after now. A save reads the user
+document, so it runs in the user's document lane (`store.lanes`) and waits for this
+process's opens instead of aborting them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cogmora.domain.timeutil import opt_from_iso
 from cogmora.errors import NotFound, ValidationError
 from cogmora.services.clock import Clock
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 MAX_DECISIONS = 500
@@ -73,7 +76,7 @@ class AgentConfigs:
             tx.set(path, doc)
             return saved
 
-        return await self._store.transact(write)
+        return await lanes(self._store).transact([user_path(uid)], write)
 
     async def decisions(self, uid: str, limit: int = 50) -> list[Doc]:
         """The decision log, newest first."""

@@ -13,7 +13,10 @@ only for the positions that set changed, with the balance, in the same commit. A
 replica that raced it finds `fundedAt` moved and books nothing (or re-runs, on a
 serializable conflict, and finds it funded). A position already `closing` is not funded
 (its close is decided). Only `fundedAt` is written, never the whole document, so the
-worker's own writes to the position (its trailing peak) are never overwritten.
+worker's own writes to the position (its trailing peak) are never overwritten. Each
+owner's transaction runs in the owner's document lane (`store.lanes`): it rewrites the
+balance, so in a process that also serves opens it waits for them instead of aborting
+them.
 
 Funding times missed entirely (no jobs process for more than one period) are booked
 when one comes back: every funding time after the position opened and after its
@@ -44,6 +47,7 @@ from cogmora.errors import CogmoraError
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 log = structlog.get_logger("cogmora.funding")
@@ -115,7 +119,7 @@ class Funding:
                 return _fund_in(tx, uid, owned, quote, self._clock.now(), budget)
 
             while True:
-                count, more = await self._store.transact(body)
+                count, more = await lanes(self._store).transact([user_path(uid)], body)
                 booked += count
                 if not more or not count:
                     break

@@ -8,7 +8,9 @@ restart. The close is the worker's own compare-and-set, `open -> closing` expect
 position still open with that `expiresAt`, so several jobs replicas, a stop loss on the
 same tick and a manual close race with exactly one winner; the close handler settles it.
 A symbol with no fresh price is left for the next pass (a close at a stale price would
-pay the wrong amount).
+pay the wrong amount). The compare-and-set runs in its owners' document lanes
+(`store.lanes`), where this process's partial closes and settlements of the same positions
+run, so it waits for them rather than aborting them.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any
 import structlog
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus
+from cogmora.domain.paths import user_path
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import Conflict
 from cogmora.services.clock import Clock
 from cogmora.services.crossings import closing_fields
 from cogmora.services.prices import PriceSource, fresh_price
 from cogmora.store import queries as q
+from cogmora.store.lanes import lanes
 from cogmora.store.port import Store, Tx
 
 log = structlog.get_logger("cogmora.time_limits")
@@ -64,7 +68,9 @@ class TimeLimits:
             fields = closing_fields(CloseReason.TIME_LIMIT, quote.price, now)
             expect = {"details.status": PositionStatus.OPEN.value, "expiresAt": expires}
 
-            closed += await self._store.transact(functools.partial(_close, paths, expect, fields))
+            owners = {user_path(path.split("/", 2)[1]) for path in paths}
+            body = functools.partial(_close, paths, expect, fields)
+            closed += await lanes(self._store).transact(owners, body)
         return closed
 
 
