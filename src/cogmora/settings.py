@@ -42,6 +42,9 @@ class Settings:
     log_json: bool = True
     firebase_project: str | None = None  # the API also accepts this project's ID tokens
     firebase_opening_balance: Decimal = Decimal(10000)  # a Firebase user's first balance
+    # The web API key the page signs in with (public by Firebase's design: it names the
+    # project to Identity Toolkit, it grants nothing); /v1/auth/config hands it out.
+    firebase_api_key: str | None = None
     # The change feed keeps at least the latest N changes and every change younger than
     # this many seconds (store/retention.py; on Firestore, N bounds each instance's buffer).
     feed_retention_rows: int = 100_000
@@ -102,6 +105,26 @@ def _band(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
     return value
 
 
+def _firebase_api_key(env: Mapping[str, str], project: str | None) -> str | None:
+    """A key the page could not use would show as a sign-in failure in every browser, long
+    after start-up; a key without a project would be ignored without a word."""
+    raw = env.get("COGMORA_FIREBASE_API_KEY")
+    if raw is None or raw.strip() == "":
+        return None
+    key = raw.strip()
+    if not (key.isascii() and len(key) <= 256 and all(c.isalnum() or c in "_-" for c in key)):
+        raise ConfigError(
+            "COGMORA_FIREBASE_API_KEY",
+            "must be the web API key of the Firebase project's settings (letters, digits,"
+            f" _ and -, e.g. AIzaSy...), got {raw!r}",
+        )
+    if project is None:
+        raise ConfigError(
+            "COGMORA_FIREBASE_API_KEY", "is set but COGMORA_FIREBASE_PROJECT is not: set both"
+        )
+    return key
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     base = Settings()
@@ -146,6 +169,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not host:
         raise ConfigError("COGMORA_API_HOST", "must not be empty")
     api_port = _int(env, "COGMORA_API_PORT", base.api_port, 0, 65535)
+    firebase_project = env.get("COGMORA_FIREBASE_PROJECT", "").strip() or None
     return Settings(
         store_url=store_url,
         kucoin_spot_url=_url(
@@ -169,8 +193,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         price_band=_band(env, "COGMORA_PRICE_BAND", base.price_band),
         log_level=log_level,
         log_json=log_format == "json",
-        firebase_project=env.get("COGMORA_FIREBASE_PROJECT", "").strip() or None,
+        firebase_project=firebase_project,
         firebase_opening_balance=opening_balance,
+        firebase_api_key=_firebase_api_key(env, firebase_project),
         feed_retention_rows=_int(
             env, "COGMORA_FEED_RETENTION_ROWS", base.feed_retention_rows, 1, 1_000_000_000
         ),

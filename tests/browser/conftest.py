@@ -96,8 +96,14 @@ async def token_of(live: Live, uid: str, balance: str = "10000") -> str:
     return str(token)
 
 
-async def page_of(browser: Any, width: int = 1200, height: int = 900) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": height})
+async def page_of(
+    browser: Any, width: int = 1200, height: int = 900, timezone: str = "UTC"
+) -> Page:
+    """A page in its own context; its browser's time zone is `timezone` (IANA), never
+    the machine's, so a test of typed times means the same on every machine."""
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, timezone_id=timezone
+    )
     page: Page = await context.new_page()
     page.on("dialog", lambda d: d.accept())
     return page

@@ -190,8 +190,8 @@ async def test_a_partial_close_shrinks_the_row_and_history_shows_the_part(
 async def test_expires_at_from_the_form_shows_in_the_row_and_a_past_one_at_the_field(
     live: Live, browser: Any
 ) -> None:
-    """A datetime typed in the form is UTC; the row shows it; a past one is the API's 422
-    at the input."""
+    """A datetime typed in the form is read in the browser's zone (UTC here: page_of); the
+    row shows it; a past one is the API's 422 at the input."""
     token = await token_of(live, "alice")
     await live.sim.set_price("BTC-USDT", "60000")
     page = await page_of(browser)

@@ -1,4 +1,4 @@
-"""COGMORA_FIREBASE_PROJECT and COGMORA_FIREBASE_OPENING_BALANCE."""
+"""COGMORA_FIREBASE_PROJECT, COGMORA_FIREBASE_OPENING_BALANCE and COGMORA_FIREBASE_API_KEY."""
 
 from __future__ import annotations
 
@@ -32,3 +32,28 @@ def test_a_bad_opening_balance_names_its_variable(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         load({"COGMORA_FIREBASE_OPENING_BALANCE": value})
     assert info.value.variable == "COGMORA_FIREBASE_OPENING_BALANCE"
+
+
+def test_the_web_api_key_is_read_with_its_project_and_is_unset_by_default() -> None:
+    """The key the page signs in with; blank is unset, like the project."""
+    assert load({}).firebase_api_key is None
+    assert load({"COGMORA_FIREBASE_API_KEY": "  "}).firebase_api_key is None
+    key = "AIzaSyD-3xAmPlE_k3y0123456789abcdefghi"
+    settings = load({"COGMORA_FIREBASE_PROJECT": "my-app", "COGMORA_FIREBASE_API_KEY": f" {key} "})
+    assert settings.firebase_api_key == key
+
+
+@pytest.mark.parametrize("value", ["AIza key", 'AIza"><script>', "ключ", "A" * 257])
+def test_a_web_api_key_that_is_no_key_names_its_variable(value: str) -> None:
+    """Spaces, markup, other scripts or a page of text: not a key the page could send."""
+    with pytest.raises(ConfigError) as info:
+        load({"COGMORA_FIREBASE_PROJECT": "my-app", "COGMORA_FIREBASE_API_KEY": value})
+    assert info.value.variable == "COGMORA_FIREBASE_API_KEY"
+
+
+def test_a_web_api_key_without_a_project_stops_start_up() -> None:
+    """Without a project the API takes no ID tokens: the key would be ignored unnoticed."""
+    with pytest.raises(ConfigError) as info:
+        load({"COGMORA_FIREBASE_API_KEY": "AIzaSyExample"})
+    assert info.value.variable == "COGMORA_FIREBASE_API_KEY"
+    assert "COGMORA_FIREBASE_PROJECT" in str(info.value)

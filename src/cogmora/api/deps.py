@@ -38,4 +38,5 @@ class ApiDeps:
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
     liveness: Callable[[], dict[str, Any]] = lambda: {"status": "alive"}
     firebase_id_tokens: FirebaseIdTokens | None = None  # also accept Firebase ID tokens
+    firebase_api_key: str | None = None  # Settings.firebase_api_key, for /v1/auth/config
     kucoin: KucoinHosts | None = None  # candles for charts (api/routes/market.py)

@@ -149,6 +149,7 @@ class ActionIn(Body):
     stopLoss: Dec | None = None
     takeProfit: Dec | None = None
     takeProfits: list[TakeProfitLegIn] | None = None
+    moveStopToEntryAfter: int | None = None
     trailingStop: TrailingStopIn | None = None
 
 

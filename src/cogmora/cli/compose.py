@@ -80,6 +80,7 @@ class System:
             health=self.supervisor.health,
             liveness=self.supervisor.liveness,
             firebase_id_tokens=self.firebase_id_tokens,
+            firebase_api_key=self.settings.firebase_api_key,
             kucoin=self.kucoin,
         )
 

@@ -193,7 +193,11 @@ def register(
 ) -> None:
     @app.command("api")
     def api(host: HostOpt = None, port: PortOpt = None, store: StoreOpt = None) -> None:
-        """Serve the HTTP API (OpenAPI docs at /docs) against a shared store."""
+        """Serve the HTTP API (OpenAPI docs at /docs) and the dashboard (at /) against a
+        shared store.
+
+        With COGMORA_FIREBASE_PROJECT set it also takes that project's Firebase ID tokens,
+        and the page signs in by email and password with COGMORA_FIREBASE_API_KEY."""
         settings = settings_or_exit(api_host=host, api_port=port, store_url=store)
         run_async(lambda: serve(settings, ("api",)))
 

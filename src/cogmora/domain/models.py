@@ -307,6 +307,7 @@ class TriggerAction:
     take_profit: Decimal | None = None
     take_profits: tuple[TakeProfitLeg, ...] = ()  # the ladder its position gets
     trailing_stop: TrailingStop | None = None  # the position it opens carries it
+    move_stop_to_entry_after: int | None = None  # of its ladder, as on a position
 
     def to_doc(self) -> Doc:
         doc: Doc = {
@@ -321,6 +322,8 @@ class TriggerAction:
             doc["takeProfits"] = legs_to_doc(self.take_profits)
         if self.trailing_stop is not None:
             doc["trailingStop"] = self.trailing_stop.to_doc()
+        if self.move_stop_to_entry_after is not None:
+            doc["moveStopToEntryAfter"] = self.move_stop_to_entry_after
         return doc
 
     @classmethod
@@ -334,6 +337,7 @@ class TriggerAction:
             take_profit=opt_decimal(doc.get("takeProfit")),
             take_profits=legs_from_doc(doc.get("takeProfits")),
             trailing_stop=TrailingStop.opt_from_doc(doc.get("trailingStop")),
+            move_stop_to_entry_after=doc.get("moveStopToEntryAfter"),
         )
 
 

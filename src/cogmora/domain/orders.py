@@ -62,6 +62,7 @@ class OpenRequest:
             Source.TRIGGER,
             trigger_id,
             take_profits=action.take_profits,
+            move_stop_to_entry_after=action.move_stop_to_entry_after,
             trailing_stop=action.trailing_stop,
         )
 

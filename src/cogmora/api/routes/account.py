@@ -49,8 +49,7 @@ async def auth_config(deps: Deps) -> dict[str, Any]:
     return {
         "firebase": {
             "projectId": firebase.project,
-            "apiKey": os.environ.get("COGMORA_FIREBASE_API_KEY", "").strip()
-            or ("emulator" if emulator else ""),
+            "apiKey": deps.firebase_api_key or ("emulator" if emulator else ""),
             "identityToolkit": f"{root}identitytoolkit.googleapis.com/v1",
             "secureToken": f"{root}securetoken.googleapis.com/v1",
             "emulator": bool(emulator),

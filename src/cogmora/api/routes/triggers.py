@@ -39,6 +39,7 @@ async def create_trigger(
             a.takeProfit,
             tuple(TakeProfitLeg(t.price, t.fraction) for t in a.takeProfits or ()),
             trailing_stop=trailing_of(a.trailingStop),
+            move_stop_to_entry_after=a.moveStopToEntryAfter,
         ),
         body.expiresAt,
         key=key,

@@ -5,7 +5,8 @@
 import { api } from "./api.js";
 import { lineChart } from "./chart.js";
 import {
-  bracketed, expiresOf, ladderInputs, ladderOf, moveAfterOf, trailingInputs, trailingOf,
+  actionField, bracketed, expiresOf, ladderInputs, ladderOf, moveAfterOf, orderFieldsOf, orderInputs,
+  trailingInputs, trailingOf,
 } from "./orders.js";
 import { state } from "./state.js";
 import {
@@ -344,18 +345,31 @@ export function updateLivePositions() {
 
 // ------------------------------------------------------------------ triggers and history
 
+/** What a trigger's action opens: side and size, then its orders, one line each. */
+function actionCell(a) {
+  const size = `${a.side} ${trim(a.qty ?? a.notional)}${a.notional && !a.qty ? " USDT" : ""}${a.leverage ? ` ${trim(a.leverage)}×` : ""}`;
+  const t = a.trailingStop;
+  const legs = Array.isArray(a.takeProfits) ? a.takeProfits : [];
+  return el("td", { class: "action" }, size,
+    a.stopLoss ? el("div", { class: "sl" }, `stop ${trim(a.stopLoss)}`) : "",
+    a.takeProfit ? el("div", { class: "tp" }, `TP ${trim(a.takeProfit)}`) : "",
+    t ? el("div", { class: "trail" }, `trail ${fmt(num(t.callbackRate) * 100)}%${t.activationPrice ? ` from ${trim(t.activationPrice)}` : ""}`) : "",
+    ...legs.map((leg, i) => el("div", { class: "tp-leg" }, `TP${i + 1} ${trim(leg.price)} × ${fmt(num(leg.fraction) * 100, 0)}%`)),
+    a.moveStopToEntryAfter ? el("small", { class: "move-after" }, `stop → entry after TP${a.moveStopToEntryAfter}`) : "");
+}
+
 export function renderTriggers() {
   $("#trigger-rows").replaceChildren(...state.triggers.map((t) => {
     const status = t.details?.status ?? t.status;
-    const a = t.action;
-    return el("tr", { "data-id": t.id },
+    return el("tr", { "data-id": t.id, "data-status": status },
       el("td", {}, t.symbol),
       el("td", {}, `${t.condition.op === "below" ? "≤" : "≥"} ${trim(t.condition.price)}`),
-      el("td", {}, `${a.side} ${trim(a.qty ?? a.notional)}${a.notional && !a.qty ? " USDT" : ""}${a.leverage ? ` ${trim(a.leverage)}×` : ""}`),
+      actionCell(t.action),
       el("td", { class: "oco" }, t.ocoGroup ?? "-"),
+      el("td", { class: "expires" }, t.expiresAt ? when(t.expiresAt) : "-"),
       el("td", { class: "status" }, status, t.details?.error ? el("small", { class: "error" }, t.details.error) : ""),
       el("td", {}, status === "active" ? el("button", {
-        type: "button",
+        type: "button", class: "cancel",
         onclick: async () => { await api("DELETE", `/v1/triggers/${t.id}`).catch(() => {}); onChange(); },
       }, "Cancel") : ""));
   }));
@@ -391,12 +405,7 @@ async function submitOpen(e) {
   const form = e.target;
   const body = formValues(form, ["symbol", "market", "side", "qty", "leverage", "stopLoss", "takeProfit"]);
   // SPEC 5.2: sent only when typed, under the API's own names.
-  const trailing = trailingOf(form);
-  if (trailing) body.trailingStop = trailing;
-  const legs = ladderOf(form);
-  if (legs.length) body.takeProfits = legs;
-  const after = moveAfterOf(form);
-  if (after !== null) body.moveStopToEntryAfter = after;
+  Object.assign(body, orderFieldsOf(form));
   const expires = expiresOf(form);
   if (expires) body.expiresAt = expires;
   try {
@@ -412,20 +421,28 @@ async function submitTrigger(e) {
   const f = formValues(form, ["symbol", "market", "op", "price", "side", "qty", "leverage", "stopLoss", "takeProfit", "ocoGroup"]);
   const action = { side: f.side };
   for (const k of ["qty", "leverage", "stopLoss", "takeProfit"]) if (f[k] !== undefined) action[k] = f[k];
+  // The position the trigger opens carries the same SPEC 5.2 orders as one opened now.
+  Object.assign(action, orderFieldsOf(form));
   const body = { symbol: f.symbol, market: f.market, condition: { op: f.op, price: f.price }, action };
   if (f.ocoGroup) body.ocoGroup = f.ocoGroup; // SPEC 5.2: triggers of one group cancel each other
+  const expires = expiresOf(form); // the trigger's own: `expired` if it has not fired by then
+  if (expires) body.expiresAt = expires;
   try {
     await api("POST", "/v1/triggers", body);
     showFieldError(form, null);
     onChange();
-  } catch (err) { showFieldError(form, err); }
+  } catch (err) { showFieldError(form, actionField(err)); }
 }
 
 export function wireTrade() {
   const open = $("#open-form");
-  open.querySelector("#open-extras").replaceWith(trailingInputs(), ladderInputs([{}, {}]));
+  open.querySelector("#open-extras").replaceWith(
+    ...orderInputs("Expires at", "the position closes at market then (reason time_limit)"));
   open.addEventListener("submit", submitOpen);
-  $("#trigger-form").addEventListener("submit", submitTrigger);
+  const trigger = $("#trigger-form");
+  trigger.querySelector("#trigger-extras").replaceWith(
+    ...orderInputs("Trigger expires at", "the trigger is expired, not fired, if its price has not crossed by then"));
+  trigger.addEventListener("submit", submitTrigger);
   $("#watchlist-form").addEventListener("submit", saveWatchlist);
   $("#history-filter").addEventListener("input", renderHistory);
   $("#history-csv").addEventListener("click", () =>
