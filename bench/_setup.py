@@ -152,19 +152,23 @@ def closing_position(i: int, uid: str, now: datetime) -> Position:
     )
 
 
-async def fill_closing(store: Store, n: int, chunk: int = 5000) -> None:
-    """`n` closing positions over USERS users with ample balance."""
+async def fill_closing(
+    store: Store, n: int, chunk: int = 5000, uids: list[str] | None = None
+) -> None:
+    """`n` closing positions over USERS users (or `uids`) with ample balance."""
     now = datetime.now(UTC)
-    uids = [f"bench{i:05d}" for i in range(USERS)]
+    uids = uids or [f"bench{i:05d}" for i in range(USERS)]
 
-    def users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
+    for first in range(0, len(uids), chunk):
 
-    await store.transact(users)
+        def users(tx: Tx, some: list[str] = uids[first : first + chunk]) -> None:
+            for uid in some:
+                tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
+
+        await store.transact(users)
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        batch = [closing_position(i, uids[i % USERS], now) for i in range(start, stop)]
+        batch = [closing_position(i, uids[i % len(uids)], now) for i in range(start, stop)]
 
         def write(tx: Tx, batch: list[Position] = batch) -> None:
             for p in batch:

@@ -139,6 +139,15 @@ POSITIONS_BY_STATUS = _cg(
     equals=("details.status",),
     order=(("uid", "asc"),),
 )
+POSITIONS_BY_STATUS_FROM_OWNER = _cg(
+    "positions_by_status_from_owner",
+    "openPositions",
+    "the closing ones from a random owner on, so that two close handlers read different "
+    "windows (the same index as positions_by_status)",
+    equals=("details.status",),
+    range="uid",
+    order=(("uid", "asc"),),
+)
 ACTIVE_TRIGGERS_BY_SYMBOL = _cg(
     "active_triggers_by_symbol",
     "tradeTriggers",
@@ -258,6 +267,7 @@ REGISTRY: tuple[QuerySpec, ...] = (
     OPEN_POSITIONS_BY_SYMBOL,
     POSITIONS_IN_STATUS,
     POSITIONS_BY_STATUS,
+    POSITIONS_BY_STATUS_FROM_OWNER,
     ACTIVE_TRIGGERS_BY_SYMBOL,
     TRIGGERS_BY_STATUS,
     EXPIRING_TRIGGERS,
@@ -326,9 +336,13 @@ FOLLOWED: dict[str, Query] = {
 }
 
 
-def positions_with_status(status: str) -> Query:
-    """Every user's positions in one status, owner by owner (POSITIONS_BY_STATUS)."""
-    return Query("openPositions").where("details.status", "==", status).order_by("uid")
+def positions_with_status(status: str, from_owner: str | None = None) -> Query:
+    """Every user's positions in one status, owner by owner (POSITIONS_BY_STATUS), or
+    those of owners from `from_owner` on (POSITIONS_BY_STATUS_FROM_OWNER)."""
+    query = Query("openPositions").where("details.status", "==", status)
+    if from_owner is not None:
+        query = query.where("uid", ">=", from_owner)
+    return query.order_by("uid")
 
 
 def user_newest_first(group: str, uid: str, newest: str, status: str | None = None) -> Query:
