@@ -6,6 +6,7 @@ code path (engine, settler, API).
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import queue
@@ -13,13 +14,14 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, Source
 from cogmora.domain.fees import FeeSchedule
@@ -278,3 +280,68 @@ def _exit_on_signals() -> dict[int, Any]:
         raise SystemExit(128 + signum)
 
     return {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+
+# ---- repeated, interleaved runs (issue 11: figures that hold on another machine)
+
+
+class Row(NamedTuple):
+    """One line of a `Runs.table`: the figure `key`, its label, and the figure whose median
+    it is divided by (both rates, so above 1x means faster), if any."""
+
+    key: str
+    label: str
+    vs: str | None = None
+    fmt: str = "{:,.0f}"
+
+
+class Runs:
+    """Every figure of every round, by name.
+
+    Why medians and rounds: on this shared machine the load changes by the minute, so one
+    run says little; each way runs once per round (interleaved, so a busy minute falls on
+    every way alike) and ratios are taken between medians, which one lucky or unlucky
+    round does not move.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def add(self, key: str, value: float) -> None:
+        self.values.setdefault(key, []).append(value)
+
+    def median(self, key: str) -> float:
+        return median(self.values[key])
+
+    def table(self, rows: Sequence[Row]) -> str:
+        """A markdown table: min / median / max of each figure and its ratio of medians."""
+        rounds = max(len(v) for v in self.values.values())
+        out = [
+            f"| figure ({rounds} rounds) | min | median | max | ratio of medians |",
+            "|---|---|---|---|---|",
+        ]
+        for row in rows:
+            ordered = sorted(self.values[row.key])
+            low, mid, high = (row.fmt.format(v) for v in (ordered[0], median(ordered), ordered[-1]))
+            versus = ""
+            if row.vs is not None:
+                versus = f"{ratio(median(ordered), self.median(row.vs))} {row.vs}"
+            out.append(f"| {row.label} | {low} | **{mid}** | {high} | {versus} |")
+        return "\n".join(out)
+
+
+def add_repeat(parser: argparse.ArgumentParser, default: int = 5) -> None:
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=default,
+        help="rounds; every way runs once a round, and figures are min / median / max",
+    )
+
+
+def rounds(repeat: int) -> Iterator[int]:
+    """Round numbers 1..repeat, each announced on stderr with the load: a long bench on a
+    busy machine shows where it is, and stdout keeps only the figures."""
+    for i in range(1, repeat + 1):
+        print(f"round {i}/{repeat}, load average {load_average()}", file=sys.stderr, flush=True)
+        yield i

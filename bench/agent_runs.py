@@ -15,8 +15,14 @@ simulator` fetches them from the KuCoin simulator over loopback REST through the
 candle cache (one fetch per symbol and closed bucket, shared by every user). Prices for
 the fills are live quotes, as the worker's feed would provide them.
 
-Run: .venv/bin/python bench/agent_runs.py [--users 10000] [--concurrency 64]
-     [--candles memory|simulator]
+The naive way, for the ratio: the same scheduler with concurrency 1 (one slot claimed
+and run at a time), on fewer users (`--naive`). Every way runs once a round on a fresh
+database, `--repeat` rounds interleaved; printed min / median / max and the ratio of the
+medians. The default is 2,000 users (10,000 took ~1.5 min a round here at load ~7); the
+rate per run does not depend on the count but for the claims' batches.
+
+Run: .venv/bin/python bench/agent_runs.py [--users 2000] [--naive 500] [--concurrency 64]
+     [--candles memory|simulator] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import machine
+from _setup import Row, Runs, add_repeat, machine, rounds
 
 from cogmora.cli.compose import build_system
 from cogmora.cli.jobs import JobsOptions, build_jobs
@@ -101,11 +107,14 @@ async def setup(store: SqliteStore, users: int) -> None:
         await store.transact(write)
 
 
-async def main(users: int, concurrency: int, source: str) -> None:
-    sim = None
-    if source == "simulator":
-        sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=1, rest_weight_limit=10**9))
-        await sim.start()
+SLOTS = (("slot 1", SLOT), ("slot 2", SLOT + timedelta(minutes=15)))
+
+
+async def run_once(
+    users: int, concurrency: int, sim: KucoinSimulator | None
+) -> tuple[dict[str, float], list[str], int]:
+    """(runs/s of each slot, problems found, candle requests): slot 1 then slot 2 for
+    `users` users on a fresh database."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "agents.db")
         await store.start()
@@ -119,37 +128,73 @@ async def main(users: int, concurrency: int, source: str) -> None:
         system = build_system(settings, store, catalog=catalog, clock=clock)
         candles = MemoryCandles() if sim is None else None
         jobs = build_jobs(system, JobsOptions(concurrency=concurrency), candles=candles)
-        print(f"machine: {machine()}")
-        print(f"{users} users, 3 symbols each, concurrency {concurrency}, candles: {source}")
-        for label, slot in (
-            ("slot 1 (2 opens per run)", SLOT),
-            ("slot 2 (holds)", SLOT + timedelta(minutes=15)),
-        ):
+        rates = {}
+        for label, slot in SLOTS:
             clock.at = slot + timedelta(seconds=1)
             for symbol, price in PRICES.items():
                 system.live.put(PriceQuote(symbol, price, clock.at))
             t0 = time.perf_counter()
             ran = await jobs.agents.run_due()
-            elapsed = time.perf_counter() - t0
-            print(
-                f"{label}: {ran} runs in {elapsed:.1f} s = {ran / elapsed * 60:,.0f} runs/min "
-                f"({ran / elapsed:,.0f}/s)"
-            )
+            rates[label] = ran / (time.perf_counter() - t0)
+            if ran != users:
+                print(f"CHECK FAILED: {label} ran {ran} of {users}")
         stats = jobs.agents.stats
         rows = await store.read(lambda tx: tx.query(q.positions_with_status("open")))
-        print(
-            f"positions opened: {len(rows)}; decisions failed: {stats.failed}; "
-            f"last error: {stats.last_error}"
-        )
         problems = check_opens(rows, users)
-        for problem in problems:
-            print(f"CHECK FAILED: {problem}")
-        if sim is not None:
-            print(f"candle requests to the simulator: {jobs.market.candle_calls}")
+        if stats.failed:
+            problems.append(f"{stats.failed} decisions failed; last error: {stats.last_error}")
+        calls = jobs.market.candle_calls
         await system.aclose()
         await store.close()
+    return rates, problems, calls
+
+
+async def main(args: argparse.Namespace) -> None:
+    sim = None
+    if args.candles == "simulator":
+        sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=1, rest_weight_limit=10**9))
+        await sim.start()
+    print(f"machine at start: {machine()}")
+    runs = Runs()
+    problems: list[str] = []
+    calls = 0
+    try:
+        for _ in rounds(args.repeat):
+            for way, users, concurrency in (
+                ("", args.users, args.concurrency),
+                ("naive ", args.naive, 1),
+            ):
+                rates, found, made = await run_once(users, concurrency, sim)
+                for label, rate in rates.items():
+                    runs.add(way + label, rate * 60)
+                problems += found
+                calls += made
+    finally:
+        if sim is not None:
+            await sim.stop()
+    print(
+        f"{args.users:,} users (naive: {args.naive:,}), 3 symbols each, concurrency "
+        f"{args.concurrency}, candles: {args.candles}"
+    )
+    print(
+        runs.table(
+            [
+                Row("slot 1", "slot 1 (2 opens per run), runs/min", "naive slot 1"),
+                Row("slot 2", "slot 2 (holds), runs/min", "naive slot 2"),
+                Row("naive slot 1", "naive, concurrency 1: slot 1, runs/min"),
+                Row("naive slot 2", "naive, concurrency 1: slot 2, runs/min"),
+            ]
+        )
+    )
+    print(
+        "checked every round: slot 1 opened exactly a BTC-USDT spot long and an XBTUSDTM "
+        f"futures short per user, slot 2 nothing; problems: {len(problems)}"
+    )
     if sim is not None:
-        await sim.stop()
+        print(f"candle requests to the simulator, all rounds: {calls}")
+    for problem in problems:
+        print(f"CHECK FAILED: {problem}")
+    print(f"machine at end: {machine()}")
     if problems:
         raise SystemExit(1)
 
@@ -172,8 +217,9 @@ def check_opens(rows: list[tuple[str, Doc]], users: int) -> list[str]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--naive", type=int, default=500, help="users for the naive way")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--candles", choices=("memory", "simulator"), default="memory")
-    args = parser.parse_args()
-    asyncio.run(main(args.users, args.concurrency, args.candles))
+    add_repeat(parser)
+    asyncio.run(main(parser.parse_args()))

@@ -10,8 +10,12 @@ The naive way for comparison claims one job per transaction (`--batch 1`'s path)
 own writer threads, as two processes would have), claiming concurrently; the benchmark
 checks that no slot was claimed twice.
 
-Run: .venv/bin/python bench/scheduler_claims.py [--jobs 50000] [--batch 500]
-     [--pg postgresql://127.0.0.1:5432/test]   (also on PostgreSQL, in a scratch schema)
+Every way runs once a round on fresh data, `--repeat` rounds interleaved; printed
+min / median / max and each batched way's ratio to the naive way's median.
+
+Run: .venv/bin/python bench/scheduler_claims.py [--jobs 20000] [--naive 2000] [--batch 500]
+     [--repeat 5] [--pg postgresql://127.0.0.1:5432/test]   (also on PostgreSQL, in a
+     scratch schema)
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import machine
+from _setup import Row, Runs, add_repeat, machine, rounds
 
 from cogmora.domain.agent import AgentConfig
 from cogmora.domain.paths import agent_config_path
@@ -65,7 +69,8 @@ async def drain(scheduler: SlotScheduler, batch: int, claimed: list[str]) -> Non
         claimed += [c.path for c in got]
 
 
-async def measure(open_store: Opener, jobs: int, batch: int, spread: bool, instances: int) -> str:
+async def measure(open_store: Opener, jobs: int, batch: int, spread: bool, instances: int) -> float:
+    """Claims per second draining `jobs` due agents; checks none was claimed twice or missed."""
     stores = [await open_store() for _ in range(instances)]
     await setup(stores[0], jobs, spread)
     claimed: list[str] = []
@@ -75,29 +80,34 @@ async def measure(open_store: Opener, jobs: int, batch: int, spread: bool, insta
     for s in stores:
         await s.close()
     assert len(claimed) == jobs == len(set(claimed)), "a slot was claimed twice or missed"
-    return f"{jobs / elapsed:>10,.0f} claims/s  ({jobs} in {elapsed:.2f} s)"
+    return jobs / elapsed
 
 
 async def run_backend(name: str, make: Callable[[], Opener], args: argparse.Namespace) -> None:
-    print(f"\n{name}")
-    naive_jobs = min(args.jobs, 5000)
-    naive = await measure(make(), naive_jobs, 1, False, 1)
-    print(f"  naive, one claim per transaction:            {naive}")
-    rates = {}
-    for spread in (False, True):
-        for instances in (1, 2):
-            label = f"{'spread ' if spread else 'same slot'}, batch {args.batch}, " + (
-                "1 instance " if instances == 1 else "2 instances"
-            )
-            line = await measure(make(), args.jobs, args.batch, spread, instances)
-            rates[(spread, instances)] = float(line.split()[0].replace(",", ""))
-            print(f"  {label:44s}{line}")
-    naive_rate = float(naive.split()[0].replace(",", ""))
-    print(f"  batched (same slot, 1 instance) / naive: {rates[(False, 1)] / naive_rate:.1f}x")
+    ways = {
+        f"{'spread' if spread else 'same slot'}, {instances} instance{'s' * (instances > 1)}": (
+            spread,
+            instances,
+        )
+        for spread in (False, True)
+        for instances in (1, 2)
+    }
+    runs = Runs()
+    for _ in rounds(args.repeat):
+        runs.add("naive", await measure(make(), args.naive, 1, False, 1))
+        for key, (spread, instances) in ways.items():
+            runs.add(key, await measure(make(), args.jobs, args.batch, spread, instances))
+    print(f"\n{name}: {args.jobs:,} jobs a run (naive: {args.naive:,}), batch {args.batch}")
+    print(
+        runs.table(
+            [Row("naive", "naive, one claim per transaction, claims/s")]
+            + [Row(key, f"{key}, claims/s", "naive") for key in ways]
+        )
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"machine: {machine()}")
+    print(f"machine at start: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
 
         def sqlite_opener() -> Opener:
@@ -136,11 +146,14 @@ async def main(args: argparse.Namespace) -> None:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 for schema in schemas:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=50_000)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--naive", type=int, default=2_000, help="jobs for the naive way")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--pg", default=None, help="also run on this PostgreSQL server")
+    add_repeat(parser)
     asyncio.run(main(parser.parse_args()))

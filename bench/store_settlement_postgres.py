@@ -11,7 +11,11 @@ transactions, commit-ordered change feed):
   close handlers would: each position must still be settled exactly once;
 - the naive way, one position per transaction (`batch_size=1`), on a smaller N.
 
-Run: .venv/bin/python bench/store_settlement_postgres.py [--positions 10000] [--naive 1000]
+Every way runs once a round on a fresh schema, `--repeat` rounds interleaved; printed
+min / median / max and the ratio of each way's median to the naive way's.
+
+Run: .venv/bin/python bench/store_settlement_postgres.py [--positions 10000] [--naive 500]
+     [--repeat 5]
 """
 
 from __future__ import annotations
@@ -21,14 +25,13 @@ import asyncio
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import FEES, fill_closing, machine
+from _setup import FEES, Row, Runs, add_repeat, fill_closing, machine, rounds
 
 from cogmora.services.clock import SystemClock
 from cogmora.services.settlement import CLOSING, Settler
@@ -64,31 +67,39 @@ async def measure(n: int, replicas: int, batch_size: int) -> tuple[float, int]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--positions", type=int, default=10_000)
-    parser.add_argument("--naive", type=int, default=1_000)
+    parser.add_argument("--naive", type=int, default=500, help="positions for the naive way")
     parser.add_argument("--batch", type=int, default=1000)
+    add_repeat(parser)
     args = parser.parse_args()
     n = args.positions
     with psycopg.connect(SERVER) as conn:
         version = conn.execute("SHOW server_version").fetchone()
-    print(f"machine: {machine()}; PostgreSQL {version[0] if version else '?'} on loopback")
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    one_s, _ = await measure(n, 1, args.batch)
+    print(f"machine at start: {machine()}; PostgreSQL {version[0] if version else '?'} on loopback")
+    runs = Runs()
+    for _ in rounds(args.repeat):
+        one_s, _ = await measure(n, 1, args.batch)
+        runs.add("1 replica", n / one_s)
+        four_s, retries = await measure(n, 4, args.batch)
+        runs.add("4 replicas", n / four_s)
+        runs.add("retries", retries)
+        naive_s, _ = await measure(args.naive, 1, 1)
+        runs.add("naive", args.naive / naive_s)
+    print(f"{n:,} closing positions a run (naive: {args.naive:,}), batches of {args.batch}")
     print(
-        f"1 replica, settle_all, {n:,} closing positions (batches of {args.batch}): "
-        f"{one_s:.2f} s = {n / one_s:,.0f} positions/s"
+        runs.table(
+            [
+                Row("1 replica", "1 replica, settle_all, positions/s", "naive"),
+                Row(
+                    "4 replicas",
+                    "4 replicas racing, each position settled once, positions/s",
+                    "naive",
+                ),
+                Row("retries", "4 replicas: serialization retries a run"),
+                Row("naive", "naive, one transaction per position, positions/s"),
+            ]
+        )
     )
-    four_s, retries = await measure(n, 4, args.batch)
-    print(
-        f"4 replicas racing, {n:,} positions, each settled once: {four_s:.2f} s = "
-        f"{n / four_s:,.0f} positions/s ({retries} serialization retries)"
-    )
-    naive_s, _ = await measure(args.naive, 1, 1)
-    naive = args.naive / naive_s
-    print(
-        f"naive (one transaction per position), {args.naive:,} positions: {naive_s:.2f} s"
-        f" = {naive:,.0f} positions/s"
-    )
-    print(f"batched vs naive: {(n / one_s) / naive:.1f}x")
+    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":
