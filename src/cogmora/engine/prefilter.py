@@ -1,22 +1,23 @@
 """Spot ticker frames in, `Tick`s out only where a price can matter: the hot path's floor.
 
-A `Tick` costs more than the JSON parse of its frame: its `Decimal` price (~100 ns) and the
-tuple (~50 ns) on top of a lean parse (~300 ns), and then the price filter's and the
-engine's per-tick work. Almost every frame crosses nothing and is plausible, so the worker
-parses each spot frame leanly (`LeanFrame`, the price as text), and `HotPath` converts the
-text to a float and compares it with two float regions kept next to exact ones:
+A `Tick` costs more than the JSON parse of its frame: its `Decimal` price and the tuple on
+top of a lean parse, and then the price filter's and the engine's per-tick work. Almost
+every frame crosses nothing and is plausible, so the worker parses each spot frame leanly
+(`LeanFrame`, the price as text), and `HotPath` converts the text to a float and compares
+it with two float regions kept next to exact ones:
 
 - the book's edges (`TriggerBook.edges`, trailing stops' peaks and activations folded
   in): strictly inside them a price crosses no level and moves no trailing peak;
 - the price filter's fast region (`PriceFilter.regions`): strictly inside it a price is
-  within the band of the last accepted one, and a text with few enough places (and no
-  negative exponent) is on the symbol's tick, so the filter would accept it unchanged.
+  within the band of the last accepted one, and a text short enough for the region (no
+  minus sign, no leading point: `price_filter`'s `limit` and `pivot`) is on the symbol's
+  tick, so the filter would accept it unchanged.
 
 Both conversions (Decimal to float for the edges, text to float for the price) round
 correctly, hence monotonically, so a float strictly inside implies the exact price
 strictly inside. Such a frame is *quiet*: it is noted as the filter's last accepted price
-(its text) and as the symbol's live price (at the end of the burst,
-`LivePrices.update_texts`), and counted as an evaluated tick; nothing else observes it,
+(its text) and at once as the symbol's live price (`LivePrices.quiet_burst`: the text,
+made a Decimal when read), and counted as an evaluated tick; nothing else observes it,
 because it changes nothing else. A symbol whose live ticks the gap replay holds is never
 quiet (its ticks must wait in order).
 
@@ -24,9 +25,15 @@ Anything else (on or past an edge as floats, a symbol the filter has not seen ye
 float() cannot read, a frame the lean struct does not fit, a held symbol) is decoded
 exactly and handed to `sink` (the gap replay, then the filter, then `Engine.on_ticks`) at
 once, in frame order, before the next frame is judged, so a level the sink puts in the
-book (a predicted position) is seen by the very next frame. Before it goes, the burst's
-quiet price of its symbol is made live, so the live price is what tick-by-tick evaluation
-leaves whether the exact tick is accepted, dropped or held.
+book (a predicted position) is seen by the very next frame, and the live price is what
+tick-by-tick evaluation leaves whether the exact tick is accepted, dropped or held.
+
+What a quiet frame costs is CPython's per-operation price, so the loop does as little as
+it can: one dict lookup by topic gives the symbol, its filter region and its book edges
+(cached; the region while the filter's map is the same object, the edges while they hold
+a level: `TriggerBook` drops a symbol's edges from its map only once they hold none, and
+never changes them after that); `float()` of the text; two chained float comparisons, the
+text's length and two character tests; three stores.
 
 The result is what decoding every frame and passing each burst through the same chain
 gives: the same crossings in the same order, drops per symbol and reason, live prices,
@@ -35,7 +42,7 @@ band references and trailing peaks (`tests/unit/engine/test_hot_path_equivalence
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -44,7 +51,7 @@ import msgspec
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
-from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame, spot_tick
+from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame, spot_tick
 from cogmora.feeds.kucoin.schemas import LeanFrame
 from cogmora.services.prices import LivePrices
 
@@ -61,21 +68,30 @@ class Region(Protocol):
 
     flo: float
     fhi: float
-    width: int
+    limit: int
+    pivot: float
     text: str | None
 
 
 class Regions(Protocol):
-    def get(self, symbol: str, default: Region, /) -> Region: ...
+    def get(self, symbol: str, default: None, /) -> Region | None: ...
+
+
+class Edges(Protocol):
+    """A symbol's float edges in the book (`TriggerBook.edges`' `SymbolEdges`)."""
+
+    flo: float
+    fhi: float
+    count: int
 
 
 class _Open:
     """Every positive finite price is plausible (a HotPath with no filter behind it)."""
 
-    __slots__ = ("fhi", "flo", "text", "width")
+    __slots__ = ("fhi", "flo", "limit", "pivot", "text")
 
     def __init__(self) -> None:
-        self.flo, self.fhi, self.width = 0.0, _INF, 1 << 30
+        self.flo, self.fhi, self.limit, self.pivot = 0.0, _INF, 1 << 62, _INF
         self.text: str | None = None
 
 
@@ -83,12 +99,22 @@ class _Unfiltered:
     def __init__(self) -> None:
         self._open = _Open()
 
-    def get(self, symbol: str, default: Region, /) -> Region:
+    def get(self, symbol: str, default: None, /) -> Region:
         return self._open
 
 
-_CLOSED = _Open()
-_CLOSED.fhi = 0.0  # a symbol the filter has not seen: nothing is quiet
+class _NoLevels:
+    """The edges of a symbol with no level: nothing to cross. Its zero `count` sends the
+    hot path to the book again on every frame, as a symbol may gain levels any time."""
+
+    __slots__ = ("count", "fhi", "flo")
+
+    def __init__(self) -> None:
+        self.flo, self.fhi, self.count = 0.0, _INF, 0
+
+
+_NO_LEVELS = _NoLevels()
+Entry = tuple[str, Region, Edges]  # a topic's symbol, filter region and book edges
 
 
 class HotPath:
@@ -101,6 +127,8 @@ class HotPath:
     counted and passed to `on_malformed`; frames that carry no price to `on_control`."""
 
     __slots__ = (
+        "_cache",
+        "_cached_for",
         "_edges",
         "_full",
         "_held",
@@ -132,7 +160,7 @@ class HotPath:
         held: Callable[[], Collection[str]] | None = None,
         on_quiet: Callable[[int], None] | None = None,
     ) -> None:
-        self._edges = book.edges()
+        self._edges: Mapping[str, Edges] = book.edges()
         self._sink = sink
         self._live = live
         self._now = now
@@ -143,6 +171,9 @@ class HotPath:
         self._full = FrameDecoder(Market.SPOT).full
         self._lean = msgspec.json.Decoder(LeanFrame).decode
         self._names: dict[str, str] = {}
+        # topic -> (symbol, region, edges) for the regions map `_cached_for`.
+        self._cache: dict[str, Entry] = {}
+        self._cached_for: Regions | None = None
         self.control = on_control
         self.on_bad = on_malformed
         self.malformed = 0
@@ -154,35 +185,39 @@ class HotPath:
     def on_frames(self, frames: Sequence[bytes | str], received_ns: int = 0) -> int:
         """Parse and judge one burst of raw frames, as the feed's connection does in two
         steps (`parse` as each frame arrives, `on_parsed` for the burst)."""
-        parsed: list[LeanFrame | Tick] = []
-        for raw in frames:
-            item = self.parse(raw, received_ns)
-            if item is not None:
-                parsed.append(item)
+        lean = self._lean
+        try:  # the common burst: every frame a spot ticker message
+            parsed: list[LeanFrame | Decoded] = [lean(raw) for raw in frames]
+        except msgspec.DecodeError:
+            parsed = []
+            for raw in frames:
+                item = self.parse(raw, received_ns)
+                if item is not None:
+                    parsed.append(item)
         return self.on_parsed(parsed, [received_ns] * len(parsed))
 
-    def parse(self, raw: bytes | str, received_ns: int) -> LeanFrame | Tick | None:
-        """A spot message frame as `LeanFrame`; any other frame decoded in full: its Tick,
-        or None after passing it to `on_control` or counting it malformed."""
+    def parse(self, raw: bytes | str, received_ns: int) -> LeanFrame | Decoded | None:
+        """A spot message frame as `LeanFrame`; any other frame decoded in full: its Tick
+        (as `Decoded`), or None after passing it to `on_control` or counting it
+        malformed."""
         try:
-            frame = self._lean(raw)
+            return self._lean(raw)
         except msgspec.DecodeError:
             pass
-        else:
-            if frame.type == "message" and frame.data is not None:
-                return frame
         try:
             tick = self._full(raw, received_ns)
         except MalformedFrame as exc:
             self._bad(exc)
             return None
-        if tick is None and self.control is not None:
-            self.control(raw)
-        return tick
+        if tick is None:
+            if self.control is not None:
+                self.control(raw)
+            return None
+        return Decoded(tick)
 
     def on_parsed(
         self,
-        frames: Sequence[LeanFrame | Tick],
+        frames: Sequence[LeanFrame | Decoded],
         arrivals: Sequence[int],
         on_malformed: Callable[[MalformedFrame], None] | None = None,
     ) -> int:
@@ -190,63 +225,93 @@ class HotPath:
         ticks that may matter, one by one and in order; the others only note their price.
         Returns how many frames were ticks (quiet or not); a frame whose price the exact
         decoder refuses goes to `on_malformed` (default: the one given at construction)."""
-        names, edges = self._names, self._edges
-        regions, held = self._regions(), self._held()
-        closed, lean = _CLOSED, LeanFrame
-        latest: dict[str, str] = {}  # symbol -> its latest price text, while quiet
-        quiet = made = 0
-        last: LeanFrame | None = None
-        last_ns = 0
-        for frame, at_ns in zip(frames, arrivals, strict=True):
-            if type(frame) is lean:
-                symbol = names.get(frame.topic)
-                if symbol is None:
-                    symbol = self._symbol(frame.topic)
-                if symbol is not None:
-                    text = frame.data.price  # type: ignore[union-attr]  # parse() checked
-                    try:
-                        price = float(text)
-                    except ValueError:
-                        price = _NAN  # unreadable: the exact decoder says why
-                    sym = edges.get(symbol)
-                    region = regions.get(symbol, closed)
-                    if (
-                        (sym is None or sym.flo < price < sym.fhi)
-                        and region.flo < price < region.fhi
-                        and "-" not in text  # a negative exponent would add places
-                        and ((dot := text.find(".")) < 0 or len(text) - dot <= region.width)
-                        and (not held or symbol not in held)
-                    ):
+        regions = self._regions()
+        cache = self._cache
+        if regions is not self._cached_for:
+            cache.clear()
+            self._cached_for = regions
+        held = self._held()
+        to_float, nan = float, _NAN
+        trades, burst, texts = self._live.quiet_burst(self._now())
+        quiet = ticks = 0
+        others: list[int] = []  # the indices of the frames that went the exact way
+        made = -1  # the index of the last frame that became a tick
+        for frame in frames:
+            entry = cache.get(frame.topic)
+            if entry is not None or (entry := self._entry(frame.topic, regions)) is not None:
+                symbol, region, edges = entry
+                text = frame.data.price  # type: ignore[union-attr]  # a Decoded has no entry
+                try:
+                    price = to_float(text)
+                except ValueError:
+                    price = nan  # unreadable: the exact decoder says why
+                if (
+                    region.flo < price < region.fhi
+                    and len(text) <= region.limit + (price > region.pivot)
+                    and "-" not in text  # a negative exponent would add places
+                    and text >= "0"  # no leading point
+                ):
+                    if not edges.count:  # no level, or no longer the book's: look again
+                        edges = self._edges_of(frame.topic, entry)
+                    if edges.flo < price < edges.fhi and (not held or symbol not in held):
                         region.text = text
-                        latest[symbol] = text
+                        texts[symbol] = text
+                        trades[symbol] = burst
                         quiet += 1
-                        last, last_ns = frame, at_ns
                         continue
-            if self._exact(frame, at_ns, latest, on_malformed):
-                made += 1
-                last = None  # a tick after the last quiet frame
-        if latest:
-            self._live.update_texts(latest, self._now())
-        if quiet and self._quiet is not None:
+            index = quiet + len(others)
+            others.append(index)
+            if self._exact(frame, arrivals[index], on_malformed):
+                made = index
+                ticks += 1
+        if not quiet:
+            return ticks
+        if self._quiet is not None:
             self._quiet(quiet)
-        if last is not None:
-            data = last.data
-            assert data is not None
-            self.last_received_ns = last_ns
+        last = len(frames) - 1  # the last quiet frame
+        while others and others[-1] == last:
+            others.pop()
+            last -= 1
+        if last > made:
+            data = frames[last].data  # type: ignore[union-attr]  # quiet: a LeanFrame
+            self.last_received_ns = arrivals[last]
             self.last_exchange_ns = (data.time or data.Time) * 1_000_000
-        return quiet + made
+        return quiet + ticks
+
+    def _entry(self, topic: str, regions: Regions) -> Entry | None:
+        """The topic's symbol, region and edges, cached while `regions` is the same map;
+        None (not cached: the filter may see the symbol at its next tick) when every
+        frame of the topic must go the exact way."""
+        symbol = self._names.get(topic) or self._symbol(topic)
+        if symbol is None:
+            return None
+        region = regions.get(symbol, None)
+        if region is None:
+            return None
+        if len(self._cache) >= _MAX_TOPICS:
+            self._cache.clear()
+        entry = self._cache[topic] = (symbol, region, self._edges.get(symbol, _NO_LEVELS))
+        return entry
+
+    def _edges_of(self, topic: str, entry: Entry) -> Edges:
+        """The book's edges of the entry's symbol now, cached again when they changed."""
+        edges = self._edges.get(entry[0], _NO_LEVELS)
+        if edges is not entry[2]:
+            self._cache[topic] = (entry[0], entry[1], edges)
+        return edges
 
     def _exact(
         self,
-        frame: LeanFrame | Tick,
+        frame: LeanFrame | Decoded,
         at_ns: int,
-        latest: dict[str, str],
         on_malformed: Callable[[MalformedFrame], None] | None,
     ) -> bool:
         self.exact += 1
-        if isinstance(frame, LeanFrame):
+        if type(frame) is Decoded:
+            tick = frame.tick
+        else:
             try:
-                tick = spot_tick(frame, at_ns)
+                tick = spot_tick(frame, at_ns)  # type: ignore[arg-type]
             except MalformedFrame as exc:
                 if on_malformed is None:
                     self._bad(exc)
@@ -254,11 +319,6 @@ class HotPath:
                     self.malformed += 1
                     on_malformed(exc)
                 return False
-        else:
-            tick = frame
-        text = latest.pop(tick.symbol, None)
-        if text is not None:  # this tick is newer; its symbol's quiet price is live first
-            self._live.update_texts({tick.symbol: text}, self._now())
         self.last_received_ns, self.last_exchange_ns = tick.received_ns, tick.exchange_ns
         self._sink([tick])
         return True

@@ -40,6 +40,19 @@ correctly, hence monotonically), and a text with at most `width - 1` digits afte
 point and no minus sign (no negative exponent) is a multiple of the fast quantum, so the
 fast path would have accepted it unchanged. Such a price is noted as the symbol's last as
 its text (`_Symbol.text`), made a Decimal only when the band needs it.
+
+Finding the point costs a method call per frame, so `HotPath` reads the text's length
+instead: `limit` is `width` plus `m = max(1, digits before the point of low)`, and the
+float `pivot` is 10^m. Take a text with no minus sign whose first character is "0" or
+above (no leading point), whose value is above `low`, and let `n` be m, or m + 1 when its
+float is above `pivot` (then so is its value: the conversion is monotonic). Written
+plainly it has at least `n` characters before its point (a value of at least 10^(n-1)
+needs n integer digits; for n = 1, the rule on the first character), so
+`len(text) <= limit + (n - m)` leaves at most `width - 1` after it. With an exponent (no
+minus sign: E >= 0) the `a` characters before the point and E satisfy `a + E >= n` (the
+mantissa is below 10^a), and the point, the "e" and at least one exponent digit take three
+characters, so the places `digits after the point - E` are at most `width - 3`. Either
+way the Decimal's exponent is at least `-(width - 1)`: on the fast quantum.
 """
 
 from __future__ import annotations
@@ -71,6 +84,7 @@ _CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
 _UP = Context(prec=40, rounding=ROUND_CEILING)  # the region's bounds round inwards
 _DOWN = Context(prec=40, rounding=ROUND_FLOOR)
 _NOTHING = Decimal(0)  # bounds of an empty region: nothing is fast-accepted
+_INF = float("inf")
 _LOG_EVERY_S = 60.0
 _NO_REGIONS: Mapping[str, _Symbol] = {}
 
@@ -93,11 +107,14 @@ class PriceFilterMetrics:
 class _Symbol:
     """One symbol's cached rule inputs. `quantum` is the fast path's: the tick's, or 1e-8
     for a tick finer than that (a price with more places is judged exactly). `flo`/`fhi`
-    are the region as floats and `width` the longest `.digits` tail a text may have (see
-    the module docstring), for `HotPath`. `text`, when set, is a later last price than
-    `last`, as the feed's text; `reference()` makes it the Decimal."""
+    are the region as floats, `width` the longest `.digits` tail a text may have and
+    `limit` the longest text that is surely on the quantum inside the region (see the
+    module docstring), for `HotPath`. `text`, when set, is a later last price than `last`,
+    as the feed's text; `reference()` makes it the Decimal."""
 
-    __slots__ = ("fhi", "flo", "high", "last", "low", "quantum", "text", "tick", "width")
+    __slots__ = (
+        "fhi", "flo", "high", "last", "limit", "low", "pivot", "quantum", "text", "tick", "width"
+    )
 
     def __init__(self, tick: Decimal | None, last: Decimal | None, root: Decimal) -> None:
         self.tick = tick
@@ -110,6 +127,8 @@ class _Symbol:
         self.text: str | None = None
         self.low = self.high = _NOTHING  # nothing is fast-accepted without a reference
         self.flo = self.fhi = 0.0
+        self.limit = 0
+        self.pivot = _INF
         if last is not None:
             self.anchor(last, root)
 
@@ -120,6 +139,11 @@ class _Symbol:
         self.low = _UP.divide(price, root)
         self.high = _DOWN.multiply(price, root)
         self.flo, self.fhi = float(self.low), float(self.high)
+        # A price above `low` has at least `m` characters before its point, one above
+        # `pivot` (10^m) at least m + 1 (see the module docstring).
+        m = max(1, self.low.adjusted() + 1)
+        self.limit = self.width + m
+        self.pivot = float(10**m) if m <= 22 else _INF  # 10^22 is the last exact float
 
     def reference(self) -> Decimal | None:
         """The last accepted price."""
@@ -193,10 +217,13 @@ class PriceFilter:
 
     def regions(self) -> Mapping[str, _Symbol]:
         """The live map of symbols seen so far to their state, for a `HotPath`: it reads
-        `flo`, `fhi` and `width`, and notes a price it accepted as `text` (the only
-        attribute it may write). Fetch it again per burst: a reload replaces it. While a
-        catalog reload is due the map is empty (every price goes the exact way, and the
-        first tick that reaches the filter reloads it, as it would without a HotPath)."""
+        `flo`, `fhi`, `width` and `limit`, and notes a price it accepted as `text` (the
+        only attribute it may write). Fetch it again per burst: a reload replaces it (a
+        map only ever gains symbols, and a symbol's state object stays the same, so a
+        caller may keep the states it looked up for as long as the map is the same
+        object). While a catalog reload is due the map is empty (every price goes the
+        exact way, and the first tick that reaches the filter reloads it, as it would
+        without a HotPath)."""
         if self._generation != self._catalog.generation:
             return _NO_REGIONS
         return self._symbols

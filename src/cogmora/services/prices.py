@@ -23,6 +23,8 @@ from cogmora.services.clock import Clock
 from cogmora.store.port import Store, Tx
 
 T = TypeVar("T")
+# A symbol's trade price, or the texts of the burst that carried it; when; its write number.
+TradeEntry = tuple[Decimal | Mapping[str, str], datetime, int]
 
 
 class PriceSource(Protocol):
@@ -42,8 +44,9 @@ class LivePrices:
         # Such an entry is the burst's own (texts, at) pair, shared by its symbols.
         # The third item is the write's number (`version`): each write of a trade price
         # draws a new one, so "has a newer price arrived since?" is one int compare.
-        self._trades: dict[str, tuple[Decimal | Mapping[str, str], datetime, int]] = {}
+        self._trades: dict[str, TradeEntry] = {}
         self._marks: dict[str, Decimal] = {}
+        self._texts: dict[str, str] = {}  # `quiet_burst`'s: the latest text per symbol
         self._writes = count(1)
 
     def update(self, tick: Tick, at: datetime) -> None:
@@ -58,6 +61,22 @@ class LivePrices:
         copied: the caller must not change it afterwards."""
         burst = (texts, at, next(self._writes))
         self._trades.update(dict.fromkeys(texts, burst))  # two C calls, not one per symbol
+
+    def quiet_burst(
+        self, at: datetime
+    ) -> tuple[dict[str, TradeEntry], TradeEntry, dict[str, str]]:
+        """For a hot path that writes a burst's prices itself, one frame at a time and in
+        frame order: `(trades, entry, texts)`; a price is noted with
+        `texts[symbol] = text; trades[symbol] = entry` (what `update_texts` does per
+        burst, minus building and merging a second dict). Every symbol written so shares
+        the burst's time and write number. A tick written meanwhile (`update`) draws a
+        later number, and a quiet price after it in the same burst puts the burst's back;
+        the next burst draws a later one than both, so between bursts (when a caller can
+        look) a symbol's `version` still changes with every write."""
+        # One texts map for every burst: a symbol's text and its trades entry are written
+        # together, so an entry that points at the map finds its own burst's text there.
+        texts = self._texts
+        return self._trades, (texts, at, next(self._writes)), texts
 
     def put(self, quote: PriceQuote) -> None:
         self._trades[quote.symbol] = (quote.price, quote.at, next(self._writes))

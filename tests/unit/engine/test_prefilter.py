@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +13,10 @@ from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, Side, TriggerOp
 from cogmora.domain.ticks import Tick
 from cogmora.engine.prefilter import HotPath
+from cogmora.engine.price_filter import PriceFilter
 from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame
 from cogmora.services.prices import LivePrices
+from cogmora.services.symbols import SymbolCatalog, SymbolSpec
 
 D = Decimal
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -189,3 +192,57 @@ def test_malformed_negative_and_control_frames_go_the_exact_way() -> None:
     assert live.get("BBB-USDT") is None
     quote = live.get("AAA-USDT")
     assert quote is not None and quote.price == D("91")
+
+
+def test_a_symbol_whose_levels_went_and_came_back_is_judged_by_its_new_edges() -> None:
+    """The hot path keeps each topic's book edges between bursts; when the book drops a
+    symbol's last level and later gives it new ones, the frame that crosses a new level
+    still goes the exact way."""
+    book = TriggerBook()
+    book.set_position("p", "AAA-USDT", Side.LONG, D("90"), None, None)
+    seen: list[Decimal] = []
+    hot = HotPath(
+        book, lambda ticks: seen.extend(t.price for t in ticks), LivePrices(), lambda: NOW
+    )
+    hot.on_frames([frame("AAA-USDT", "100")])  # quiet: the edges are cached
+    assert book.remove("p")
+    hot.on_frames([frame("AAA-USDT", "80")])  # no level: quiet
+    book.set_position("q", "AAA-USDT", Side.LONG, D("95"), None, None)
+    hot.on_frames([frame("AAA-USDT", "96"), frame("AAA-USDT", "94")])
+    assert seen == [D("94")]
+
+
+@pytest.mark.parametrize(
+    ("text", "quiet"),
+    [
+        ("5.125", True),
+        ("5.1251", False),  # one place more than the tick's 3
+        ("10.125", True),  # above the pivot (10): one more character allowed
+        ("10.1251", False),
+        ("9.1251", False),
+        (".125", False),  # no character before the point
+        ("4.", True),
+        ("5.1e0", True),
+        ("0.51e1", False),  # 5.1 too, but longer than the limit
+        ("5125e-3", False),  # a minus sign
+        ("+5.125", False),
+        ("9.99999999999999999999", False),
+    ],
+)
+def test_a_price_is_quiet_only_when_its_text_is_surely_on_the_tick(text: str, quiet: bool) -> None:
+    """The text's length stands in for its places (`PriceFilter`'s `limit` and `pivot`):
+    a price is quiet only when the filter would take it unchanged; anything in doubt is
+    decoded exactly."""
+    symbols = SymbolCatalog()
+    symbols.load(Market.SPOT, {"AAA-USDT": SymbolSpec(D("0.001"), D("0.001"), D("5"))})
+    passed: list[Tick] = []
+    plausible = PriceFilter(symbols, passed.extend)
+    live = LivePrices()
+    hot = HotPath(TriggerBook(), plausible, live, lambda: NOW, regions=plausible.regions)
+    hot.on_frames([frame("AAA-USDT", "5")])  # the filter's first tick of AAA: exact
+    hot.on_frames([frame("AAA-USDT", text)])
+    assert (hot.exact == 1) is quiet
+    quote = live.get("AAA-USDT")
+    if quiet:
+        assert quote is not None and quote.price == D(text)
+        assert plausible.last_accepted("AAA-USDT") == D(text)

@@ -31,7 +31,7 @@ import msgspec
 
 from cogmora.domain.ticks import Tick
 from cogmora.errors import Temporary
-from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame
+from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame
 from cogmora.feeds.kucoin.metrics import MarketFeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
 from cogmora.feeds.kucoin.schemas import ControlFrame, LeanFrame, PingRequest, SubscribeRequest
@@ -48,15 +48,15 @@ _encode = msgspec.json.Encoder().encode
 
 class FrameSink(Protocol):
     """Bursts of parsed spot frames (`LeanFrame`, or the Tick of a frame that did not fit
-    it), with each frame's arrival; returns how many were ticks. After a burst with ticks,
-    `last_received_ns`/`last_exchange_ns` are its last tick's."""
+    it as `Decoded`), with each frame's arrival; returns how many were ticks. After a
+    burst with ticks, `last_received_ns`/`last_exchange_ns` are its last tick's."""
 
     last_received_ns: int
     last_exchange_ns: int
 
     def on_parsed(
         self,
-        frames: Sequence[LeanFrame | Tick],
+        frames: Sequence[LeanFrame | Decoded],
         arrivals: Sequence[int],
         on_malformed: Callable[[MalformedFrame], None] | None = None,
     ) -> int: ...
@@ -120,7 +120,7 @@ class KucoinConnection:
         self._ids = itertools.count(1)
         self._pending: list[Tick] = []
         self._hot = frames
-        self._parsed: list[LeanFrame | Tick] = []
+        self._parsed: list[LeanFrame | Decoded] = []
         self._arrivals: list[int] = []
         self._frames = 0
         self._malformed_unreported = 0
@@ -259,14 +259,10 @@ class KucoinConnection:
                 self._frames += 1
                 raw = msg.data
                 at = now()
+                item: LeanFrame | Decoded
                 try:
-                    frame: LeanFrame | None = lean(raw)
+                    item = lean(raw)  # a spot ticker message, or it raises
                 except decode_error:
-                    frame = None
-                item: LeanFrame | Tick
-                if frame is not None and frame.type == "message" and frame.data is not None:
-                    item = frame
-                else:
                     try:
                         tick = full(raw, at)
                     except MalformedFrame as exc:
@@ -275,7 +271,7 @@ class KucoinConnection:
                     if tick is None:
                         self._control(raw)
                         continue
-                    item = tick
+                    item = Decoded(tick)
                 if not parsed:
                     loop.call_soon(flush)
                 parsed.append(item)

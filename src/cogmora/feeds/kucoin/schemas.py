@@ -10,7 +10,7 @@ The conversion of data frames into domain ticks happens in one place, `decode.py
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -47,13 +47,15 @@ class LeanData(msgspec.Struct, gc=False):
 
 
 class LeanFrame(msgspec.Struct, gc=False):
-    """A spot ticker frame with only what a tick needs; anything else fails to decode into
-    it (a JSON number for the price, an error frame's string data) and takes `HotFrame`."""
+    """A spot ticker message with only what a tick needs; anything else fails to decode
+    into it (another type, no data object, a JSON number for the price, an error frame's
+    string data) and takes `HotFrame`. So a `LeanFrame` is always a message with data, and
+    a burst's frames can be decoded in one comprehension with no check after each."""
 
-    type: str = ""
+    type: Literal["message"]
+    data: LeanData
     topic: str = ""
     subject: str = ""
-    data: LeanData | None = None
 
 
 class ControlFrame(msgspec.Struct, frozen=True):
