@@ -39,9 +39,9 @@ class LivePrices:
     """
 
     def __init__(self) -> None:
-        # A price may be held as its exact decimal text (`update_texts`), made a Decimal
+        # A price may be held as its exact decimal text (`quiet_burst`), made a Decimal
         # when first read: the hot path builds no Decimal for a tick that crosses nothing.
-        # Such an entry is the burst's own (texts, at) pair, shared by its symbols.
+        # Such an entry is the burst's own (texts, at, write) triple, shared by its symbols.
         # The third item is the write's number (`version`): each write of a trade price
         # draws a new one, so "has a newer price arrived since?" is one int compare.
         self._trades: dict[str, TradeEntry] = {}
@@ -55,20 +55,13 @@ class LivePrices:
         else:
             self._trades[tick.symbol] = (tick.price, at, next(self._writes))
 
-    def update_texts(self, texts: Mapping[str, str], at: datetime) -> None:
-        """Latest trade prices as exact decimal texts (a feed's own, already checked to be
-        positive finite numbers), converted to Decimal only when read. `texts` is kept, not
-        copied: the caller must not change it afterwards."""
-        burst = (texts, at, next(self._writes))
-        self._trades.update(dict.fromkeys(texts, burst))  # two C calls, not one per symbol
-
     def quiet_burst(
         self, at: datetime
     ) -> tuple[dict[str, TradeEntry], TradeEntry, dict[str, str]]:
         """For a hot path that writes a burst's prices itself, one frame at a time and in
         frame order: `(trades, entry, texts)`; a price is noted with
-        `texts[symbol] = text; trades[symbol] = entry` (what `update_texts` does per
-        burst, minus building and merging a second dict). Every symbol written so shares
+        `texts[symbol] = text; trades[symbol] = entry` (no Decimal, and no per-burst dict
+        to build and merge). Every symbol written so shares
         the burst's time and write number. A tick written meanwhile (`update`) draws a
         later number, and a quiet price after it in the same burst puts the burst's back;
         the next burst draws a later one than both, so between bursts (when a caller can
