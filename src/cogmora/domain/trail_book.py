@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import replace
 from decimal import Decimal
 
 from cogmora.domain.enums import Side
@@ -275,10 +274,9 @@ class Trails:
         the current round's start (its key, its group, or its side's watermark past its
         group), or a round is still being handed out (it may be queued in it, and a key
         out of the book when its turn comes is skipped; an extra write is harmless)."""
-        state = _state(entry)
         group = entry.group
         if group is None:
-            return state
+            return _state(entry)
         side = entry.trail.side
         owed = (
             bool(self._round)
@@ -286,7 +284,7 @@ class Trails:
             or group in self._moved_groups
             or (side in self._raised and side.w is not None and group.s < side.w)
         )
-        return replace(state, owed=True) if owed else state
+        return _state(entry, owed)
 
     # ------------------------------------------------------------------ entries
 
@@ -556,12 +554,12 @@ class Trails:
         return list(out.values())
 
 
-def _state(entry: _Entry) -> TrailState:
+def _state(entry: _Entry, owed: bool = False) -> TrailState:
     side = entry.trail.side
     group = entry.group
     w = side.w
     peak = None if group is None else (group.s if w is None else max(group.s, w))
-    return TrailState(Side.LONG if side.sign > 0 else Side.SHORT, entry.spec, peak)
+    return TrailState(Side.LONG if side.sign > 0 else Side.SHORT, entry.spec, peak, False, owed)
 
 
 def _floor_ceil(scaled: Decimal) -> tuple[int, int]:
