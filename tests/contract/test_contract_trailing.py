@@ -133,3 +133,40 @@ async def test_a_peak_write_never_overwrites_a_patched_trailing_stop(
         D("64000"),
         D("60800"),
     )
+
+
+async def test_a_position_kept_by_judging_again_stores_the_crossings_further_peak(
+    system: System, make_user: Any, quote: Any
+) -> None:
+    """Two stop-loss crossings lose to PATCHes; judged again in one transaction, one still
+    crosses its new stop and closes, the other is kept open and stores the peak its crossing
+    had seen (62000, stop 55800) instead of the stored 60000: the book, set from it, does
+    not fall back to a stop behind the highs it saw."""
+    await make_user("ann", "100000")
+    quote(S, "60000")
+    spec = TrailingStop(D("0.1"))
+    ids = []
+    for _ in range(2):
+        request = OpenRequest(S, Market.SPOT, Side.LONG, qty=D("0.1"), stop_loss=D("59000"),
+                              trailing_stop=spec)
+        ids.append(str((await system.positions.open("ann", request))["id"]))
+    kept_id, closed_id = ids
+    await system.positions.amend("ann", kept_id, {"stopLoss": None})
+    await system.positions.amend("ann", closed_id, {"stopLoss": D("58990")})
+    fees, now = system.settings.fees, system.clock.now()
+    hits = [
+        PositionHit("ann", pid, CloseReason.STOP_LOSS, D("58950"), D("59000"),
+                    trailing=spec, trailing_peak=D("62000"))
+        for pid in ids
+    ]
+    out = await system.store.transact(lambda tx: apply_crossings(tx, hits, [], fees, now))
+    assert out.closing == [] and len(out.missed) == 2
+    again = await system.store.transact(lambda tx: rejudge_positions(tx, out.missed, now))
+    [kept] = again.kept
+    [closing] = again.closing
+    assert (kept.id, closing.position_id, closing.level) == (kept_id, closed_id, D("58990"))
+    assert (kept.details.trailing_peak, kept.details.trailing_stop) == (D("62000"), D("55800"))
+    stored = (await system.positions.get("ann", kept_id)).details
+    assert (stored.status, stored.stop_loss) == (PositionStatus.OPEN, None)
+    assert (stored.trailing_peak, stored.trailing_stop) == (D("62000"), D("55800"))
+    assert (await system.positions.get("ann", closed_id)).status is PositionStatus.CLOSING

@@ -267,12 +267,30 @@ class Trails:
         found = self._entries.get(key)
         if found is None:
             return None
-        return _state(found[1])
+        return self._owed_state(found[1])
+
+    def _owed_state(self, entry: _Entry) -> TrailState:
+        """The entry's state, `owed` when its peak may not be stored yet: it moved since
+        the current round's start (its key, its group, or its side's watermark past its
+        group), or a round is still being handed out (it may be queued in it, and a key
+        out of the book when its turn comes is skipped; an extra write is harmless)."""
+        group = entry.group
+        if group is None:
+            return _state(entry)
+        side = entry.trail.side
+        owed = (
+            bool(self._round)
+            or entry.key in self._moved
+            or group in self._moved_groups
+            or (side in self._raised and side.w is not None and group.s < side.w)
+        )
+        return _state(entry, owed)
 
     # ------------------------------------------------------------------ entries
 
     def add(self, key: str, symbol: str, state: TrailState) -> SymbolTrails:
-        """Put a key in (it must not be in already); returns its symbol's trails."""
+        """Put a key in (it must not be in already); returns its symbol's trails. An `owed`
+        state is queued for the writer: the store may not have its peak."""
         sym = self.symbols.get(symbol)
         if sym is None:
             sym = self.symbols[symbol] = SymbolTrails()
@@ -297,6 +315,8 @@ class Trails:
             trail.insert(entry, state.peak)
             side.lower(state.peak)
             side.edges_groups()
+            if state.owed:
+                self._moved.add(key)
         self._entries[key] = (symbol, entry)
         sym.count += 1
         sym.keys.add(key)
@@ -309,7 +329,7 @@ class Trails:
         if found is None:
             return None
         symbol, entry = found
-        state = _state(entry)
+        state = self._owed_state(entry)
         sym = self.symbols[symbol]
         group = entry.group
         trail = entry.trail
@@ -440,8 +460,9 @@ class Trails:
             side.settle(trail, moved)
             while groups and trail.fires(groups[0].s, f):
                 group = groups.popleft()
+                owed = group in moved or bool(self._round)  # if a lost write restores it
                 for key, entry in group.entries.items():
-                    fired.append((key, TrailState(sign_side, entry.spec, group.s, at_open)))
+                    fired.append((key, TrailState(sign_side, entry.spec, group.s, at_open, owed)))
                     emptied |= self._forget(key, None, entry, keep_trail=True)
                 group.entries = {}
             trail.trim()
@@ -533,12 +554,12 @@ class Trails:
         return list(out.values())
 
 
-def _state(entry: _Entry) -> TrailState:
+def _state(entry: _Entry, owed: bool = False) -> TrailState:
     side = entry.trail.side
     group = entry.group
     w = side.w
     peak = None if group is None else (group.s if w is None else max(group.s, w))
-    return TrailState(Side.LONG if side.sign > 0 else Side.SHORT, entry.spec, peak)
+    return TrailState(Side.LONG if side.sign > 0 else Side.SHORT, entry.spec, peak, False, owed)
 
 
 def _floor_ceil(scaled: Decimal) -> tuple[int, int]:

@@ -7,7 +7,7 @@ form and turn it back into prices only when asked (a fire's record, a write-out)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cogmora.domain.enums import Side
@@ -30,12 +30,17 @@ class TrailState:
     """One key's trailing stop as the book holds it: enough to put it back exactly.
 
     `peak` is signed and scaled (None: waiting for its activation price); `at_open` marks a
-    stop a candle's open crossed (a gap fills it at the open, SPEC 5.1)."""
+    stop a candle's open crossed (a gap fills it at the open, SPEC 5.1). `owed` marks a
+    peak the store may not have yet (moved since the writer last took the key): a key
+    taken out and put back with it (a PATCH's echo, a gap's hold-out, a lost crossing's
+    restore) is queued for the writer again, so the move is not forgotten until the next
+    one. It is bookkeeping, not state: two states differing only in it are equal."""
 
     side: Side
     spec: TrailingStop
     peak: int | None
     at_open: bool = False
+    owed: bool = field(default=False, compare=False)
 
     def peak_price(self) -> Decimal | None:
         if self.peak is None:

@@ -152,3 +152,28 @@ def initial_peak(
     if trailing is None or trailing.activation_price is not None:
         return None, None
     return price, stop_shown(side, price, trailing.callback_rate)
+
+
+def further(side: Side, peak: Decimal | None, other: Decimal | None) -> Decimal | None:
+    """The further of two peaks (the higher for a long, the lower for a short); None only
+    when both are (not activated)."""
+    if peak is None or other is None:
+        return other if peak is None else peak
+    return max(peak, other) if side is Side.LONG else min(peak, other)
+
+
+def kept_peak(
+    side: Side,
+    stored: TrailingStop | None,
+    stored_peak: Decimal | None,
+    crossing: TrailingStop | None,
+    crossing_peak: Decimal | None,
+) -> Decimal | None:
+    """The peak to store on a position a crossing missed and that is kept open: the
+    crossing's (the book's, up to a round ahead of the store) when it trailed with the
+    stored parameters and got further; None when the stored peak stands. Without it the
+    book would go back to the stored peak, a stop left behind the highs it saw."""
+    if stored is None or crossing != stored or crossing_peak is None:
+        return None
+    peak = further(side, stored_peak, crossing_peak)
+    return None if peak == stored_peak else peak

@@ -10,7 +10,8 @@ the engine and, per symbol:
    the time up to which the feed was complete (after a restart: the stored
    `prices/{symbol}`) to now, and walks them in time order through the book
    (`domain.gap`): what they crossed is closed or fired at the gap's fill prices with
-   `details.recovered`;
+   `details.recovered`; the trailing peaks they moved are handed to the trailing writer
+   at once (`TrailingWriter.soon`), so a second crash does not lose them;
 3. evaluates the current REST price (level 1 / ticker) like a tick, so a level that stands
    crossed closes without waiting for a trade, after the held ticks heard before it was
    asked; a trade heard while REST answered is newer than the answer and wins: the answer
@@ -271,6 +272,7 @@ class GapReplay:
 
         began = time.perf_counter()
         fills = walk(engine.book, symbol, candles, engine.index.created, fire)
+        engine.trailing.soon()  # the peaks the candles moved, stored before another crash
         self.replays += 1
         self.recovered += fills
         self._engine_metric("replayed")

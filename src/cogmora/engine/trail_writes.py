@@ -19,7 +19,10 @@ key fired meanwhile is not written at all.
 The writes come back through the change feed like any other; the book, seeing the same
 parameters and a peak no further than its own, keeps what it has. What a failed slice did
 not write is marked moved again, for the next round. After a restart the stored peak (at
-most one round old) and the gap's candles rebuild the rest (`gap_replay`).
+most one round old) and the gap's candles rebuild the rest (`gap_replay`), which then asks
+for a round at once (`soon`): what the candles rebuilt is stored before a second crash can
+lose it, not an interval later. An early round still starts an interval after the last
+write at the soonest, so a position is written at most once an interval either way.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class TrailingWriter:
         self._slice = max(1, min(slice_size, store.max_writes_per_tx))
         self._monotonic = monotonic
         self._round_started: float | None = None  # None: no round has keys left
+        self._wrote_at: float | None = None  # when a slice last wrote (the rate's anchor)
+        self._wake = asyncio.Event()  # a round asked for before the pause is over
+        self._lock = asyncio.Lock()  # one round at a time: the loop's, a drain's
         self.written = 0  # positions written (tests, metrics)
         self.slices = 0  # slices written (tests, the benchmark)
         if metrics is not None:
@@ -80,20 +86,45 @@ class TrailingWriter:
             return 0.0
         return max(0.0, self._monotonic() - started)
 
+    def soon(self) -> None:
+        """Ask the loop for a round now instead of at the end of its pause (a gap's replay
+        moved peaks); it still waits until an interval after the last write."""
+        self._wake.set()
+
     async def run(self) -> None:
         """A round every interval until cancelled (the pause follows the round, so a
         position written late in one round waits an interval before the next)."""
         while True:
-            await asyncio.sleep(self._interval)
+            await self._pause()
             try:
                 await self.flush()
             except Exception:
                 log.exception("trailing peaks not stored; retrying next round")
 
+    async def _pause(self) -> None:
+        """An interval, or less when `soon` asked: then until an interval after the last
+        write (at once when nothing was written in the last interval)."""
+        try:
+            async with asyncio.timeout(self._interval):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        else:
+            wrote = self._wrote_at
+            if wrote is not None:
+                rest = wrote + self._interval - self._monotonic()
+                if rest > 0:
+                    await asyncio.sleep(rest)
+        self._wake.clear()  # asked during the round: the next pause is short again
+
     async def flush(self) -> int:
         """One round: queue what moved since the last round and write it, slice by slice,
         yielding the loop between slices; returns the number of positions written. A
         round cut short (a failure, a cancel) keeps its queue for the next call."""
+        async with self._lock:
+            return await self._round()
+
+    async def _round(self) -> int:
         book = self._book
         book.start_trailing_round()
         if not book.trailing_moved_left():
@@ -158,6 +189,8 @@ class TrailingWriter:
             raise
         self.written += written
         self.slices += 1
+        if written:
+            self._wrote_at = self._monotonic()
         if self._metrics is not None:
             self._metrics.trailing_written.inc(written)
         return written

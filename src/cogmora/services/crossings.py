@@ -39,7 +39,7 @@ from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path, user_path
 from cogmora.domain.ticks import PriceKind
 from cogmora.domain.timeutil import to_iso
-from cogmora.domain.trailing import TrailingStop, crossed
+from cogmora.domain.trailing import TrailingStop, crossed, kept_peak, stop_shown
 from cogmora.errors import Rejected
 from cogmora.services.ladder_fills import LadderHits
 from cogmora.services.ledger import AccountBook
@@ -325,6 +325,7 @@ def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> Bur
     out = BurstOutcome()
     docs = tx.get_many([position_path(h.uid, h.position_id) for h in hits])
     closing: list[PositionHit] = []
+    raised: list[Position] = []
     for hit, doc in zip(hits, docs, strict=True):
         if doc is None or doc["details"]["status"] != PositionStatus.OPEN.value:
             out.lost.append(hit.position_id)
@@ -333,12 +334,28 @@ def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> Bur
         position = Position.from_doc(hit.position_id, doc)
         judged = judge_position(position, hit)
         if judged is None:
-            out.kept.append(position)
+            kept = _keep_peak(position, hit)
+            out.kept.append(kept)
+            if kept is not position:
+                raised.append(kept)
         else:
             closing.append(judged)
     taken, out.missed = _close_groups(tx, closing, now)
     out.closing += taken
+    for kept in raised:  # after the compare-and-sets, which count as the first writes
+        tx.set(kept.path, kept.to_doc())
     return out
+
+
+def _keep_peak(position: Position, hit: PositionHit) -> Position:
+    """A kept position with the crossing's trailing peak when it got further than the
+    stored one (`trailing.kept_peak`), else the position as stored."""
+    d = position.details
+    peak = kept_peak(position.side, d.trailing, d.trailing_peak, hit.trailing, hit.trailing_peak)
+    if peak is None or d.trailing is None:
+        return position
+    stop = stop_shown(position.side, peak, d.trailing.callback_rate)
+    return position.with_details(trailing_peak=peak, trailing_stop=stop)
 
 
 def _closing_details(hit: PositionHit, now: datetime) -> dict[str, Any]:

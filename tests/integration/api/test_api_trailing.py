@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from cogmora.domain.enums import Market
 from cogmora.domain.models import PriceQuote
+from cogmora.domain.ticks import Tick
+from cogmora.engine.book_sync import WATCHED_GROUPS
+from cogmora.engine.engine import Engine
+from cogmora.engine.metrics import EngineMetrics
+from conditions import until
 
 if TYPE_CHECKING:
     from conftest import LiveServer
@@ -127,3 +136,51 @@ async def test_a_trigger_action_carries_a_trailing_stop(
         r = await c.post("/v1/triggers", json={**trigger, "action": action})
         assert (r.status_code, r.json()["field"]) == (422, "trailingStop.activationPrice")
         assert "above the trigger price for a long" in r.json()["detail"]
+
+
+async def test_a_stop_loss_patch_after_a_new_high_stores_and_shows_the_books_peak(
+    live_server: LiveServer, make_user: Any, quote: Quote
+) -> None:
+    """The engine's peak rose to 62000 after the store last had 61000; a PATCH of the stop
+    loss reads 61000, and the engine keeps 62000: the writer's next round stores 62000 and
+    its stop, which GET shows, with no trade after the PATCH."""
+    system = live_server.system
+    engine = Engine(
+        system.store,
+        system.settings.fees,
+        system.clock,
+        system.live,
+        EngineMetrics(CollectorRegistry()),
+    )
+    await engine.load()
+    follow = asyncio.create_task(engine.follow())
+
+    async def synced() -> bool:
+        return not await system.store.changes(engine.cursor, groups=WATCHED_GROUPS, limit=1)
+
+    def ticks(*prices: str) -> None:
+        engine.on_ticks([Tick("BTC-USDT", Market.SPOT, Decimal(p)) for p in prices])
+
+    try:
+        quote("BTC-USDT", "60000")
+        async with await client_for(live_server, make_user, "eve") as c:
+            body = {**SPOT, "trailingStop": {"callbackRate": "0.02"}}
+            pid = (await c.post("/v1/positions", json=body)).json()["id"]
+            await until(synced, what="the position in the book")
+            ticks("61000")
+            assert await engine.trailing.flush() == 1
+            ticks("62000")  # the round for it has not come yet
+            r = await c.patch(f"/v1/positions/{pid}", json={"stopLoss": "50000"})
+            assert r.status_code == 200, r.text
+            assert r.json()["details"]["trailingPeak"] == "61000.00000000"  # what it read
+            await until(synced, what="the PATCH in the book")
+            state = engine.book.trailing_state(pid)
+            assert state is not None and state.peak_price() == Decimal("62000")
+            assert await engine.trailing.flush() == 1  # the writer's next round
+            d = (await c.get(f"/v1/positions/{pid}")).json()["details"]
+            assert (d["trailingPeak"], d["trailingStop"], d["stopLoss"]) == (
+                "62000.00000000", "60760.00000000", "50000.00000000"
+            )
+    finally:
+        follow.cancel()
+        await asyncio.gather(follow, return_exceptions=True)

@@ -98,6 +98,19 @@ class TrailingAgainstNaive(RuleBasedStateMachine):
         if known:
             self.stored[key] = stored
 
+    @rule(key=KEYS, stop_loss=st.one_of(st.none(), GRID))
+    def patch(self, key: str, stop_loss: Decimal | None) -> None:
+        """A PATCH of the stop loss alone: the document it writes carries the peak it read
+        from the store, however far the book's peak has moved since the last write."""
+        entry = self.naive.get(key)
+        if entry is None or key not in self.stored:
+            return
+        stored = self.stored[key]
+        self.book.set_position(
+            key, entry.symbol, entry.side, stop_loss, None, None, entry.spec, stored
+        )
+        self.naive[key] = replace(entry, stop_loss=stop_loss)
+
     @rule(key=KEYS)
     def remove(self, key: str) -> None:
         assert self.book.remove(key) == (self.naive.pop(key, None) is not None)
