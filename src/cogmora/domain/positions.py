@@ -146,7 +146,48 @@ def open_fill(
 @in_money_context
 def gross_pnl(side: Side, qty: Decimal, entry: Decimal, price: Decimal) -> Decimal:
     """Price move times quantity, before fees: `qty*(x-e)` long, `qty*(e-x)` short."""
+    return _gross(side, qty, entry, price)
+
+
+def close_amounts(
+    market: Market,
+    side: Side,
+    qty: Decimal,
+    entry: Decimal,
+    margin: Decimal,
+    fee_open: Decimal,
+    close_price: Decimal,
+    liquidation: bool,
+    taker: Decimal,
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """`(credit, fee_close, payout, realized_pnl)` of a close; `close_fill`'s maths, unwrapped.
+
+    The caller must already run in MONEY_CONTEXT (`in_money_context`): settlement runs a
+    whole batch in it once, rather than swapping the thread's context for each position.
+    """
+    if liquidation:
+        return ZERO, ZERO, ZERO, -margin - fee_open
+    if market is Market.SPOT:
+        credit = quantize(qty * close_price)
+    else:
+        credit = max(ZERO, quantize(margin + _gross(side, qty, entry, close_price)))
+    fee_close = min(credit, quantize(qty * close_price * taker))
+    payout = credit - fee_close
+    return credit, fee_close, payout, payout - margin - fee_open
+
+
+def _gross(side: Side, qty: Decimal, entry: Decimal, price: Decimal) -> Decimal:
     return qty * (price - entry) if side is Side.LONG else qty * (entry - price)
+
+
+def close_ledger(
+    liquidation: bool, credit: Decimal, fee_close: Decimal
+) -> tuple[tuple[LedgerKind, Decimal], ...]:
+    """The credit and the fee as two entries, so that the ledger shows the fee; a
+    liquidation books one entry of 0 (the margin was debited at the open)."""
+    if liquidation:
+        return ((LedgerKind.LIQUIDATION, ZERO),)
+    return ((LedgerKind.CLOSE, credit), (LedgerKind.FEE, -fee_close))
 
 
 @in_money_context
@@ -167,28 +208,12 @@ def close_fill(
     loss has eaten the margin the fee is charged only up to what is left, which keeps
     `payout = max(0, margin + g - feeClose)` and never takes more than the margin.
     """
-    if reason is CloseReason.LIQUIDATION:
-        return CloseFill(
-            close_price,
-            reason,
-            ZERO,
-            ZERO,
-            -margin - fee_open,
-            ((LedgerKind.LIQUIDATION, ZERO),),
-        )
-    if market is Market.SPOT:
-        credit = quantize(qty * close_price)
-    else:
-        credit = max(ZERO, quantize(margin + gross_pnl(side, qty, entry, close_price)))
-    fee_close = min(credit, quantize(qty * close_price * fees.taker(market)))
-    payout = credit - fee_close
+    liquidation = reason is CloseReason.LIQUIDATION
+    credit, fee_close, payout, pnl = close_amounts(
+        market, side, qty, entry, margin, fee_open, close_price, liquidation, fees.taker(market)
+    )
     return CloseFill(
-        close_price,
-        reason,
-        payout,
-        fee_close,
-        payout - margin - fee_open,
-        ((LedgerKind.CLOSE, credit), (LedgerKind.FEE, -fee_close)),
+        close_price, reason, payout, fee_close, pnl, close_ledger(liquidation, credit, fee_close)
     )
 
 

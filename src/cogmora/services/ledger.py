@@ -23,13 +23,15 @@ from decimal import Decimal
 
 from cogmora.domain.enums import LedgerKind
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Doc, LedgerEntry, User
-from cogmora.domain.money import quantize
+from cogmora.domain.models import Doc, LedgerEntry, User, ledger_doc
+from cogmora.domain.money import in_money_context, quantize
 from cogmora.domain.paths import ledger_path, user_path
 from cogmora.domain.timeutil import from_iso, to_iso
 from cogmora.errors import InsufficientBalance, NotFound, ValidationError
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
+
+_Line = tuple[str, str, int, LedgerKind, Decimal, Decimal, datetime, str | None, str | None]
 
 
 class AccountBook:
@@ -37,11 +39,18 @@ class AccountBook:
         self._users = {u.uid: u for u in users}
         self._balances = {uid: (u.balance, u.ledger_seq) for uid, u in self._users.items()}
         self._touched: set[str] = set()
-        self.entries: list[LedgerEntry] = []
+        # LedgerEntry's fields as plain tuples: a settlement batch posts 2,000 entries, and
+        # building each frozen dataclass cost more than its maths (`entries` builds them).
+        self._lines: list[_Line] = []
 
     @classmethod
     def from_docs(cls, docs: Iterable[Doc | None]) -> AccountBook:
         return cls(User.from_doc(d) for d in docs if d is not None)
+
+    @property
+    def entries(self) -> list[LedgerEntry]:
+        """The entries posted so far, in posting order."""
+        return [LedgerEntry(*line) for line in self._lines]
 
     def user(self, uid: str) -> User:
         try:
@@ -63,6 +72,7 @@ class AccountBook:
         if have < amount:
             raise InsufficientBalance(quantize(amount), have)
 
+    @in_money_context
     def post(
         self,
         uid: str,
@@ -71,21 +81,39 @@ class AccountBook:
         position_id: str | None = None,
         note: str | None = None,
     ) -> None:
-        balance = self.balance(uid)
-        seq = self._balances[uid][1]
+        self.post_in_context(uid, lines, at, position_id, note)
+
+    def post_in_context(
+        self,
+        uid: str,
+        lines: Iterable[tuple[LedgerKind, Decimal]],
+        at: datetime,
+        position_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """`post` for a caller already in MONEY_CONTEXT (a settlement batch enters it once)."""
+        try:
+            balance, seq = self._balances[uid]
+        except KeyError:
+            raise NotFound(f"user {uid} not found") from None
+        append = self._lines.append
         for kind, amount in lines:
             amount = quantize(amount)
             balance += amount
             seq += 1
-            self.entries.append(
-                LedgerEntry(new_id(), uid, seq, kind, amount, balance, at, position_id, note)
-            )
+            append((new_id(), uid, seq, kind, amount, balance, at, position_id, note))
         self._balances[uid] = (balance, seq)
         self._touched.add(uid)
 
     def writes(self) -> list[tuple[str, Doc]]:
         out = [(user_path(uid), self.user(uid).to_doc()) for uid in sorted(self._touched)]
-        out += [(ledger_path(e.uid, e.id), e.to_doc()) for e in self.entries]
+        isos: dict[datetime, str] = {}
+        for lid, uid, seq, kind, amount, after, at, pid, note in self._lines:
+            iso = isos.get(at)
+            if iso is None:
+                iso = isos[at] = to_iso(at)
+            doc = ledger_doc(uid, seq, kind, amount, after, iso, pid, note)
+            out.append((ledger_path(uid, lid), doc))
         return out
 
 

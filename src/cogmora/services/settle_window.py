@@ -107,6 +107,11 @@ class ClosingWindow:
                 start = random.randrange(len(full)) if full else 0
                 self._queue = deque(full[start:] + full[:start] + short)
                 self._open, self._gone, self._settled = True, 0, 0
+                # The first batch is as fresh as the query that just found it closing:
+                # reading it again on a snapshot would decode 1,000 documents for nothing.
+                first = self._queue.popleft()
+                self._taken = len(first)
+                return first
             paths = self._queue.popleft()
 
             def body(tx: Tx, paths: list[str] = paths) -> list[Doc | None]:

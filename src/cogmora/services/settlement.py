@@ -10,15 +10,18 @@ the next run (at start-up, or the next pass) settles it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.models import Doc, Settlement, closed_doc
+from cogmora.domain.models import Doc, settled_doc
+from cogmora.domain.money import in_money_context, to_str
 from cogmora.domain.paths import history_path, user_path
-from cogmora.domain.positions import close_fill
+from cogmora.domain.positions import close_amounts, close_ledger
+from cogmora.domain.timeutil import to_iso
 from cogmora.errors import NotFound
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
@@ -31,44 +34,68 @@ log = structlog.get_logger("cogmora.settlement")
 CLOSING = q.positions_with_status(PositionStatus.CLOSING.value)
 
 
+_MARKETS = {m.value: m for m in Market}
+_SIDES = {s.value: s for s in Side}
+_REASONS = {r.value: r for r in CloseReason}
+_CLOSING = PositionStatus.CLOSING.value
+_LIQUIDATION = CloseReason.LIQUIDATION.value
+_Settled = tuple[str, str, str, Doc]
+
+
 def settle_in(tx: Tx, rows: Sequence[tuple[str, Doc]], fees: FeeSchedule, clock: Clock) -> int:
     """Settle the given position documents (read in this transaction) that are still closing."""
-    closing = [(p, d) for p, d in rows if d["details"]["status"] == PositionStatus.CLOSING.value]
+    closing = [(p, d) for p, d in rows if d["details"]["status"] == _CLOSING]
     if not closing:
         return 0
     uids = sorted({d["uid"] for _, d in closing})
     book = AccountBook.from_docs(tx.get_many([user_path(u) for u in uids]))
-    now = clock.now()
-    settled: list[tuple[str, str, str, Doc]] = []
-    for path, doc in closing:
-        details = doc["details"]
-        pid = path.rsplit("/", 1)[1]
-        try:
-            fill = close_fill(
-                Market(doc["market"]),
-                Side(doc["side"]),
-                Decimal(doc["qty"]),
-                Decimal(doc["entryPrice"]),
-                Decimal(doc["margin"]),
-                Decimal(doc["feeOpen"]),
-                Decimal(details["closePrice"]),
-                CloseReason(details["closeReason"]),
-                fees,
-            )
-            book.post(doc["uid"], fill.ledger, now, pid)
-        except (KeyError, TypeError, ValueError, ArithmeticError, NotFound) as exc:
-            # One unreadable document must not stop everyone else's settlement: it stays
-            # `closing`, for an operator, and the rest of the batch goes through.
-            log.error("cannot settle position; skipped", path=path, error=repr(exc))
-            continue
-        closed = closed_doc(doc, Settlement(now, fill.fee_close, fill.realized_pnl, fill.payout))
-        settled.append((path, doc["uid"], pid, closed))
+    settled = _settle(closing, book, fees, clock.now())
     for wpath, wdoc in book.writes():
         tx.set(wpath, wdoc)
     for path, uid, pid, closed in settled:
         tx.set(path, closed)
         tx.create(history_path(uid, pid), closed)
     return len(settled)
+
+
+@in_money_context
+def _settle(
+    closing: Sequence[tuple[str, Doc]], book: AccountBook, fees: FeeSchedule, now: datetime
+) -> list[_Settled]:
+    """The batch's maths, in the money context entered once: per position, the fill
+    (`close_amounts`, the one place its formula lives), the closed document from the
+    stored strings, and the owner's ledger lines; the batch's time is formatted once."""
+    closed_at = to_iso(now)
+    takers = {m: fees.taker(m) for m in Market}
+    settled: list[_Settled] = []
+    for path, doc in closing:
+        details = doc["details"]
+        pid = path.rsplit("/", 1)[1]
+        try:
+            market = _MARKETS[doc["market"]]
+            _REASONS[details["closeReason"]]  # a reason we know, or the position stays closing
+            liquidation = details["closeReason"] == _LIQUIDATION
+            credit, fee_close, payout, pnl = close_amounts(
+                market,
+                _SIDES[doc["side"]],
+                Decimal(doc["qty"]),
+                Decimal(doc["entryPrice"]),
+                Decimal(doc["margin"]),
+                Decimal(doc["feeOpen"]),
+                Decimal(details["closePrice"]),
+                liquidation,
+                takers[market],
+            )
+            closed = settled_doc(doc, closed_at, to_str(fee_close), to_str(pnl), to_str(payout))
+            uid = doc["uid"]
+            book.post_in_context(uid, close_ledger(liquidation, credit, fee_close), now, pid)
+        except (KeyError, TypeError, ValueError, ArithmeticError, NotFound) as exc:
+            # One unreadable document must not stop everyone else's settlement: it stays
+            # `closing`, for an operator, and the rest of the batch goes through.
+            log.error("cannot settle position; skipped", path=path, error=repr(exc))
+            continue
+        settled.append((path, uid, pid, closed))
+    return settled
 
 
 class Settler:
