@@ -32,11 +32,12 @@ import gc
 import operator
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -78,21 +79,72 @@ _POSITION_ID = operator.attrgetter("position_id")
 _CLOSE_REASONS = {r: close_reason(r) for r in Reason if r is not Reason.TRIGGER}
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic collection while a storm's objects are made: a burst makes 100,000 Hits,
+    and its parts 100,000 PositionHits, that all live until their commit, and the
+    collector would walk them hundreds of times as they are made (0.1-0.5 s of a
+    100,000-position storm). Reference counting frees them either way; synchronous
+    sections only, so the collector is never held off across an await."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+# A position crossing's PositionHit, as its arguments (`Crossings.materialize`).
+_PositionArgs = tuple[Any, ...]
+
+
 @dataclass(slots=True)
 class Crossings:
-    """What one or more bursts crossed, waiting for their transaction."""
+    """What one or more bursts crossed, waiting for their transaction.
 
-    positions: list[PositionHit] = field(default_factory=list)
+    A position crossing is recorded as its PositionHit's arguments and built only when
+    `positions` is first read: a storm's 100,000 are then built part by part while the
+    previous part is in the store's hands (`Engine._process`), not inside the tick's call.
+    """
+
+    _positions: list[PositionHit] = field(default_factory=list)
     triggers: list[TriggerHit] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)  # to restore if the write is abandoned
     predicted: list[str] = field(default_factory=list)  # positions put in the book early
     first_ns: int = 0  # arrival of the earliest crossing tick
+    _raw: list[_PositionArgs] = field(default_factory=list)  # after `_positions`, in order
+
+    @property
+    def positions(self) -> list[PositionHit]:
+        if self._raw:
+            self.materialize()
+        return self._positions
+
+    @positions.setter
+    def positions(self, value: list[PositionHit]) -> None:
+        self._raw = []
+        self._positions = value
+
+    def add_position(self, args: _PositionArgs) -> None:
+        self._raw.append(args)
+
+    def materialize(self) -> None:
+        if not self._raw:
+            return
+        raw, self._raw = self._raw, []
+        with _gc_paused():
+            self._positions += [PositionHit(*args) for args in raw]
 
     def __len__(self) -> int:
-        return len(self.positions) + len(self.triggers)
+        return len(self._positions) + len(self._raw) + len(self.triggers)
 
     def extend(self, other: Crossings) -> None:
-        self.positions += other.positions
+        if other._positions:  # keep the order: ours, then theirs
+            self.materialize()
+            self._positions += other._positions
+        self._raw += other._raw
         self.triggers += other.triggers
         self.hits += other.hits
         self.predicted += other.predicted
@@ -231,17 +283,8 @@ class Engine:
         back before the next tick (a well-formed frame with an absurd price must not
         disarm stops); the burst's other ticks are still evaluated.
         """
-        # A storm's burst makes 200,000 objects that live until its commit; the cyclic GC
-        # would walk them hundreds of times while they are made (0.1-0.3 s of a 100,000-
-        # position storm). Reference counting frees them either way.
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
+        with _gc_paused():
             self._on_ticks(ticks)
-        finally:
-            if paused:
-                gc.enable()
 
     def _on_ticks(self, ticks: list[Tick]) -> None:
         at = self._clock.now()
@@ -330,7 +373,7 @@ class Engine:
         self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime, recovered: bool = False
     ) -> None:
         owners = self.index.owners
-        positions, taken = found.positions, found.hits
+        add, taken = found.add_position, found.hits
         price, kind = tick.price, tick.kind
         reasons = _CLOSE_REASONS
         for hit in hits:
@@ -361,25 +404,25 @@ class Engine:
                     )
                 )
             else:
-                # Positional: a storm builds 100,000 of these in the tick's own call.
+                # What can fail (a level, a peak) is worked out here, within the tick's
+                # guard; the PositionHit itself is built later (`Crossings`).
                 trail = hit.trailing()
                 if trail is None:
-                    position = PositionHit(
-                        uid, hit.key, reasons[hit.reason], price, hit.level(), kind, recovered
-                    )
+                    add((uid, hit.key, reasons[hit.reason], price, hit.level(), kind, recovered))
                 else:
-                    position = PositionHit(
-                        uid,
-                        hit.key,
-                        reasons[hit.reason],
-                        price,
-                        hit.level(),
-                        kind,
-                        recovered,
-                        trail.spec,
-                        trail.peak_price(),
+                    add(
+                        (
+                            uid,
+                            hit.key,
+                            reasons[hit.reason],
+                            price,
+                            hit.level(),
+                            kind,
+                            recovered,
+                            trail.spec,
+                            trail.peak_price(),
+                        )
                     )
-                positions.append(position)
             taken.append(hit)
 
     def _predict(self, trigger_id: str, tick: Tick, at: datetime, found: Crossings) -> str | None:
@@ -453,29 +496,53 @@ class Engine:
         a trigger's position and any hit on it stay in the trigger's part). Returns what is
         left to retry after a temporary failure, or None."""
         parts = self._parts(batch, self._chunk)
-        for i, part in enumerate(parts):
-            try:
-                outcome = await self._transact_part(part)
-            except Temporary as exc:
-                self.last_commit_error = f"{type(exc).__name__}: {exc}"
-                self._metrics.commit_errors.labels("temporary").inc()
-                log.warning("burst commit failed; retrying", error=str(exc))
-                rest = Crossings(first_ns=batch.first_ns)
-                for later in parts[i:]:
-                    rest.extend(later)
-                return rest
-            except Exception as exc:
-                self.last_commit_error = f"{type(exc).__name__}: {exc}"
-                self._metrics.commit_errors.labels("error").inc()
-                self._failed(Step.COMMIT, exc, crossings=len(part))
-                await self._isolate(part)
-                continue
-            self.unconfirmed_since = None
-            self.last_commit_error = None
-            await self._finish(part, outcome)
-        return None
+        running: asyncio.Task[BurstOutcome] | None = None
+        try:
+            for i, part in enumerate(parts):
+                if running is None:
+                    running = await self._start(part)
+                later = parts[i + 1] if i + 1 < len(parts) else None
+                if later is not None:
+                    later.materialize()  # while `part` is in the store's hands
+                try:
+                    outcome = await running
+                except Temporary as exc:
+                    running = None
+                    self.last_commit_error = f"{type(exc).__name__}: {exc}"
+                    self._metrics.commit_errors.labels("temporary").inc()
+                    log.warning("burst commit failed; retrying", error=str(exc))
+                    rest = Crossings(first_ns=batch.first_ns)
+                    for left in parts[i:]:
+                        rest.extend(left)
+                    return rest
+                except Exception as exc:
+                    running = None
+                    self.last_commit_error = f"{type(exc).__name__}: {exc}"
+                    self._metrics.commit_errors.labels("error").inc()
+                    self._failed(Step.COMMIT, exc, crossings=len(part))
+                    await self._isolate(part)
+                    continue
+                running = None
+                self.unconfirmed_since = None
+                self.last_commit_error = None
+                if later is not None:
+                    # The next part commits while this one's book catches up: its keys
+                    # are other keys, and a judging again of this one's queues behind it.
+                    running = await self._start(later)
+                await self._finish(part, outcome)
+            return None
+        finally:
+            if running is not None and not running.done():
+                running.cancel()  # cancelled mid-batch: as if the commit were in flight
+
+    async def _start(self, part: Crossings) -> asyncio.Task[BurstOutcome]:
+        """The part's transaction, handed to the store before this returns."""
+        task = asyncio.ensure_future(self._transact_part(part))
+        await asyncio.sleep(0)  # let it reach the store
+        return task
 
     async def _transact_part(self, part: Crossings) -> BurstOutcome:
+        part.materialize()  # here, not in the store's thread
         began = time.perf_counter()
         outcome = await self._store.transact(
             functools.partial(self._burst_body, part=part, now=self._clock.now())
@@ -664,12 +731,18 @@ class Engine:
         the position it opens, and every hit and prediction with its crossing."""
         if len(batch) <= size:
             return [batch]
-        if _aligned(batch):  # a storm: slices, no per-crossing dict
+        if _aligned(batch):  # a storm: slices, no per-crossing dict, nothing built yet
+            raw, built, taken = batch._raw, batch._positions, batch.hits
             return [
                 Crossings(
-                    batch.positions[i : i + size], [], batch.hits[i : i + size], [], batch.first_ns
+                    built[i : i + size],
+                    [],
+                    taken[i : i + size],
+                    [],
+                    batch.first_ns,
+                    raw[i : i + size],
                 )
-                for i in range(0, len(batch.positions), size)
+                for i in range(0, len(taken), size)
             ]
         hits: dict[str, list[Hit]] = {}
         for hit in batch.hits:
@@ -794,9 +867,10 @@ class Engine:
 def _aligned(batch: Crossings) -> bool:
     """Whether the batch is positions only with hit `i` the crossing of position `i` (what
     `_record` makes of ticks that fire no trigger), so that parts are plain slices."""
-    if batch.triggers or batch.predicted or len(batch.hits) != len(batch.positions):
+    if batch.triggers or batch.predicted or (batch._raw and batch._positions):
         return False
-    return [h.key for h in batch.hits] == [p.position_id for p in batch.positions]
+    keys = [a[1] for a in batch._raw] or [p.position_id for p in batch._positions]
+    return [h.key for h in batch.hits] == keys
 
 
 def _position_of(key: str) -> str:
