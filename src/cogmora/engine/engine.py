@@ -5,7 +5,10 @@ updates live prices and asks the book which levels each tick crosses (a dict loo
 two comparisons when nothing crosses). Crossings are queued whole, per burst, and a single
 commit task writes them with `services.crossings.apply_crossings`, one transaction per
 round; crossings that arrive while a commit is in flight ride in the next one (group
-commit), so a storm costs a few large transactions, not one per position.
+commit), so a storm costs a few large transactions, not one per position. Where the
+backend caps a transaction, a batch goes in parts, each handed to the store as soon as
+the one before it has committed; the Python for a part (its PositionHits, its book
+bookkeeping) runs while the store works on the part beside it.
 
 A trigger's fire is predicted in the book at once: its new position's levels go in before
 the commit, so a later tick of the same burst can close it, in the same transaction. If
