@@ -265,3 +265,52 @@ async def test_a_burst_split_over_several_transactions_keeps_its_predicted_posit
         assert {p.details.close_reason for p in positions} == {CloseReason.STOP_LOSS}
     finally:
         await close_rig(rig)
+
+
+async def test_a_storm_split_over_several_transactions_closes_every_position_once(
+    tmp_path: object,
+) -> None:
+    """A positions-only burst larger than one transaction's cap is cut into parts that each
+    commit: every position ends closing with its stop loss, and nothing stays in flight or
+    owned in the engine's index."""
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from cogmora.engine.engine import Engine
+    from cogmora.engine.metrics import EngineMetrics
+
+    rig = await make_rig(Path(str(tmp_path)) / "storm_parts.db")
+    try:
+        await rig.system.accounts.create_user("u", D("1000000"))
+        rig.price("BTC-USDT", "60000")
+        ids = [
+            await open_position(rig, "u", "BTC-USDT", Side.LONG, qty="0.01", stop_loss="59000")
+            for _ in range(10)
+        ]
+        rig.system.store.max_writes_per_tx = 18  # type: ignore[misc]  # three crossings a part
+        for task in rig.tasks:
+            task.cancel()
+        engine = Engine(
+            rig.system.store,
+            rig.system.settings.fees,
+            rig.system.clock,
+            rig.system.live,
+            EngineMetrics(CollectorRegistry()),
+        )
+        rig.engine = engine
+        await engine.load()
+        rig.tasks = [asyncio.create_task(engine.run_commits())]
+        rig.ticks("BTC-USDT", "58999")
+        await asyncio.sleep(0)
+        await engine.drained()
+        positions = await rig.system.positions.list_for_user("u")
+        assert {p.id for p in positions} == set(ids)
+        assert {(p.details.status, p.details.close_reason) for p in positions} == {
+            (PositionStatus.CLOSING, CloseReason.STOP_LOSS)
+        }
+        assert engine.index.inflight == {}
+        assert not set(ids) & set(engine.index.owners)
+        assert len(engine.book) == 0
+    finally:
+        await close_rig(rig)

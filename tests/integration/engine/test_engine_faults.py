@@ -12,6 +12,8 @@ from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, Trig
 from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.domain.orders import OpenRequest
 from cogmora.engine.faults import Step
+from cogmora.errors import Temporary
+from cogmora.store.sqlite import SqliteStore
 
 from .conftest import Rig, book_matches_store, close_rig, make_rig, pause, restart
 
@@ -136,3 +138,54 @@ async def test_absurd_prices_crossing_triggers_leave_book_and_store_in_agreement
     await rig.settle()
     await rig.synced()
     await book_matches_store(rig)
+
+
+class FailNth:
+    """Raises `error` the `n`-th time the engine reaches `step`, and only then."""
+
+    def __init__(self, step: Step, n: int, error: Exception) -> None:
+        self.step = step
+        self.n = n
+        self.error = error
+        self.seen = 0
+
+    def check(self, step: Step) -> None:
+        if step is self.step:
+            self.seen += 1
+            if self.seen == self.n:
+                raise self.error
+
+
+@pytest.mark.parametrize(
+    "error", [Temporary("injected"), RuntimeError("injected")], ids=lambda e: type(e).__name__
+)
+async def test_a_storm_whose_second_part_fails_still_closes_every_position(
+    tmp_path: Path, error: Exception
+) -> None:
+    """A burst cut into parts, the next part's transaction under way while the previous
+    part's book catches up: a temporary failure of the second part retries it and the
+    parts after it, any other failure splits it until its crossings commit; either way
+    every position closes once, for its stop loss, and the book matches the store."""
+    hook = FailNth(Step.COMMIT, 2, error)
+    store = SqliteStore(tmp_path / "storm_faults.db")
+    store.max_writes_per_tx = 18  # type: ignore[misc]  # three crossings a part
+    rig = await make_rig(tmp_path / "storm_faults.db", faults=hook, store=store)
+    try:
+        await rig.system.accounts.create_user("u", D("100000"))
+        rig.price("BTC-USDT", "60000")
+        ids = [await open_long(rig, "59000") for _ in range(10)]
+        await rig.synced()
+        rig.ticks("BTC-USDT", "58900")
+        await rig.settle()
+        await rig.synced()
+        assert hook.seen > 4  # four parts, one of them again (or in halves)
+        await book_matches_store(rig)
+        for pid in ids:
+            position = await rig.system.positions.get("u", pid)
+            assert position.status is PositionStatus.CLOSED
+            assert position.details.close_reason is CloseReason.STOP_LOSS
+        ledger = await rig.system.accounts.ledger("u")
+        assert sum(1 for e in ledger if e.kind.value == "close") == 10
+        assert rig.engine.index.inflight == {}
+    finally:
+        await close_rig(rig)

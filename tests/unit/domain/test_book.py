@@ -467,3 +467,12 @@ def test_a_storm_at_one_level_can_be_removed_key_by_key() -> None:
         assert book.remove(f"t{i}")
     assert crossed(book, "ETH-USDT", "4000") == hits(("last", Reason.TRIGGER))
     assert len(book) == 0
+
+
+def test_absent_names_the_keys_that_no_longer_rest(book: TriggerBook) -> None:
+    """After a cross, `absent` lists the crossed keys (in the given order) and not the rest."""
+    book.set_position("a", "BTC-USDT", Side.LONG, D("90"), None, None)
+    book.set_position("b", "BTC-USDT", Side.LONG, D("80"), None, None)
+    book.set_position("c", "BTC-USDT", Side.LONG, D("95"), None, None)
+    book.cross("BTC-USDT", D("89"))
+    assert book.absent(["c", "b", "a", "never"]) == ["c", "a", "never"]

@@ -239,18 +239,22 @@ class SqliteTx:
                 f'UPDATE "{group}" SET {", ".join(sets)} WHERE path IN '
                 f"({','.join('?' * len(chunk))})"
                 + "".join(f" AND {w}" for w in where)
-                + " RETURNING path"
+                + " RETURNING rowid, path"
             )
-            taken = [r[0] for r in self._conn.execute(sql, [*params, *chunk, *where_params])]
-            if taken and group not in UNFED_GROUPS:
-                # Copied inside SQLite: a storm's documents never travel through Python.
+            rows = self._conn.execute(sql, [*params, *chunk, *where_params]).fetchall()
+            taken = [r[1] for r in rows]
+            if rows and group not in UNFED_GROUPS:
+                # Copied inside SQLite: a storm's documents never travel through Python. By
+                # rowid, one B-tree descent a row where the path is two (its index, then
+                # the table).
                 self._conn.execute(
                     f"INSERT INTO _changes (grp, uid, path, doc) SELECT ?, {_UID_SQL}, path, doc "
-                    f'FROM "{group}" WHERE path IN ({",".join("?" * len(taken))})',
-                    [group, group, *taken],
+                    f'FROM "{group}" WHERE rowid IN ({",".join("?" * len(rows))})',
+                    [group, group, *(r[0] for r in rows)],
                 )
-            for path in taken:  # its stored columns changed: a later set() upserts it
-                self._stored.pop(path, None)
+            if self._stored:  # its stored columns changed: a later set() upserts it
+                for path in taken:
+                    self._stored.pop(path, None)
             self.changed += len(taken)
             changed += taken
         return changed
