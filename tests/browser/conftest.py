@@ -36,6 +36,7 @@ FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # the README's
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def drop_http_connections(live: Live) -> int:
 
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Locator, Page
 
 
 def shot(name: str) -> str:
@@ -116,3 +117,21 @@ async def sign_in(page: Page, live: Live, token: str) -> None:
     await page.fill("#token", token)
     await page.click("#signin-form button")
     await expect(page.locator("#trade")).to_be_visible(timeout=WAIT)
+
+
+async def submit_form(page: Page, form_id: str, **fields: str) -> Locator:
+    """Fill the form `#form_id` by its inputs' names (the API's field paths) and submit it."""
+    form = page.locator(f"#{form_id}")
+    for name, value in fields.items():
+        field = form.locator(f'[name="{name}"]')
+        if await field.evaluate("e => e.tagName") == "SELECT":
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+    await form.locator("button[type=submit]").click()
+    return form
+
+
+def error_at(scope: Locator, page: Page, name: str) -> Locator:
+    """The message showFieldError put in the label of the input named `name`."""
+    return scope.locator("label", has=page.locator(f'[name="{name}"]')).locator(".field-error")

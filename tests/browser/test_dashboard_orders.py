@@ -4,35 +4,30 @@ amend editors of a position's row, the API's 422 shown at its input, and a parti
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import WAIT, Live, page_of, shot, sign_in, token_of
+from .conftest import (
+    SCREENSHOTS,
+    WAIT,
+    Live,
+    error_at,
+    page_of,
+    shot,
+    sign_in,
+    submit_form,
+    token_of,
+)
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed")
 from playwright.async_api import Locator, Page, expect
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 async def fill_open(page: Page, **fields: str) -> Locator:
-    """Fill the open form by the inputs' names (the API's field paths) and submit it."""
-    form = page.locator("#open-form")
-    for name, value in fields.items():
-        field = form.locator(f'[name="{name}"]')
-        if await field.evaluate("e => e.tagName") == "SELECT":
-            await field.select_option(value)
-        else:
-            await field.fill(value)
-    await form.locator("button[type=submit]").click()
-    return form
+    """Fill the open form by the inputs' names and submit it."""
+    return await submit_form(page, "open-form", **fields)
 
-
-def error_at(scope: Locator, page: Page, name: str) -> Locator:
-    """The message showFieldError put in the label of the input named `name`."""
-    return scope.locator("label", has=page.locator(f'[name="{name}"]')).locator(".field-error")
 
 
 async def in_book(live: Live, pid: str) -> None:

@@ -6,34 +6,30 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import WAIT, Live, page_of, shot, sign_in, token_of
+from .conftest import (
+    SCREENSHOTS,
+    WAIT,
+    Live,
+    error_at,
+    page_of,
+    shot,
+    sign_in,
+    submit_form,
+    token_of,
+)
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed")
 from playwright.async_api import Locator, Page, expect
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 async def place(page: Page, **fields: str) -> Locator:
     """Fill the trigger form by the inputs' names and submit it."""
-    form = page.locator("#trigger-form")
-    for name, value in fields.items():
-        field = form.locator(f'[name="{name}"]')
-        if await field.evaluate("e => e.tagName") == "SELECT":
-            await field.select_option(value)
-        else:
-            await field.fill(value)
-    await form.locator("button[type=submit]").click()
-    return form
+    return await submit_form(page, "trigger-form", **fields)
 
-
-def error_at(scope: Locator, page: Page, name: str) -> Locator:
-    return scope.locator("label", has=page.locator(f'[name="{name}"]')).locator(".field-error")
 
 
 async def ready_to_fire(live: Live, symbol: str) -> None:
