@@ -67,6 +67,7 @@ from cogmora.services.crossings import (
     PositionHit,
     TriggerHit,
     apply_crossings,
+    keep_peak,
     rejudge_positions,
 )
 from cogmora.services.prices import LivePrices
@@ -683,7 +684,8 @@ class Engine:
 
     async def _reconcile(self, positions: list[PositionHit], triggers: list[TriggerHit]) -> None:
         """Set the book from the stored documents of these crossings (the safety net after a
-        failure past a commit): open positions and active triggers in, the rest out."""
+        failure past a commit): open positions and active triggers in, the rest out. An open
+        position keeps the further trailing peak its crossing carried (`_put_with_peak`)."""
         # A ladder leg's key is not a document: its position's document decides the leg.
         ids = [(h.uid, _position_of(h.position_id)) for h in positions]
         ids += [(h.uid, h.position_id) for h in triggers]
@@ -698,13 +700,17 @@ class Engine:
         except Exception:
             log.exception("could not re-read a burst's documents; the book may lag the store")
             return
+        trailed: dict[str, list[PositionHit]] = {}  # a storm's: one pass, not one a path
+        for h in positions:
+            if h.trailing is not None:
+                trailed.setdefault(h.position_id, []).append(h)
         index = self.index
         for path, doc in zip(paths, pdocs, strict=True):
             key = path.rsplit("/", 1)[1]
             if not index.may_put(key):
                 continue
             if doc is not None and doc["details"]["status"] == PositionStatus.OPEN.value:
-                index.put_position(Position.from_doc(key, doc))
+                self._put_with_peak(Position.from_doc(key, doc), trailed.get(key, ()))
             else:
                 index.forget(key)
         for path, doc in zip(tpaths, tdocs, strict=True):
@@ -715,6 +721,19 @@ class Engine:
                 index.put_trigger(Trigger.from_doc(key, doc))
             else:
                 index.forget(key)
+
+    def _put_with_peak(self, stored: Position, hits: Sequence[PositionHit]) -> None:
+        """Put an open position in the book with the furthest trailing peak of its crossings
+        where that got further than the stored one (`crossings.keep_peak`): the crossing was
+        lost, but the highs the book had seen are market history, and the stored peak is up
+        to a writer's round behind them. Such a peak is owed, so the writer's next round
+        stores it; without this the stop would fall back behind those highs."""
+        position = stored
+        for hit in hits:
+            position = keep_peak(position, hit)
+        self.index.put_position(position)
+        if position is not stored:
+            self.book.mark_trailing_moved([position.id])
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call()` until it does not fail temporarily (after a commit, giving up would

@@ -334,7 +334,7 @@ def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> Bur
         position = Position.from_doc(hit.position_id, doc)
         judged = judge_position(position, hit)
         if judged is None:
-            kept = _keep_peak(position, hit)
+            kept = keep_peak(position, hit)
             out.kept.append(kept)
             if kept is not position:
                 raised.append(kept)
@@ -347,7 +347,7 @@ def rejudge_positions(tx: Tx, hits: Sequence[PositionHit], now: datetime) -> Bur
     return out
 
 
-def _keep_peak(position: Position, hit: PositionHit) -> Position:
+def keep_peak(position: Position, hit: PositionHit) -> Position:
     """A kept position with the crossing's trailing peak when it got further than the
     stored one (`trailing.kept_peak`), else the position as stored."""
     d = position.details
