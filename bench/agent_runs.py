@@ -12,8 +12,12 @@ per run. Slot 2, fifteen minutes later: the agent holds what it has (reads, no o
 
 Candles: `--candles memory` (default) serves a prepared in-memory set; `--candles
 simulator` fetches them from the KuCoin simulator over loopback REST through the jobs'
-candle cache (one fetch per symbol and closed bucket, shared by every user). Prices for
-the fills are live quotes, as the worker's feed would provide them.
+candle cache (one fetch per symbol and closed bucket, shared by every user). The same
+trends are scripted into the simulator's past first (`script_trends`: each candle's open,
+high, low and close as trades at its start), so both sources make the agents decide the
+same and the check below holds for both; unscripted, the simulator's candles before its
+start are a seeded random walk, which trades whatever it happens to show. Prices for the
+fills are live quotes, as the worker's feed would provide them.
 
 The naive way, for the ratio: the same scheduler with concurrency 1 (one slot claimed
 and run at a time), on fewer users (`--naive`). Every way runs once a round on a fresh
@@ -59,6 +63,7 @@ D = Decimal
 SLOT = datetime(2026, 1, 1, 0, 15, tzinfo=UTC)
 PRICES = {"BTC-USDT": D("67000"), "ETH-USDT": D("3500"), "XBTUSDTM": D("67000")}
 TRENDS = {"BTC-USDT": D("0.003"), "ETH-USDT": D(0), "XBTUSDTM": D("-0.003")}
+SLOTS = (("slot 1", SLOT), ("slot 2", SLOT + timedelta(minutes=15)))
 
 
 def series(symbol: str, now: datetime, n: int = 100) -> tuple[Candle, ...]:
@@ -92,6 +97,21 @@ class MemoryCandles:
         return got[-count:]
 
 
+async def script_trends(sim: KucoinSimulator) -> int:
+    """Trade `series` into the simulator's past, candle by candle (open, high, low, close
+    a millisecond apart at the candle's start): the series of the last slot, which holds
+    the earlier slots' closed candles too. Returns the trades scripted."""
+    now = SLOTS[-1][1] + timedelta(seconds=1)
+    scripted = 0
+    for symbol in PRICES:
+        for candle in series(symbol, now, n=101):
+            at_ms = int(candle.start.timestamp()) * 1000
+            for i, price in enumerate((candle.open, candle.high, candle.low, candle.close)):
+                await sim.set_price(symbol, price, at_ms=at_ms + i)
+                scripted += 1
+    return scripted
+
+
 async def setup(store: SqliteStore, users: int) -> None:
     config = AgentConfig(enabled=True, schedule="every 15m", symbols=tuple(PRICES))
     doc = config.rescheduled(SLOT - timedelta(minutes=1)).to_doc()
@@ -105,9 +125,6 @@ async def setup(store: SqliteStore, users: int) -> None:
                 tx.set(agent_config_path(uid), doc)
 
         await store.transact(write)
-
-
-SLOTS = (("slot 1", SLOT), ("slot 2", SLOT + timedelta(minutes=15)))
 
 
 async def run_once(
@@ -154,6 +171,7 @@ async def main(args: argparse.Namespace) -> None:
     if args.candles == "simulator":
         sim = KucoinSimulator(SimulatorConfig(tick_rate=0, seed=1, rest_weight_limit=10**9))
         await sim.start()
+        await script_trends(sim)
     print(f"machine at start: {machine()}")
     runs = Runs()
     problems: list[str] = []
@@ -211,7 +229,10 @@ def check_opens(rows: list[tuple[str, Doc]], users: int) -> list[str]:
         problems.append(f"{len(by_user)} users hold positions, expected {users}")
     wrong = [uid for uid, held in by_user.items() if sorted(held) != sorted(expected)]
     if wrong:
-        problems.append(f"{len(wrong)} users hold other than {sorted(expected)}, e.g. {wrong[0]}")
+        problems.append(
+            f"{len(wrong)} users hold other than {sorted(expected)}, e.g. {wrong[0]}: "
+            f"{sorted(by_user[wrong[0]])}"
+        )
     return problems
 
 
