@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cogmora.domain.enums import (
     CloseReason,
@@ -18,9 +21,12 @@ from cogmora.domain.enums import (
 from cogmora.domain.models import TriggerAction, TriggerCondition
 from cogmora.domain.orders import OpenRequest
 from cogmora.domain.ticks import PriceKind
+from cogmora.engine.engine import Engine
+from cogmora.engine.metrics import EngineMetrics
 from cogmora.errors import Conflict
 
 from .conftest import Rig, close_rig, make_rig
+from .test_engine_hot_path import frame
 
 D = Decimal
 
@@ -111,8 +117,21 @@ async def test_mark_price_liquidates_but_does_not_stop_out(rig: Rig) -> None:
     assert position.details.close_reason is CloseReason.LIQUIDATION
 
 
-async def test_trigger_opens_a_position_that_the_same_burst_closes(rig: Rig) -> None:
-    """A trigger fires, its position opens, and a later tick of the same burst stops it out."""
+def by_ticks(rig: Rig, symbol: str, prices: Sequence[str]) -> None:
+    rig.ticks(symbol, *prices)
+
+
+def by_frames(rig: Rig, symbol: str, prices: Sequence[str]) -> None:
+    """Raw spot ticker frames through the prefiltered hot path, as the worker feeds them."""
+    rig.engine.hot_path().on_frames([frame(symbol, p) for p in prices])
+
+
+@pytest.mark.parametrize("send", [by_ticks, by_frames], ids=["ticks", "frames"])
+async def test_trigger_opens_a_position_that_the_same_burst_closes(
+    rig: Rig, send: Callable[[Rig, str, Sequence[str]], None]
+) -> None:
+    """A trigger fires, its position opens, and a later tick of the same burst stops it out:
+    the predicted position is in the book for the very next tick, Tick or raw frame."""
     await rig.system.accounts.create_user("u", D("10000"))
     await rig.system.triggers.create(
         "u",
@@ -122,7 +141,7 @@ async def test_trigger_opens_a_position_that_the_same_burst_closes(rig: Rig) -> 
         TriggerAction(Side.LONG, qty=D("1"), stop_loss=D("3900")),
     )
     await rig.synced()
-    rig.ticks("ETH-USDT", "3990", "4001", "3950", "3899")
+    send(rig, "ETH-USDT", ("3990", "4001", "3950", "3899"))
     await rig.settle()
     [trigger] = await rig.system.triggers.list_for_user("u")
     assert trigger.status is TriggerStatus.TRIGGERED
@@ -200,11 +219,9 @@ async def test_amended_stop_loss_is_live_from_the_change_feed(rig: Rig) -> None:
     assert (await rig.system.positions.get("u", pid)).details.close_price == D("59400")
 
 
-async def test_restart_rebuilds_the_book_from_the_store(tmp_path: object) -> None:
+async def test_restart_rebuilds_the_book_from_the_store(tmp_path: Path) -> None:
     """Levels written before a restart still fire after it."""
-    from pathlib import Path
-
-    path = Path(str(tmp_path)) / "restart.db"
+    path = tmp_path / "restart.db"
     first = await make_rig(path)
     await first.system.accounts.create_user("u", D("100000"))
     first.price("XBTUSDTM", "60000")
@@ -220,31 +237,34 @@ async def test_restart_rebuilds_the_book_from_the_store(tmp_path: object) -> Non
         await close_rig(second)
 
 
+async def capped_engine(rig: Rig, max_writes_per_tx: int) -> Engine:
+    """The rig's engine replaced by one loaded now from a store that caps a transaction at
+    `max_writes_per_tx` writes (as Firestore's does), committing but not following the
+    feed: the engine sizes its parts when it is made, so a new cap needs a new engine."""
+    for task in rig.tasks:
+        task.cancel()
+    await asyncio.gather(*rig.tasks, return_exceptions=True)
+    rig.system.store.max_writes_per_tx = max_writes_per_tx  # type: ignore[misc]
+    engine = Engine(
+        rig.system.store,
+        rig.system.settings.fees,
+        rig.system.clock,
+        rig.system.live,
+        EngineMetrics(CollectorRegistry()),
+    )
+    rig.engine = engine
+    await engine.load()
+    rig.tasks = [asyncio.create_task(engine.run_commits())]
+    return engine
+
+
 async def test_a_burst_split_over_several_transactions_keeps_its_predicted_positions(
-    tmp_path: object,
+    tmp_path: Path,
 ) -> None:
     """With a small per-transaction cap (as Firestore's), every fired trigger's position
     stays in the book across chunks, and the burst's later tick closes each of them."""
-    from pathlib import Path
-
-    from prometheus_client import CollectorRegistry
-
-    from cogmora.engine.engine import Engine
-    from cogmora.engine.metrics import EngineMetrics
-
-    rig = await make_rig(Path(str(tmp_path)) / "chunks.db")
+    rig = await make_rig(tmp_path / "chunks.db")
     try:
-        rig.system.store.max_writes_per_tx = 12  # type: ignore[misc]  # two crossings a chunk
-        for task in rig.tasks:
-            task.cancel()
-        engine = Engine(
-            rig.system.store,
-            rig.system.settings.fees,
-            rig.system.clock,
-            rig.system.live,
-            EngineMetrics(CollectorRegistry()),
-        )
-        rig.engine = engine
         await rig.system.accounts.create_user("u", D("100000"))
         for _ in range(5):
             await rig.system.triggers.create(
@@ -254,8 +274,7 @@ async def test_a_burst_split_over_several_transactions_keeps_its_predicted_posit
                 TriggerCondition(TriggerOp.ABOVE, D("150")),
                 TriggerAction(Side.LONG, qty=D("1"), stop_loss=D("140")),
             )
-        await engine.load()
-        rig.tasks = [asyncio.create_task(engine.run_commits())]
+        await capped_engine(rig, 12)  # two crossings a chunk
         rig.ticks("SOL-USDT", "151", "139")
         await rig.settle()
         triggers = await rig.system.triggers.list_for_user("u")
@@ -268,19 +287,12 @@ async def test_a_burst_split_over_several_transactions_keeps_its_predicted_posit
 
 
 async def test_a_storm_split_over_several_transactions_closes_every_position_once(
-    tmp_path: object,
+    tmp_path: Path,
 ) -> None:
     """A positions-only burst larger than one transaction's cap is cut into parts that each
     commit: every position ends closing with its stop loss, and nothing stays in flight or
     owned in the engine's index."""
-    from pathlib import Path
-
-    from prometheus_client import CollectorRegistry
-
-    from cogmora.engine.engine import Engine
-    from cogmora.engine.metrics import EngineMetrics
-
-    rig = await make_rig(Path(str(tmp_path)) / "storm_parts.db")
+    rig = await make_rig(tmp_path / "storm_parts.db")
     try:
         await rig.system.accounts.create_user("u", D("1000000"))
         rig.price("BTC-USDT", "60000")
@@ -288,19 +300,7 @@ async def test_a_storm_split_over_several_transactions_closes_every_position_onc
             await open_position(rig, "u", "BTC-USDT", Side.LONG, qty="0.01", stop_loss="59000")
             for _ in range(10)
         ]
-        rig.system.store.max_writes_per_tx = 18  # type: ignore[misc]  # three crossings a part
-        for task in rig.tasks:
-            task.cancel()
-        engine = Engine(
-            rig.system.store,
-            rig.system.settings.fees,
-            rig.system.clock,
-            rig.system.live,
-            EngineMetrics(CollectorRegistry()),
-        )
-        rig.engine = engine
-        await engine.load()
-        rig.tasks = [asyncio.create_task(engine.run_commits())]
+        engine = await capped_engine(rig, 18)  # three crossings a part
         rig.ticks("BTC-USDT", "58999")
         await asyncio.sleep(0)
         await engine.drained()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, TriggerOp, TriggerStatus
-from cogmora.domain.models import TriggerAction, TriggerCondition
+from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.orders import OpenRequest
 
 from .conftest import Rig
@@ -44,24 +43,3 @@ async def test_hot_path_frames_stop_out_a_position_and_leave_the_last_price(rig:
     assert quote is not None and quote.price == D("59100.25")
     assert hot.exact == 1
 
-
-async def test_hot_path_fires_a_trigger_whose_position_the_same_burst_closes(rig: Rig) -> None:
-    """A trigger's predicted position is in the book for the very next frame of the burst."""
-    await rig.system.accounts.create_user("u", D("10000"))
-    await rig.system.triggers.create(
-        "u",
-        "ETH-USDT",
-        Market.SPOT,
-        TriggerCondition(TriggerOp.ABOVE, D("4000")),
-        TriggerAction(Side.LONG, qty=D("1"), stop_loss=D("3900")),
-    )
-    await rig.synced()
-    rig.engine.hot_path().on_frames(
-        [frame("ETH-USDT", p) for p in ("3990", "4001", "3950", "3899")]
-    )
-    await rig.settle()
-    [trigger] = await rig.system.triggers.list_for_user("u")
-    assert trigger.status is TriggerStatus.TRIGGERED
-    position = await rig.system.positions.get("u", str(trigger.details.position_id))
-    assert position.details.close_price == D("3899")
-    assert position.status is PositionStatus.CLOSED
