@@ -5,7 +5,6 @@ waiting for the next trade, so a second crash resumes from it."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,8 +16,7 @@ from cogmora.cli.compose import build_system
 from cogmora.domain.enums import Market, Side
 from cogmora.domain.models import PriceQuote
 from cogmora.domain.orders import OpenRequest
-from cogmora.domain.paths import position_path, price_path
-from cogmora.domain.timeutil import to_iso
+from cogmora.domain.paths import position_path
 from cogmora.domain.trailing import TrailingStop
 from cogmora.engine.engine import Engine
 from cogmora.engine.gap_replay import GapReplay
@@ -27,13 +25,12 @@ from cogmora.engine.trail_writes import TrailingWriter
 from cogmora.feeds.kucoin.rest import KucoinRest
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
-from cogmora.simulator import KucoinSimulator
-from cogmora.store.port import Tx
 from cogmora.store.sqlite import SqliteStore
 from conditions import until
 
 from .conftest import Live, start_live, stop_live
-from .test_gap_replay import SIM, SYM, followed, open_long, position
+from .test_gap_replay import SYM, followed, position
+from .trailing_restart import backdate, market_after_gap, trailed_then_stopped
 
 
 async def _stored(lv: Live, uid: str, pid: str) -> dict[str, Any]:
@@ -50,39 +47,8 @@ async def test_the_peak_a_restart_rebuilds_from_the_candles_is_stored_without_a_
     to 62000, and the store holds 62000 and 60760 with no trade after the restart."""
     db = tmp_path / "restore.db"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    lv = await start_live(db, SIM)
-    try:
-        auth = await lv.user("ria")
-        await lv.sim.set_price(SYM, "60000")
-        pid = await open_long(lv, auth, trailingStop={"callbackRate": "0.02"})  # type: ignore[arg-type]
-        await followed(lv)
-        await lv.synced()
-        await lv.sim.set_price(SYM, "61000")
-
-        async def first_stored() -> bool:
-            return (await _stored(lv, "ria", pid))["trailingPeak"] == "61000.00000000"
-
-        await until(first_stored, what="the live peak stored")
-    finally:
-        await stop_live(lv)
-    store = SqliteStore(db)
-    await store.start()
-
-    def rewrite(tx: Tx) -> None:
-        path = position_path("ria", pid)
-        doc = tx.get(path)
-        assert doc is not None
-        tx.set(path, {**doc, "openedAt": to_iso(now - timedelta(minutes=4))})
-        tx.set(price_path(SYM), {"symbol": SYM, "price": "61000",
-                                 "at": to_iso(now - timedelta(minutes=3))})
-
-    await store.transact(rewrite)
-    await store.close()
-    sim = KucoinSimulator(replace(SIM, spot={**SIM.spot, SYM: "61000"}))
-    await sim.start()
-    high_ms = int((now - timedelta(minutes=2)).timestamp() * 1000) + 4000
-    await sim.set_price(SYM, "62000", at_ms=high_ms)
-    await sim.set_price(SYM, "61500", at_ms=high_ms + 1000)
+    auth, pid = await trailed_then_stopped(db, "ria", now)
+    sim = await market_after_gap(now, then="61500")
     lv = await start_live(db, sim=sim)
     try:
         await followed(lv)
@@ -116,19 +82,9 @@ async def test_the_replay_asks_the_writer_for_a_round_at_once(tmp_path: Path) ->
     request = OpenRequest(SYM, Market.SPOT, Side.LONG, qty=Decimal("0.1"),
                           trailing_stop=TrailingStop(Decimal("0.02")))
     pid = str((await system.positions.open("rex", request))["id"])
-
-    def rewrite(tx: Tx) -> None:
-        path = position_path("rex", pid)
-        doc = tx.get(path)
-        assert doc is not None and doc["details"]["trailingPeak"] == "61000.00000000"
-        tx.set(path, {**doc, "openedAt": to_iso(now - timedelta(minutes=4))})
-
-    await store.transact(rewrite)
-    sim = KucoinSimulator(replace(SIM, spot={**SIM.spot, SYM: "61000"}))
-    await sim.start()
-    high_ms = int((now - timedelta(minutes=2)).timestamp() * 1000) + 4000
-    await sim.set_price(SYM, "62000", at_ms=high_ms)
-    await sim.set_price(SYM, "61500", at_ms=high_ms + 1000)
+    assert (await system.positions.get("rex", pid)).details.trailing_peak == Decimal("61000")
+    await store.transact(backdate("rex", pid, now, last_price=False))
+    sim = await market_after_gap(now, then="61500")
     rest = KucoinRest(sim.spot_url, Market.SPOT)
     engine = Engine(store, system.settings.fees, system.clock, system.live,
                     EngineMetrics(CollectorRegistry()))
