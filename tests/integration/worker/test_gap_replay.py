@@ -104,6 +104,29 @@ async def closed(live: Live, auth: dict[str, str], pid: str) -> dict[str, Any]:
     return dict(await until(check))
 
 
+async def dip_through_the_stop(live: Live) -> None:
+    """Trades unheard by the worker: a minute's candle that opens at 60000, above a 59000
+    stop, trades through it at 58500 and comes back to 60000."""
+    await live.sim.set_price(SYM, "60000")
+    await live.sim.set_price(SYM, "58500")
+    await live.sim.set_price(SYM, "60000")
+
+
+async def stop_and_profit_dipped_in_a_gap(live: Live, uid: str) -> tuple[dict[str, str], str, str]:
+    """`uid` holds a long stopped at 59000 and one taking profit at 62500; then the
+    websocket goes down and the market dips through the stop (`dip_through_the_stop`),
+    within one minute's candle. Returns (auth headers, the stop's id, the profit's id)."""
+    auth = await live.user(uid)
+    await live.sim.set_price(SYM, "60000")
+    stop = await open_long(live, auth, stopLoss="59000")
+    profit = await open_long(live, auth, takeProfit="62500")
+    await followed(live)
+    await same_minute()
+    await outage(live)
+    await dip_through_the_stop(live)
+    return auth, stop, profit
+
+
 async def test_a_stop_crossed_and_recrossed_while_the_websocket_was_down_closes_once(
     gap_live: Live,
 ) -> None:
@@ -295,16 +318,7 @@ async def test_a_live_tick_held_during_the_replay_reaches_the_book_after_the_can
     """Ticks that arrive while a gap is pending wait for its candles: the candles close the
     stop at its level first, then the held tick closes a take profit at its own price."""
     live = gap_live
-    auth = await live.user("gus")
-    await live.sim.set_price(SYM, "60000")
-    stop = await open_long(live, auth, stopLoss="59000")
-    profit = await open_long(live, auth, takeProfit="62500")
-    await followed(live)
-    await same_minute()
-    await outage(live)
-    await live.sim.set_price(SYM, "60000")  # the gap's candle opens above the stop
-    await live.sim.set_price(SYM, "58500")
-    await live.sim.set_price(SYM, "60000")
+    auth, stop, profit = await stop_and_profit_dipped_in_a_gap(live, "gus")
     gaps = live.worker.gaps
     assert SYM in gaps.held
     stamp = time.time_ns()
@@ -338,9 +352,7 @@ async def test_a_stop_crossed_while_the_feed_was_stalled_closes_after_the_stall(
         before = feed.reconnects
         await same_minute()
         live.sim.freeze(True, Market.SPOT)
-        await live.sim.set_price(SYM, "60000")
-        await live.sim.set_price(SYM, "58500")
-        await live.sim.set_price(SYM, "60000")
+        await dip_through_the_stop(live)
         await until(lambda: feed.reconnects > before)
         live.sim.freeze(False, Market.SPOT)
         doc = await closed(live, auth, pid)
@@ -357,16 +369,7 @@ async def test_candles_that_cannot_be_fetched_release_the_live_ticks_and_are_ret
     """While the candle endpoint fails, the held live ticks go on after a few tries, and the
     gap is replayed once the candles come back."""
     live = gap_live
-    auth = await live.user("ivy")
-    await live.sim.set_price(SYM, "60000")
-    stop = await open_long(live, auth, stopLoss="59000")
-    profit = await open_long(live, auth, takeProfit="62500")
-    await followed(live)
-    await same_minute()
-    await outage(live)
-    await live.sim.set_price(SYM, "60000")
-    await live.sim.set_price(SYM, "58500")
-    await live.sim.set_price(SYM, "60000")
+    auth, stop, profit = await stop_and_profit_dipped_in_a_gap(live, "ivy")
     live.sim.fail_candles(5, Market.SPOT)
     live.worker.gaps.on_ticks([Tick(SYM, Market.SPOT, Decimal("62500"),
                                     received_ns=time.time_ns())])
