@@ -285,9 +285,7 @@ def auth_emulator(project: str, within: float = 90.0) -> Iterator[str]:
     try:
         (workdir / "firebase.json").write_text(json.dumps(config))
         args = [tool, "emulators:start", "--only", "auth", "--project", project]
-        proc = start_group(
-            args, AUTH_READY, name="the Auth emulator", within=within, cwd=workdir
-        )
+        proc = start_group(args, AUTH_READY, name="the Auth emulator", within=within, cwd=workdir)
         host = f"127.0.0.1:{port}"
         os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
         try:
