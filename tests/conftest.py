@@ -25,9 +25,9 @@ Fixtures (all function-scoped, each test gets fresh ones):
   guard (tests/firebase/test_index_guard.py, run last) reads every project's index usage.
   Tests marked `after_firestore` run after all others.
 - `live_server` -> `LiveServer`: the real FastAPI app (`cogmora.cli.serve.api_server`) on
-  uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, and
-  `.client(token=None)` -> an `httpx.AsyncClient` with the bearer header set (close it,
-  or use it as `async with`).
+  uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, `.app`
+  (the FastAPI app it serves), and `.client(token=None)` -> an `httpx.AsyncClient` with
+  the bearer header set (close it, or use it as `async with`).
 
 Other engineers: override `catalog` or `clock` in a nearer conftest to change them for a
 directory; everything built on top follows.
@@ -48,6 +48,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 
 from cogmora import emulators
 from cogmora.cli.compose import System, build_system
@@ -69,6 +70,7 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 class LiveServer:
     url: str
     system: System
+    app: FastAPI  # the app it serves: its route table is what tests walk
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -140,7 +142,7 @@ async def live_server(system: System) -> AsyncIterator[LiveServer]:
         task.cancel()
         raise RuntimeError("the API server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(f"http://127.0.0.1:{port}", system)
+    yield LiveServer(f"http://127.0.0.1:{port}", system, server.config.app)
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
 
