@@ -184,13 +184,8 @@ def firestore_emulator(within: float = 90.0, exit_on_signals: bool = False) -> I
     previous = _exit_on_signals() if exit_on_signals else {}
     try:
         proc = start_group(args, FIRESTORE_READY, name="the Firestore emulator", within=within)
-        host = f"127.0.0.1:{port}"
-        os.environ["FIRESTORE_EMULATOR_HOST"] = host
-        try:
+        with _published("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}", proc) as host:
             yield host
-        finally:
-            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-            stop_group(proc)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -286,15 +281,24 @@ def auth_emulator(project: str, within: float = 90.0) -> Iterator[str]:
         (workdir / "firebase.json").write_text(json.dumps(config))
         args = [tool, "emulators:start", "--only", "auth", "--project", project]
         proc = start_group(args, AUTH_READY, name="the Auth emulator", within=within, cwd=workdir)
-        host = f"127.0.0.1:{port}"
-        os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
-        try:
+        with _published("FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{port}", proc, 15.0) as host:
             yield host
-        finally:
-            os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
-            stop_group(proc, grace=15.0)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _published(
+    variable: str, host: str, proc: subprocess.Popen[str], grace: float = 10.0
+) -> Iterator[str]:
+    """`host` in the environment variable the clients read, for as long as the block
+    runs; then the variable is gone and the emulator's group stopped."""
+    os.environ[variable] = host
+    try:
+        yield host
+    finally:
+        os.environ.pop(variable, None)
+        stop_group(proc, grace=grace)
 
 
 def _exit_on_signals() -> dict[int, Any]:
