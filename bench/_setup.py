@@ -9,20 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import queue
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from cogmora import emulators
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
@@ -179,107 +175,14 @@ async def fill_closing(
         await store.transact(write)
 
 
-FIRESTORE_EMULATOR = (
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator"
-)
-
-
 @contextmanager
 def firestore_emulator(start_within: float = 90.0) -> Iterator[str]:
     """host:port of FIRESTORE_EMULATOR_HOST, or of an emulator of the bench's own on a free
-    port, which is stopped however the bench ends (normal exit, exception, Ctrl-C, SIGTERM,
-    SIGHUP).
-
-    Why the whole process group: the emulator is a shell wrapper whose Java child is the
-    server; `terminate()` stopped the wrapper and left Java running (and holding ~1 GB)
-    after every bench. The emulator runs in a session of its own, so a Ctrl-C at the
-    terminal reaches only the bench, whose `finally` then stops the group. SIGTERM and
-    SIGHUP are turned into SystemExit while it runs, since their default action would end
-    Python without running any `finally`.
-    """
-    given = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    if given:
-        yield given
-        return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    previous = _exit_on_signals()
-    proc = subprocess.Popen(
-        [FIRESTORE_EMULATOR, "start", "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    host = f"127.0.0.1:{port}"
-    try:
-        _wait_running(proc, start_within)
-        os.environ["FIRESTORE_EMULATOR_HOST"] = host
+    port, stopped (its whole process group) however the bench ends: normal exit,
+    exception, Ctrl-C, SIGTERM, SIGHUP. The tests start theirs with the same code
+    (`cogmora.emulators`)."""
+    with emulators.firestore_emulator(start_within, exit_on_signals=True) as host:
         yield host
-    finally:
-        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        stop_group(proc)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _wait_running(proc: subprocess.Popen[str], within: float) -> None:
-    """Until the emulator says it serves; then its output is drained (a full pipe would
-    stall it) by a daemon thread."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + within
-    seen: list[str] = []
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise RuntimeError(f"no Firestore emulator within {within:.0f} s") from None
-        seen.append(line)
-        if "Dev App Server is now running" in line:
-            return
-        if line == "":
-            raise RuntimeError("the Firestore emulator exited at start:\n" + "".join(seen[-20:]))
-
-
-def stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
-    """SIGTERM to the process's whole group (it leads its own session); SIGKILL to what is
-    left of the group after `grace` seconds. Waits until the group is gone: the wrapper
-    exits at once, its Java child a moment later."""
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    signum = 0  # probe
-    while True:
-        proc.poll()  # reap the leader, or it stays in the group as a zombie
-        try:
-            os.killpg(proc.pid, signum)
-        except ProcessLookupError:
-            return
-        if time.monotonic() >= deadline:
-            signum = signal.SIGKILL
-        time.sleep(0.05)
-
-
-def _exit_on_signals() -> dict[int, Any]:
-    """SIGTERM and SIGHUP raise SystemExit (so `finally` blocks run); returns the old
-    handlers. Only the main thread may set handlers: elsewhere nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def leave(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    return {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
 
 
 # ---- repeated, interleaved runs (issue 11: figures that hold on another machine)

@@ -18,15 +18,16 @@ Fixtures (all function-scoped, each test gets fresh ones):
   `pg_schema_url` -> a URL on a fresh schema, dropped after the test.
 - `firestore_emulator` (session) -> host:port of a Firestore emulator
   (FIRESTORE_EMULATOR_HOST, or gcloud's emulator started once per session on a free
-  loopback port and put in FIRESTORE_EMULATOR_HOST, so subprocesses find it too), or a
-  skip naming what is missing; use a fresh project id per test, from
-  `firestore_projects` (session) -> `FirestoreProjects`: `.new(prefix)` is a fresh project
-  id, remembered so the index guard (tests/firebase/test_index_guard.py, run last) reads
-  every project's index usage. Tests marked `after_firestore` run after all others.
+  loopback port and put in FIRESTORE_EMULATOR_HOST, so subprocesses find it too; started
+  by `cogmora.emulators`, as the benchmarks start theirs), or a skip naming what is
+  missing; use a fresh project id per test, from `firestore_projects` (session) ->
+  `FirestoreProjects`: `.new(prefix)` is a fresh project id, remembered so the index
+  guard (tests/firebase/test_index_guard.py, run last) reads every project's index usage.
+  Tests marked `after_firestore` run after all others.
 - `live_server` -> `LiveServer`: the real FastAPI app (`cogmora.cli.serve.api_server`) on
-  uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, and
-  `.client(token=None)` -> an `httpx.AsyncClient` with the bearer header set (close it,
-  or use it as `async with`).
+  uvicorn, on a free loopback port, in the test's event loop; `.url`, `.system`, `.app`
+  (the FastAPI app it serves), and `.client(token=None)` -> an `httpx.AsyncClient` with
+  the bearer header set (close it, or use it as `async with`).
 
 Other engineers: override `catalog` or `clock` in a nearer conftest to change them for a
 directory; everything built on top follows.
@@ -36,12 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
-import shutil
 import signal
-import socket
-import subprocess
-import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -52,7 +48,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 
+from cogmora import emulators
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.serve import api_server
 from cogmora.domain.models import PriceQuote
@@ -60,14 +58,10 @@ from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.sqlite import SqliteStore
 from cogmora.testing import EPOCH, ManualClock
-from emulators import EmulatorUnavailable, FirestoreProjects, start_auth
+from emulators import FirestoreProjects
 
 SPOT_SYMBOLS = ("BTC-USDT", "ETH-USDT")
 FUTURES_SYMBOLS = ("XBTUSDTM", "ETHUSDTM")
-EMULATOR_SCRIPTS = (
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator",
-    "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator",
-)
 
 PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
@@ -76,6 +70,7 @@ PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 class LiveServer:
     url: str
     system: System
+    app: FastAPI  # the app it serves: its route table is what tests walk
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -147,7 +142,7 @@ async def live_server(system: System) -> AsyncIterator[LiveServer]:
         task.cancel()
         raise RuntimeError("the API server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(f"http://127.0.0.1:{port}", system)
+    yield LiveServer(f"http://127.0.0.1:{port}", system, server.config.app)
     server.should_exit = True
     await asyncio.wait_for(task, timeout=10)
 
@@ -173,80 +168,14 @@ def pg_schema_url(pg_url: str) -> Iterator[str]:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _emulator_script() -> str | None:
-    gcloud = shutil.which("gcloud")
-    candidates = list(EMULATOR_SCRIPTS)
-    if gcloud is not None:
-        root = Path(gcloud).resolve().parent.parent
-        candidates.insert(
-            0, str(root / "platform/cloud-firestore-emulator/cloud_firestore_emulator")
-        )
-    return next((c for c in candidates if os.access(c, os.X_OK)), None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def firestore_emulator() -> Iterator[str]:
     """host:port of a Firestore emulator (FIRESTORE_EMULATOR_HOST, or one started here)."""
-    given = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    if given:
-        yield given
-        return
-    script = _emulator_script()
-    if script is None:
-        pytest.skip(
-            "no Firestore emulator: set FIRESTORE_EMULATOR_HOST, or install the Google Cloud "
-            "CLI's cloud-firestore-emulator component (Debian package "
-            "google-cloud-cli-firestore-emulator); firebase-tools downloads its jar at run "
-            "time, which this machine cannot"
-        )
-    if shutil.which("java") is None:
-        pytest.skip("the Firestore emulator needs Java (11+), which is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [script, "start", "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put("")
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
     try:
-        while True:
-            line = lines.get(timeout=60)
-            seen.append(line)
-            if "Dev App Server is now running" in line:
-                break
-            if line == "":
-                pytest.skip("the Firestore emulator exited at start:\n" + "".join(seen[-20:]))
-    except queue.Empty:
-        os.killpg(proc.pid, signal.SIGTERM)
-        pytest.skip("the Firestore emulator did not start within 60 s")
-    host = f"127.0.0.1:{port}"
-    os.environ["FIRESTORE_EMULATOR_HOST"] = host
-    try:
-        yield host
-    finally:
-        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        with emulators.firestore_emulator(within=60) as host:
+            yield host
+    except emulators.EmulatorUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -288,16 +217,8 @@ AUTH_PROJECT = "demo-cogmora"  # .ci/run starts the Auth emulator for this proje
 def auth_emulator() -> Iterator[str]:
     """host:port of firebase-tools' Auth emulator (FIREBASE_AUTH_EMULATOR_HOST, or one
     started here for the session)."""
-    given = os.environ.get("FIREBASE_AUTH_EMULATOR_HOST")
-    if given:
-        yield given
-        return
     try:
-        with start_auth(AUTH_PROJECT) as host:
-            os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = host
-            try:
-                yield host
-            finally:
-                os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
-    except EmulatorUnavailable as exc:
+        with emulators.auth_emulator(AUTH_PROJECT) as host:
+            yield host
+    except emulators.EmulatorUnavailable as exc:
         pytest.skip(str(exc))

@@ -5,6 +5,9 @@ Cogmora need to run it on their own terms without touching a network or the wall
 - `FixedCandles`: a `CandleSource` serving prepared series, counting its calls.
 - `InMemoryCallBudget`: the LLM call budget in one process's memory.
 
+The emulators that stand in for Google's services (Firestore, Auth) are started by
+`cogmora.emulators`, next to this module and shared the same way.
+
 Production code never imports this module; a fake lives here once, not in each test.
 """
 

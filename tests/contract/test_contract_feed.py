@@ -9,6 +9,7 @@ import pytest
 
 from cogmora.errors import FeedResync
 from cogmora.store.port import UNFED_GROUPS, Change, FeedPruning, Store, Tx
+from feed_follower import follow_until
 
 _LIVE = {"openPositions": {"status": "open"}, "tradeTriggers": {"status": "active"}}
 
@@ -201,28 +202,16 @@ async def test_a_follower_misses_nothing_while_writers_commit_concurrently(store
     every change exactly once: no seq becomes visible after a larger one was read."""
     start = await store.head()
     writers, each = 6, 15
-    seen: list[Change] = []
     done = asyncio.Event()
-
-    async def follow() -> None:
-        cursor = start
-        while True:
-            finished = done.is_set()  # checked before reading: the last read sees it all
-            got = await store.changes(cursor, wait=0.05)
-            seen.extend(got)
-            if got:
-                cursor = got[-1].seq
-            elif finished:
-                return
 
     async def write(w: int) -> None:
         for i in range(each):
             await store.transact(_writes((f"users/w{w}/openPositions/p{i}", {"i": i})))
 
-    follower = asyncio.create_task(follow())
+    follower = asyncio.create_task(follow_until(store, start, done))
     await asyncio.gather(*(write(w) for w in range(writers)))
     done.set()
-    await follower
+    seen = await follower
     full = await _all(store, start)
     assert len(full) == writers * each
     assert [c.seq for c in seen] == [c.seq for c in full]

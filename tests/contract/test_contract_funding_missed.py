@@ -1,7 +1,7 @@
 """Funding times missed while no jobs process ran (SPEC 5.2, README "Behaviour where the
 spec is silent"): each is booked once when one comes back, with the rate and mark price
 KuCoin reports then, however many replicas race, on every backend. KuCoin's endpoints
-are the small fake of test_contract_time_funding.py on a real socket."""
+are the small fake of kucoin_funding.py on a real socket."""
 
 from __future__ import annotations
 
@@ -12,32 +12,20 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from aiohttp import web
-from test_contract_time_funding import PERIOD_MS, FakeFundingHost, futures, ledger_sums
+from kucoin_funding import PERIOD_MS, FakeFundingHost, futures, ledger_sums, replicas, serving
 
 from cogmora.cli.compose import System
-from cogmora.domain.enums import LedgerKind, Market, Side
+from cogmora.domain.enums import LedgerKind, Side
 from cogmora.domain.timeutil import to_iso
-from cogmora.feeds.kucoin.rest import KucoinRest
-from cogmora.jobs.orders import KucoinFunding
 from cogmora.services import funding as funding_service
-from cogmora.services.funding import Funding
 
 PERIOD_S = PERIOD_MS // 1000
 
 
 @pytest.fixture
-async def host() -> AsyncIterator[tuple[FakeFundingHost, str]]:
-    fake = FakeFundingHost()
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield fake, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+async def funding_host() -> AsyncIterator[tuple[FakeFundingHost, str]]:
+    async with serving() as host:
+        yield host
 
 
 def funding_of(entries: list[Any], position_id: str) -> list[Any]:
@@ -45,12 +33,12 @@ def funding_of(entries: list[Any], position_id: str) -> list[Any]:
 
 
 async def test_each_missed_funding_time_is_booked_once_across_replicas(
-    system: System, make_user: Any, quote: Any, host: tuple[FakeFundingHost, str]
+    system: System, make_user: Any, quote: Any, funding_host: tuple[FakeFundingHost, str]
 ) -> None:
     """Funded at T, then no pass for three periods: two replicas coming back at once book
     T+P, T+2P and T+3P once each at the current rate and mark, a position opened in the
     gap only the times after its opening; a later pass books nothing more."""
-    fake, url = host
+    fake, url = funding_host
     await make_user("gus", "100000")
     quote("XBTUSDTM", "3000")
     long_id = (await system.positions.open("gus", futures(Side.LONG)))["id"]
@@ -59,11 +47,8 @@ async def test_each_missed_funding_time_is_booked_once_across_replicas(
     fake.time_point = int(first.timestamp() * 1000)
     fake.mark, fake.rate = "3050", "0.0002"
     system.clock.advance(61)  # type: ignore[attr-defined]
-    async with KucoinRest(url, Market.FUTURES) as rest_a, KucoinRest(url, Market.FUTURES) as rest_b:
-        replicas = [
-            Funding(system.store, KucoinFunding(rest), system.clock) for rest in (rest_a, rest_b)
-        ]
-        assert await replicas[0].run_once() == 2
+    async with replicas(system, url) as passes:
+        assert await passes[0].run_once() == 2
         # Down for three funding times; a position opens between the first two of them.
         system.clock.advance(PERIOD_S + PERIOD_S // 2)  # type: ignore[attr-defined]
         quote("XBTUSDTM", "3000")
@@ -71,10 +56,10 @@ async def test_each_missed_funding_time_is_booked_once_across_replicas(
         system.clock.advance(PERIOD_S + PERIOD_S // 2)  # type: ignore[attr-defined]
         fake.time_point += 3 * PERIOD_MS
         fake.mark, fake.rate = "3100", "0.0003"
-        booked = await asyncio.gather(*(f.run_once() for f in replicas))
+        booked = await asyncio.gather(*(f.run_once() for f in passes))
         assert sum(booked) == 3 + 3 + 2
-        assert await replicas[1].run_once() == 0
-        assert await replicas[0].run_once() == 0
+        assert await passes[1].run_once() == 0
+        assert await passes[0].run_once() == 0
     entries = await ledger_sums(system, "gus")
     times = [first + timedelta(milliseconds=k * PERIOD_MS) for k in range(4)]
     for pid, amount in ((long_id, D("-1.86")), (short_id, D("1.86"))):
@@ -94,14 +79,14 @@ async def test_a_long_backlog_is_booked_in_bounded_transactions(
     system: System,
     make_user: Any,
     quote: Any,
-    host: tuple[FakeFundingHost, str],
+    funding_host: tuple[FakeFundingHost, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten missed times on three positions, at most two times a position and three
     entries a transaction: every time booked once, oldest first, the ledger sums."""
     monkeypatch.setattr(funding_service, "MAX_TIMES", 2)
     monkeypatch.setattr(funding_service, "MAX_ENTRIES", 3)
-    fake, url = host
+    fake, url = funding_host
     await make_user("bea", "100000")
     quote("XBTUSDTM", "3000")
     ids = [(await system.positions.open("bea", futures(Side.LONG)))["id"] for _ in range(3)]
@@ -109,8 +94,7 @@ async def test_a_long_backlog_is_booked_in_bounded_transactions(
     system.clock.advance(61 + 9 * PERIOD_S)  # type: ignore[attr-defined]
     fake.time_point = int(first.timestamp() * 1000) + 9 * PERIOD_MS
     fake.mark, fake.rate = "3000", "0.0001"
-    async with KucoinRest(url, Market.FUTURES) as rest:
-        funding = Funding(system.store, KucoinFunding(rest), system.clock)
+    async with replicas(system, url, 1) as (funding,):
         assert await funding.run_once() == 30
         assert await funding.run_once() == 0
     entries = await ledger_sums(system, "bea")

@@ -1,7 +1,7 @@
 """Time limits and funding on every backend (SPEC 5.2): each happens once per position
 (per funding time), however many passes or replicas run, and the ledger sums to the
-balance. KuCoin's funding endpoints are a small fake speaking their exact JSON on a real
-socket (the simulator serves the same shape)."""
+balance. KuCoin's funding endpoints are the small fake of kucoin_funding.py, on a real
+socket."""
 
 from __future__ import annotations
 
@@ -12,75 +12,17 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from aiohttp import web
+from kucoin_funding import PERIOD_MS, FakeFundingHost, futures, ledger_sums, replicas, serving
 
 from cogmora.cli.compose import System
-from cogmora.domain.enums import CloseReason, LedgerKind, Market, PositionStatus, Side
-from cogmora.domain.orders import OpenRequest
-from cogmora.feeds.kucoin.rest import KucoinRest
-from cogmora.jobs.orders import KucoinFunding
-from cogmora.services.funding import Funding
+from cogmora.domain.enums import CloseReason, LedgerKind, PositionStatus, Side
 from cogmora.services.time_limits import TimeLimits
-
-PERIOD_MS = 8 * 3600 * 1000
-
-
-class FakeFundingHost:
-    """KuCoin's futures funding-rate and mark-price endpoints, envelope and all."""
-
-    def __init__(self) -> None:
-        self.rate = "0.0001"
-        self.time_point = 0
-        self.mark = "3000"
-
-    def app(self) -> web.Application:
-        app = web.Application()
-
-        async def funding(request: web.Request) -> web.Response:
-            symbol = request.match_info["symbol"]
-            data = {
-                "symbol": f".{symbol}FPI8H",
-                "granularity": PERIOD_MS,
-                "timePoint": self.time_point,
-                "value": float(self.rate),
-                "predictedValue": float(self.rate),
-            }
-            return web.json_response({"code": "200000", "data": data})
-
-        async def mark(request: web.Request) -> web.Response:
-            symbol = request.match_info["symbol"]
-            data = {"symbol": symbol, "granularity": 1000, "timePoint": self.time_point,
-                    "value": float(self.mark), "indexPrice": float(self.mark)}
-            return web.json_response({"code": "200000", "data": data})
-
-        app.router.add_get("/api/v1/funding-rate/{symbol}/current", funding)
-        app.router.add_get("/api/v1/mark-price/{symbol}/current", mark)
-        return app
 
 
 @pytest.fixture
 async def funding_host() -> AsyncIterator[tuple[FakeFundingHost, str]]:
-    host = FakeFundingHost()
-    runner = web.AppRunner(host.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield host, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-async def ledger_sums(system: System, uid: str) -> list[Any]:
-    balance = (await system.accounts.get_user(uid)).balance
-    entries = await system.accounts.ledger(uid)
-    assert sum((e.amount for e in entries), D(0)) == balance
-    return entries
-
-
-def futures(side: Side, **kw: Any) -> OpenRequest:
-    return OpenRequest("XBTUSDTM", Market.FUTURES, side, qty=D("2"), leverage=D("10"), **kw)
+    async with serving() as host:
+        yield host
 
 
 async def test_a_time_limit_closes_once_at_market_across_racing_passes(
@@ -141,13 +83,10 @@ async def test_funding_books_once_per_position_per_funding_time_across_replicas(
     system.clock.advance(61)  # type: ignore[attr-defined]
     quote("XBTUSDTM", "3000")
     late_id = (await system.positions.open("fay", futures(Side.LONG)))["id"]
-    async with KucoinRest(url, Market.FUTURES) as rest_a, KucoinRest(url, Market.FUTURES) as rest_b:
-        replicas = [
-            Funding(system.store, KucoinFunding(rest), system.clock) for rest in (rest_a, rest_b)
-        ]
-        booked = await asyncio.gather(*(f.run_once() for f in replicas))
+    async with replicas(system, url) as passes:
+        booked = await asyncio.gather(*(f.run_once() for f in passes))
         assert sum(booked) == 2
-        assert await replicas[0].run_once() == 0
+        assert await passes[0].run_once() == 0
         entries = [e for e in await ledger_sums(system, "fay") if e.kind is LedgerKind.FUNDING]
         assert sorted((e.position_id, e.amount) for e in entries) == sorted(
             [(long_id, D("-1.22")), (short_id, D("1.22"))]
@@ -156,5 +95,5 @@ async def test_funding_books_once_per_position_per_funding_time_across_replicas(
         host.time_point += PERIOD_MS
         system.clock.advance(PERIOD_MS // 1000)  # type: ignore[attr-defined]
         quote("XBTUSDTM", "3000")
-        assert await replicas[1].run_once() == 3
+        assert await passes[1].run_once() == 3
     await ledger_sums(system, "fay")

@@ -8,17 +8,13 @@ they run a small seeded version, so the default suite still exercises every race
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
-
-PG_URL = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -54,19 +50,11 @@ async def race_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield store
         await store.close()
         return
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
     from cogmora.store.postgres import PostgresStore
 
-    schema = f"races_{uuid.uuid4().hex[:12]}"
-    store = PostgresStore(f"{PG_URL}?schema={schema}", pool_size=4)
+    store = PostgresStore(request.getfixturevalue("pg_schema_url"), pool_size=4)
     await store.start()
     try:
         yield store
     finally:
         await store.close()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -4,7 +4,8 @@ processes it kills, and the figures it records for RELIABILITY.md.
 A run is repeatable: everything random (where a kill lands, which levels a storm crosses)
 comes from `random.Random(seed)`, and the seed is printed with every failure. The full
 runs are behind the `faults` marker; `tries()` gives the small default-suite count unless
-COGMORA_FAULT_TRIES says otherwise.
+COGMORA_FAULT_TRIES says otherwise. A suite writes only its `one_try`; `run_tries` runs it
+seeded, audits, sums and records the row, the same for every fault.
 
 Audit (after every try, on every backend, through the Store port):
 - lost: a position whose stop loss the price crossed that is not `closed` (still `open`,
@@ -26,7 +27,8 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +45,7 @@ from cogmora.services.accounts import Accounts
 from cogmora.services.clock import SystemClock
 from cogmora.services.ledger import AccountBook
 from cogmora.services.positions import book_open
+from cogmora.simulator import KucoinSimulator, SimulatorConfig
 from cogmora.store import queries as q
 from cogmora.store.port import Store, Tx
 
@@ -250,6 +253,12 @@ async def progress(store: Store) -> tuple[int, int]:
     return await store.read(body)
 
 
+async def settled(store: Store, storm: Storm) -> bool:
+    """Every crossed stop closed (or more: the audit judges which), nothing left `closing`."""
+    not_open, closed = await progress(store)
+    return closed >= len(storm.crossed) and not_open == closed
+
+
 def fresh_dir(path: Path) -> Path:
     """A try's own directory (its store and its processes' logs)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -257,6 +266,18 @@ def fresh_dir(path: Path) -> Path:
 
 
 # processes ---------------------------------------------------------------------------
+
+
+def quiet_market(rng: random.Random | None = None, **config: Any) -> SimulatorConfig:
+    """The simulator's config for a fault run: no ticks or marks of its own, so every
+    price is one the suite sends; seeded from the try's rng when given."""
+    seeded = {} if rng is None else {"seed": rng.randrange(1 << 30)}
+    return SimulatorConfig(tick_rate=0, mark_rate=0, **seeded, **config)
+
+
+def subscribed(sim: KucoinSimulator, symbol: str = SYMBOL) -> bool:
+    """A worker's feed is subscribed to the symbol's trades (it will see the next one)."""
+    return f"/market/ticker:{symbol}" in sim.subscribed_topics()
 
 
 def process_env(store_url: str, sim: Any, **extra: str) -> dict[str, str]:
@@ -279,6 +300,21 @@ async def start(args: list[str], env: Mapping[str, str], log: Path) -> asyncio.s
         )
     finally:
         out.close()
+
+
+@asynccontextmanager
+async def running(
+    args: list[str], env: Mapping[str, str], log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`cogmora ARGS` for the block, stopped after it (thawed first, in case the suite
+    froze it with SIGSTOP; a no-op if the suite killed it)."""
+    proc = await start(args, env, log)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+        await stop(proc)
 
 
 async def kill(proc: asyncio.subprocess.Process) -> None:
@@ -327,6 +363,36 @@ def record(figure: Figure) -> None:
     row = {**asdict(figure), "result": figure.result, "at": datetime.now(UTC).isoformat()}
     with open(target, "a") as out:
         out.write(json.dumps(row) + "\n")
+
+
+Try = Callable[[Path, random.Random], Awaitable[tuple[Findings, str]]]
+
+
+async def run_tries(fault: str, n: int, tmp: Path, one_try: Try, about: str) -> Findings:
+    """`n` tries of one fault, each in a directory of its own and drawing from one seeded
+    rng (so a rerun is the same run), their findings summed and recorded as the fault's
+    row: `about` says what each try was, then where the first tries' faults landed."""
+    rng = random.Random(seed())
+    total = Findings()
+    watch = Stopwatch()
+    notes = []
+    for i in range(n):
+        found, where = await one_try(fresh_dir(tmp / f"try{i}"), rng)
+        notes.append(where)
+        total.add(found)
+    record(
+        Figure(
+            fault,
+            n,
+            total.lost,
+            total.doubled,
+            total.contradictory + total.closing_left,
+            seed(),
+            watch.seconds,
+            f"{about}; {'; '.join(notes[:3])}...",
+        )
+    )
+    return total
 
 
 class Stopwatch:

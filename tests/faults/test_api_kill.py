@@ -7,34 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
+import faultkit as kit
 import httpx
 import pytest
-from faultkit import (
-    SYMBOL,
-    Figure,
-    Findings,
-    Stopwatch,
-    fresh_dir,
-    kill,
-    long_run,
-    process_env,
-    read_books,
-    record,
-    seed,
-    start,
-    stop,
-    tries,
-)
 
 from cogmora.domain.models import PriceQuote
+from cogmora.emulators import free_port
 from cogmora.services.accounts import Accounts
 from cogmora.services.clock import SystemClock
 from cogmora.services.prices import StorePrices
-from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.simulator import KucoinSimulator
 from cogmora.store.sqlite import SqliteStore
 from conditions import until
 
@@ -43,17 +29,11 @@ BALANCE = Decimal("1000000")
 CONCURRENCY = 16
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def keep_price_fresh(store: SqliteStore) -> None:
     """The API process has no feed: a worker's fresh price in the store is what it fills at."""
     prices = StorePrices(store)
     while True:
-        await prices.put([PriceQuote(SYMBOL, Decimal("60000"), SystemClock().now())])
+        await prices.put([PriceQuote(kit.SYMBOL, Decimal("60000"), SystemClock().now())])
         await asyncio.sleep(0.5)
 
 
@@ -62,14 +42,14 @@ async def serving(url: str, token: str) -> bool:
     try:
         async with httpx.AsyncClient(timeout=5) as c:
             auth = {"Authorization": f"Bearer {token}"}
-            r = await c.get(f"{url}/v1/prices/{SYMBOL}", headers=auth)
+            r = await c.get(f"{url}/v1/prices/{kit.SYMBOL}", headers=auth)
             return r.status_code in (200, 404)
     except httpx.TransportError:
         return False
 
 
 def body(i: int) -> dict[str, str]:
-    return {"symbol": SYMBOL, "market": "spot", "side": "long", "qty": f"0.00{1 + i % 9}"}
+    return {"symbol": kit.SYMBOL, "market": "spot", "side": "long", "qty": f"0.00{1 + i % 9}"}
 
 
 async def open_all(
@@ -118,8 +98,9 @@ class _KillNow(Exception):
         self.tasks = tasks
 
 
-async def one_try(tmp: Path, rng: random.Random, opens: int, command: str) -> tuple[Findings, str]:
-    fresh_dir(tmp)
+async def one_try(
+    opens: int, command: str, tmp: Path, rng: random.Random
+) -> tuple[kit.Findings, str]:
     db = tmp / "api.db"
     store = SqliteStore(db)
     await store.start()
@@ -127,42 +108,35 @@ async def one_try(tmp: Path, rng: random.Random, opens: int, command: str) -> tu
     uids = [f"a{i}" for i in range(USERS)]
     tokens = [(await accounts.create_user(uid, BALANCE))[1] for uid in uids]
     fresh = asyncio.create_task(keep_price_fresh(store))
-    sim = KucoinSimulator(SimulatorConfig(tick_rate=0, mark_rate=0))
-    await sim.start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = process_env(f"sqlite:///{db}", sim, COGMORA_API_PORT=str(port))
     keys = [f"key-{rng.randrange(1 << 60):x}-{i}" for i in range(opens)]
     answers: dict[str, str] = {}
     kill_after = rng.randint(1, opens - 1)
     log = tmp / "api.log"
     try:
-        first = await start([command], env, log)
-        try:
-            await until(lambda: serving(url, tokens[0]), what="api serving")
-            try:
-                await open_all(url, tokens, keys, answers, kill_after)
-            except _KillNow as now:
-                await kill(first)
-                await asyncio.gather(*now.tasks, return_exceptions=True)
-        finally:
-            await kill(first)
-        before = dict(answers)
-        second = await start([command], env, log)
-        try:
-            await until(lambda: serving(url, tokens[0]), what="restarted api serving")
-            await open_all(url, tokens, keys, answers, None)  # every key, again
-            retried: dict[str, str] = {}
-            await open_all(url, tokens, keys, retried, None)  # and once more
-        finally:
-            await stop(second)
+        async with KucoinSimulator(kit.quiet_market()) as sim:
+            env = kit.process_env(f"sqlite:///{db}", sim, COGMORA_API_PORT=str(port))
+            async with kit.running([command], env, log) as first:
+                await until(lambda: serving(url, tokens[0]), what="api serving")
+                try:
+                    await open_all(url, tokens, keys, answers, kill_after)
+                except _KillNow as now:
+                    await kit.kill(first)
+                    await asyncio.gather(*now.tasks, return_exceptions=True)
+                await kit.kill(first)
+            before = dict(answers)
+            async with kit.running([command], env, log):
+                await until(lambda: serving(url, tokens[0]), what="restarted api serving")
+                await open_all(url, tokens, keys, answers, None)  # every key, again
+                retried: dict[str, str] = {}
+                await open_all(url, tokens, keys, retried, None)  # and once more
     finally:
         fresh.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await fresh
-        await sim.stop()
-    found = Findings()
-    books = await read_books(store, uids)
+    found = kit.Findings()
+    books = await kit.read_books(store, uids)
     await store.close()
     ids = set(books.positions)
     # doubled: a key that opened twice shows as more positions than keys
@@ -183,28 +157,8 @@ async def one_try(tmp: Path, rng: random.Random, opens: int, command: str) -> tu
     return found, f"killed after {len(before)} answers"
 
 
-async def run(tmp: Path, name: str, n: int, opens: int, command: str) -> Findings:
-    rng = random.Random(seed())
-    total = Findings()
-    watch = Stopwatch()
-    notes = []
-    for i in range(n):
-        found, where = await one_try(tmp / f"try{i}", rng, opens, command)
-        notes.append(where)
-        total.add(found)
-    record(
-        Figure(
-            name,
-            n,
-            total.lost,
-            total.doubled,
-            total.contradictory,
-            seed(),
-            watch.seconds,
-            f"{opens} opens each, {CONCURRENCY} in flight; {', '.join(notes[:3])}...",
-        )
-    )
-    return total
+def about(opens: int) -> str:
+    return f"{opens} opens each, {CONCURRENCY} in flight"
 
 
 # the API alone, and inside `cogmora run` (worker, close handler, scheduler and API)
@@ -218,8 +172,11 @@ async def test_api_killed_mid_open_then_retried_opens_each_key_once(
 ) -> None:
     """One seeded SIGKILL among 60 concurrent keyed opens: after a restart and retries of
     every key, each key holds exactly one position and the money is exact."""
-    found = await run(tmp_path, f"`cogmora {command}` SIGKILL mid-open", 1, 60, command)
-    assert found.clean, (seed(), found)
+    one = partial(one_try, 60, command)
+    found = await kit.run_tries(
+        f"`cogmora {command}` SIGKILL mid-open", 1, tmp_path, one, about(60)
+    )
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
@@ -229,8 +186,9 @@ async def test_api_killed_20_times_mid_open(
 ) -> None:
     """Twenty seeded SIGKILLs among 300 concurrent keyed opens each: nothing lost, doubled
     or contradictory."""
-    long_run(request)
-    found = await run(
-        tmp_path, f"`cogmora {command}` SIGKILL mid-open, keys retried", tries(20), 300, command
+    kit.long_run(request)
+    fault = f"`cogmora {command}` SIGKILL mid-open, keys retried"
+    found = await kit.run_tries(
+        fault, kit.tries(20), tmp_path, partial(one_try, 300, command), about(300)
     )
-    assert found.clean, (seed(), found)
+    assert found.clean, (kit.seed(), found)

@@ -12,23 +12,11 @@ import asyncio
 import random
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 
+import faultkit as kit
 import pytest
-from faultkit import (
-    STORM_PRICE,
-    Figure,
-    Findings,
-    Stopwatch,
-    Storm,
-    audit,
-    fresh_dir,
-    long_run,
-    record,
-    seed,
-    seed_storm,
-    tries,
-)
 
 from cogmora.domain.enums import CloseReason
 from cogmora.domain.fees import FeeSchedule
@@ -43,13 +31,13 @@ BATCH = 7  # crash_child's settlement batch
 USERS = 20
 
 
-async def mark_storm_closing(store: SqliteStore, storm: Storm) -> None:
+async def mark_storm_closing(store: SqliteStore, storm: kit.Storm) -> None:
     """The worker's compare-and-set for the whole storm: every stop crossed at 58000."""
 
     def mark(tx: Tx) -> None:
         rows = tx.query(q.positions_with_status("open"))
         hits = [
-            PositionHit(d["uid"], p.rsplit("/", 1)[1], CloseReason.STOP_LOSS, STORM_PRICE)
+            PositionHit(d["uid"], p.rsplit("/", 1)[1], CloseReason.STOP_LOSS, kit.STORM_PRICE)
             for p, d in rows
         ]
         apply_crossings(tx, hits, [], FeeSchedule(), SystemClock().now())
@@ -70,13 +58,12 @@ async def child(*args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findings, str]:
-    fresh_dir(tmp)
+async def one_try(positions: int, tmp: Path, rng: random.Random) -> tuple[kit.Findings, str]:
     db = tmp / "settle.db"
     store = SqliteStore(db)
     await store.start()
     try:
-        storm = await seed_storm(store, positions, USERS, rng, safe_share=0.0)
+        storm = await kit.seed_storm(store, positions, USERS, rng, safe_share=0.0)
         await mark_storm_closing(store, storm)
         commits = rng.randrange(positions // BATCH)
         writes = rng.randint(0, 6)  # 0: at the COMMIT statement itself
@@ -86,33 +73,12 @@ async def one_try(tmp: Path, rng: random.Random, positions: int) -> tuple[Findin
             where += f" (not killed: {out.strip()[-200:]})"
         code, out = await child(str(db), "recover")
         assert code == 0, out
-        return await audit(store, storm), where
+        return await kit.audit(store, storm), where
     finally:
         await store.close()
 
 
-async def run(tmp: Path, n: int, positions: int) -> Findings:
-    rng = random.Random(seed())
-    total = Findings()
-    watch = Stopwatch()
-    notes = []
-    for i in range(n):
-        found, where = await one_try(tmp / f"try{i}", rng, positions)
-        notes.append(where)
-        total.add(found)
-    record(
-        Figure(
-            "close handler SIGKILL inside a settlement transaction",
-            n,
-            total.lost,
-            total.doubled,
-            total.contradictory + total.closing_left,
-            seed(),
-            watch.seconds,
-            f"{positions} positions; {'; '.join(notes[:3])}...",
-        )
-    )
-    return total
+FAULT = "close handler SIGKILL inside a settlement transaction"
 
 
 @pytest.mark.slow
@@ -121,8 +87,8 @@ async def test_close_handler_killed_mid_settlement_settles_each_once_after_resta
 ) -> None:
     """Two seeded SIGKILLs inside settlement transactions (350 positions): the restarted
     close handler settles every position once."""
-    found = await run(tmp_path, 2, 350)
-    assert found.clean, (seed(), found)
+    found = await kit.run_tries(FAULT, 2, tmp_path, partial(one_try, 350), "350 positions")
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
@@ -131,6 +97,8 @@ async def test_close_handler_killed_20_times_mid_settlement(
 ) -> None:
     """Twenty seeded SIGKILLs inside the settlement of 2,100-position storms: nothing lost,
     doubled or contradictory."""
-    long_run(request)
-    found = await run(tmp_path, tries(20), 2100)
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    found = await kit.run_tries(
+        FAULT, kit.tries(20), tmp_path, partial(one_try, 2100), "2100 positions"
+    )
+    assert found.clean, (kit.seed(), found)

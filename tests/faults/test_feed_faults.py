@@ -13,26 +13,11 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
+import faultkit as kit
 import pytest
-from faultkit import (
-    ENTRY,
-    SYMBOL,
-    Figure,
-    Findings,
-    Stopwatch,
-    fresh_dir,
-    judge,
-    long_run,
-    process_env,
-    read_books,
-    record,
-    seed,
-    start,
-    stop,
-    tries,
-)
 
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
@@ -43,7 +28,7 @@ from cogmora.services.accounts import Accounts
 from cogmora.services.clock import SystemClock
 from cogmora.services.ledger import AccountBook
 from cogmora.services.positions import book_open
-from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.simulator import KucoinSimulator
 from cogmora.simulator.frame_faults import absurd, duplicate, reordered
 from cogmora.store.port import Tx
 from cogmora.store.sqlite import SqliteStore
@@ -53,7 +38,7 @@ USERS = 5
 PER_LEVEL = 3
 LEVELS = 40
 STEP = Decimal("100")
-RETURN = ENTRY
+RETURN = kit.ENTRY
 WAIT_S = 120.0
 CONNECTION_FAULTS = ("drop", "stall", "expired-token", "429")
 FRAME_FAULTS = ("duplicate", "reordered", "none")
@@ -61,7 +46,7 @@ ABSURD = ["0", "-1", "NaN", "Infinity", "1e-30", "0.000000001", "60000000000", "
 
 
 def level(j: int) -> Decimal:
-    return ENTRY - STEP * (j + 1)
+    return kit.ENTRY - STEP * (j + 1)
 
 
 async def seed_ladder(store: SqliteStore) -> tuple[list[str], dict[int, set[str]]]:
@@ -78,14 +63,16 @@ async def seed_ladder(store: SqliteStore) -> tuple[list[str], dict[int, set[str]
         for j in range(LEVELS):
             for _ in range(PER_LEVEL):
                 request = OpenRequest(
-                    SYMBOL,
+                    kit.SYMBOL,
                     Market.SPOT,
                     Side.LONG,
                     qty=Decimal("0.01"),
                     stop_loss=level(j),
                     source=Source.API,
                 )
-                p = build_position(request, uids[n % USERS], new_id(), ENTRY, FeeSchedule(), now)
+                p = build_position(
+                    request, uids[n % USERS], new_id(), kit.ENTRY, FeeSchedule(), now
+                )
                 n += 1
                 by_level[j].add(p.id)
                 book_open(tx, book, p)
@@ -104,7 +91,7 @@ class Rig:
         return int(self.sim.state()["spot"]["connectionsOpened"])
 
     def subscribed(self) -> bool:
-        return f"/market/ticker:{SYMBOL}" in self.sim.subscribed_topics()
+        return kit.subscribed(self.sim)
 
     async def reconnected(self, before: int) -> None:
         await until(
@@ -112,7 +99,7 @@ class Rig:
         )
 
     async def closed(self, ids: set[str]) -> bool:
-        books = await read_books(self.store, self.uids)
+        books = await kit.read_books(self.store, self.uids)
         return all(books.positions[i]["details"]["status"] == "closed" for i in ids)
 
     async def connection_fault(self, fault: str) -> None:
@@ -131,103 +118,74 @@ class Rig:
 
     async def cross_and_return(self, fault: str, price: Decimal) -> None:
         if fault == "duplicate":
-            await duplicate(self.sim, SYMBOL, price, copies=3)
-            await self.sim.set_price(SYMBOL, RETURN)
+            await duplicate(self.sim, kit.SYMBOL, price, copies=3)
+            await self.sim.set_price(kit.SYMBOL, RETURN)
         elif fault == "reordered":
-            await reordered(self.sim, SYMBOL, [RETURN, price])  # the crossing's frame first
-            await self.sim.set_price(SYMBOL, RETURN)
+            await reordered(self.sim, kit.SYMBOL, [RETURN, price])  # the crossing's frame first
+            await self.sim.set_price(kit.SYMBOL, RETURN)
         else:
-            await self.sim.set_price(SYMBOL, price)
-            await self.sim.set_price(SYMBOL, RETURN)
+            await self.sim.set_price(kit.SYMBOL, price)
+            await self.sim.set_price(kit.SYMBOL, RETURN)
 
 
-async def one_try(tmp: Path, rng: random.Random, steps: int, mode: str) -> tuple[Findings, str]:
+async def one_try(steps: int, mode: str, tmp: Path, rng: random.Random) -> tuple[kit.Findings, str]:
     """mode: "connected" (cross once the feed is back), "down" (cross while it is down),
     "absurd" (absurd frames before each crossing)."""
-    fresh_dir(tmp)
     db = tmp / "feed.db"
     store = SqliteStore(db)
     await store.start()
     uids, by_level = await seed_ladder(store)
-    sim = KucoinSimulator(
-        SimulatorConfig(
-            tick_rate=0,
-            mark_rate=0,
-            seed=rng.randrange(1 << 30),
-            ping_interval_ms=1000,
-            ping_timeout_ms=1000,
-        )
-    )
-    await sim.start()
-    await sim.set_price(SYMBOL, RETURN)
-    rig = Rig(sim, store, uids)
-    env = process_env(f"sqlite:///{db}", sim)
-    worker = await start(["worker"], env, tmp / "worker.log")
+    config = kit.quiet_market(rng, ping_interval_ms=1000, ping_timeout_ms=1000)
     crossed: set[str] = set()
     faults: list[str] = []
-    try:
-        await until(rig.subscribed, WAIT_S, "subscribed")
-        for j in range(steps):
-            price = level(j) - Decimal("5")
-            if mode == "down":
-                before = rig.opened()
-                await sim.drop_connections()
-                await sim.set_price(SYMBOL, price)  # nobody is connected: only candles see it
-                await sim.set_price(SYMBOL, RETURN)
-                await rig.reconnected(before)
-                fault = "drop, crossed while down"
-            else:
-                fault = rng.choice(CONNECTION_FAULTS + FRAME_FAULTS)
-                if fault in CONNECTION_FAULTS:
-                    await rig.connection_fault(fault)
-                if mode == "absurd":
-                    for raw in rng.sample(ABSURD, 3):
-                        await absurd(sim, SYMBOL, raw)
-                    fault += ", absurd frames"
-                await rig.cross_and_return(fault, price)
-            faults.append(fault)
-            crossed |= by_level[j]
-            try:
-                await until(lambda j=j: rig.closed(by_level[j]), WAIT_S, f"level {j} closed")
-            except AssertionError:
-                break  # judged below as lost
-        await until(lambda: _nothing_closing(rig), WAIT_S, "settled")
-    finally:
-        await stop(worker)
-        await sim.stop()
+    async with KucoinSimulator(config) as sim:
+        await sim.set_price(kit.SYMBOL, RETURN)
+        rig = Rig(sim, store, uids)
+        env = kit.process_env(f"sqlite:///{db}", sim)
+        async with kit.running(["worker"], env, tmp / "worker.log"):
+            await until(rig.subscribed, WAIT_S, "subscribed")
+            for j in range(steps):
+                faults.append(await step(rig, rng, mode, level(j) - Decimal("5")))
+                crossed |= by_level[j]
+                try:
+                    await until(lambda j=j: rig.closed(by_level[j]), WAIT_S, f"level {j} closed")
+                except AssertionError:
+                    break  # judged below as lost
+            await until(lambda: _nothing_closing(rig), WAIT_S, "settled")
     safe = set().union(*by_level.values()) - crossed
-    found = judge(await read_books(store, uids), crossed, safe)
+    found = kit.judge(await kit.read_books(store, uids), crossed, safe)
     await store.close()
     return found, ", ".join(faults[:4])
 
 
+async def step(rig: Rig, rng: random.Random, mode: str, price: Decimal) -> str:
+    """One seeded fault and a crossing to `price` and back; says which fault it was."""
+    sim = rig.sim
+    if mode == "down":
+        before = rig.opened()
+        await sim.drop_connections()
+        await sim.set_price(kit.SYMBOL, price)  # nobody is connected: only candles see it
+        await sim.set_price(kit.SYMBOL, RETURN)
+        await rig.reconnected(before)
+        return "drop, crossed while down"
+    fault = rng.choice(CONNECTION_FAULTS + FRAME_FAULTS)
+    if fault in CONNECTION_FAULTS:
+        await rig.connection_fault(fault)
+    if mode == "absurd":
+        for raw in rng.sample(ABSURD, 3):
+            await absurd(sim, kit.SYMBOL, raw)
+    await rig.cross_and_return(fault, price)
+    return fault + (", absurd frames" if mode == "absurd" else "")
+
+
 async def _nothing_closing(rig: Rig) -> bool:
-    books = await read_books(rig.store, rig.uids)
+    books = await kit.read_books(rig.store, rig.uids)
     return all(d["details"]["status"] != "closing" for d in books.positions.values())
 
 
-async def run(tmp: Path, name: str, n: int, steps: int, mode: str) -> Findings:
-    rng = random.Random(seed())
-    total = Findings()
-    watch = Stopwatch()
-    notes = []
-    for i in range(n):
-        found, where = await one_try(tmp / f"try{i}", rng, steps, mode)
-        notes.append(where)
-        total.add(found)
-    record(
-        Figure(
-            name,
-            n,
-            total.lost,
-            total.doubled,
-            total.contradictory + total.closing_left,
-            seed(),
-            watch.seconds,
-            f"{steps} crossings each; {'; '.join(notes[:2])}...",
-        )
-    )
-    return total
+async def run(fault: str, n: int, steps: int, mode: str, tmp: Path) -> kit.Findings:
+    one = partial(one_try, steps, mode)
+    return await kit.run_tries(fault, n, tmp, one, f"{steps} crossings each")
 
 
 @pytest.mark.slow
@@ -236,8 +194,8 @@ async def test_stops_fire_once_through_drops_stalls_tokens_429s_and_odd_frames(
 ) -> None:
     """Eight seeded faults, each followed by a crossing and a return: every crossed stop
     closes exactly once and no other stop fires."""
-    found = await run(tmp_path, "feed faults, crossing once reconnected", 1, 8, "connected")
-    assert found.clean, (seed(), found)
+    found = await run("feed faults, crossing once reconnected", 1, 8, "connected", tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.slow
@@ -246,16 +204,16 @@ async def test_a_stop_crossed_while_the_feed_is_down_fires_once_on_reconnect(
 ) -> None:
     """Three drops with the price crossing and returning while no one is connected: each
     crossed stop closes once after the reconnect, from the gap's candles."""
-    found = await run(tmp_path, "websocket drop, crossed and returned while down", 1, 3, "down")
-    assert found.clean, (seed(), found)
+    found = await run("websocket drop, crossed and returned while down", 1, 3, "down", tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.slow
 async def test_absurd_prices_never_close_a_position(tmp_path: Path) -> None:
     """Zero, negative, NaN, infinite, sub-tick and absurdly large prices are dropped: only
     the real crossings close anything."""
-    found = await run(tmp_path, "absurd price frames between crossings", 1, 4, "absurd")
-    assert found.clean, (seed(), found)
+    found = await run("absurd price frames between crossings", 1, 4, "absurd", tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
@@ -263,15 +221,10 @@ async def test_feed_faults_every_few_seconds_over_many_crossings(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Several tries of 40 crossings, each after a seeded connection or frame fault."""
-    long_run(request)
-    found = await run(
-        tmp_path,
-        "feed faults (drop/stall/token/429/dup/reorder), crossing once reconnected",
-        tries(5),
-        LEVELS,
-        "connected",
-    )
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    fault = "feed faults (drop/stall/token/429/dup/reorder), crossing once reconnected"
+    found = await run(fault, kit.tries(5), LEVELS, "connected", tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
@@ -279,11 +232,10 @@ async def test_many_stops_crossed_while_the_feed_is_down(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Several tries of 20 drops with a crossing and return while down."""
-    long_run(request)
-    found = await run(
-        tmp_path, "websocket drop, crossed and returned while down", tries(3), 20, "down"
-    )
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    fault = "websocket drop, crossed and returned while down"
+    found = await run(fault, kit.tries(3), 20, "down", tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
@@ -291,6 +243,8 @@ async def test_absurd_frames_over_many_crossings(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Several tries of 40 crossings, each after three absurd frames and a seeded fault."""
-    long_run(request)
-    found = await run(tmp_path, "absurd price frames between crossings", tries(3), LEVELS, "absurd")
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    found = await run(
+        "absurd price frames between crossings", kit.tries(3), LEVELS, "absurd", tmp_path
+    )
+    assert found.clean, (kit.seed(), found)

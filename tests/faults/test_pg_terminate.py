@@ -12,63 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+import faultkit as kit
 import psycopg
 import pytest
-from faultkit import (
-    STORM_PRICE,
-    SYMBOL,
-    Figure,
-    Findings,
-    Stopwatch,
-    Storm,
-    audit,
-    fresh_dir,
-    long_run,
-    process_env,
-    progress,
-    record,
-    seed,
-    seed_storm,
-    start,
-    stop,
-    tries,
-)
 
-from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.simulator import KucoinSimulator
 from cogmora.store.postgres import PostgresStore
 from conditions import until
 
-PG = os.environ.get("COGMORA_TEST_PG", "postgresql://127.0.0.1:5432/test")
 USERS = 50
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    try:
-        with psycopg.connect(PG, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {PG}: {exc}")
+def schema(pg_url: str) -> Iterator[str]:
+    """A name for this test's schemas (one per try: NAME_try0, NAME_try1, ...), all dropped
+    after."""
     name = f"faults_{uuid.uuid4().hex[:12]}"
     yield name
-    with psycopg.connect(PG, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{name}%",)
         ).fetchall()
-        for (each,) in rows:  # one schema per try: NAME_0, NAME_1, ...
+        for (each,) in rows:
             conn.execute(f'DROP SCHEMA IF EXISTS "{each}" CASCADE')
 
 
-def terminate_one_busy(app: str) -> int:
+def terminate_one_busy(pg_url: str, app: str) -> int:
     """Terminate this worker's backends that are inside a statement or a transaction."""
-    with psycopg.connect(PG, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE application_name = %s AND state <> 'idle' AND pid <> pg_backend_pid()",
@@ -77,10 +55,12 @@ def terminate_one_busy(app: str) -> int:
     return sum(1 for (ok,) in rows if ok)
 
 
-async def terminator(app: str, kills: int, rng: random.Random, done: list[int]) -> None:
+async def terminator(
+    pg_url: str, app: str, kills: int, rng: random.Random, done: list[int]
+) -> None:
     """`kills` mid-transaction terminations, at seeded pauses between them."""
     while done[0] < kills:
-        hit = await asyncio.to_thread(terminate_one_busy, app)
+        hit = await asyncio.to_thread(terminate_one_busy, pg_url, app)
         if hit:
             done[0] += hit
             await asyncio.sleep(rng.uniform(0.05, 0.5))
@@ -91,94 +71,65 @@ async def terminator(app: str, kills: int, rng: random.Random, done: list[int]) 
 async def market(sim: KucoinSimulator) -> None:
     """The storm's price keeps trading, once a second (the market goes on)."""
     while True:
-        await sim.set_price(SYMBOL, STORM_PRICE)
+        await sim.set_price(kit.SYMBOL, kit.STORM_PRICE)
         await asyncio.sleep(1.0)
 
 
-async def _settled(store: PostgresStore, storm: Storm) -> bool:
-    not_open, closed = await progress(store)  # type: ignore[arg-type]
-    return closed >= len(storm.crossed) and not_open == closed
-
-
 async def one_try(
-    tmp: Path, rng: random.Random, schema: str, positions: int, kills: int
-) -> tuple[Findings, str]:
-    fresh_dir(tmp)
+    pg_url: str, schema: str, positions: int, kills: int, tmp: Path, rng: random.Random
+) -> tuple[kit.Findings, str]:
+    schema = f"{schema}_{tmp.name}"
     app = f"cogmora_{schema}"
-    store = PostgresStore(f"{PG}?schema={schema}")
+    store = PostgresStore(f"{pg_url}?schema={schema}")
     await store.start()
-    storm = await seed_storm(store, positions, USERS, rng)
-    sim = KucoinSimulator(SimulatorConfig(tick_rate=0, mark_rate=0, seed=rng.randrange(1 << 30)))
-    await sim.start()
-    env = process_env(f"{PG}?schema={schema}&application_name={app}", sim)
-    done = [0]
-    worker = await start(["worker"], env, tmp / "worker.log")
-    tasks: list[asyncio.Task[None]] = []
-    where = ""
     try:
-        await until(
-            lambda: f"/market/ticker:{SYMBOL}" in sim.subscribed_topics(), what="subscribed"
-        )
-        tasks = [
-            asyncio.create_task(terminator(app, kills, rng, done)),
-            asyncio.create_task(market(sim)),
-        ]
-        try:
-            await until(lambda: _settled(store, storm), 600, "storm settled")
-            await until(lambda: tasks[0].done(), 120, f"{kills} terminations")
-        except AssertionError as exc:
-            where = f"; {exc}"
-        return await audit(store, storm), f"{done[0]} backends terminated{where}"
+        storm = await kit.seed_storm(store, positions, USERS, rng)
+        async with KucoinSimulator(kit.quiet_market(rng)) as sim:
+            env = kit.process_env(f"{pg_url}?schema={schema}&application_name={app}", sim)
+            done = [0]
+            async with kit.running(["worker"], env, tmp / "worker.log"):
+                await until(lambda: kit.subscribed(sim), what="subscribed")
+                tasks = [
+                    asyncio.create_task(terminator(pg_url, app, kills, rng, done)),
+                    asyncio.create_task(market(sim)),
+                ]
+                where = ""
+                try:
+                    await until(lambda: kit.settled(store, storm), 600, "storm settled")
+                    await until(lambda: tasks[0].done(), 120, f"{kills} terminations")
+                except AssertionError as exc:
+                    where = f"; {exc}"
+                finally:
+                    for t in tasks:
+                        t.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await t
+                return await kit.audit(store, storm), f"{done[0]} backends terminated{where}"
     finally:
-        for t in tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        await stop(worker)
-        await sim.stop()
         await store.close()
 
 
-async def run(tmp: Path, schema: str, n: int, positions: int, kills: int) -> Findings:
-    rng = random.Random(seed())
-    total = Findings()
-    watch = Stopwatch()
-    notes = []
-    for i in range(n):
-        found, where = await one_try(tmp / f"try{i}", rng, f"{schema}_{i}", positions, kills)
-        notes.append(where)
-        total.add(found)
-    record(
-        Figure(
-            "PostgreSQL backends terminated mid-transaction during a storm",
-            n,
-            total.lost,
-            total.doubled,
-            total.contradictory + total.closing_left,
-            seed(),
-            watch.seconds,
-            f"{positions} positions; {'; '.join(notes[:3])}...",
-        )
-    )
-    return total
+FAULT = "PostgreSQL backends terminated mid-transaction during a storm"
 
 
 @pytest.mark.slow
 async def test_pg_backends_killed_mid_transaction_lose_and_double_nothing(
-    tmp_path: Path, schema: str
+    tmp_path: Path, pg_url: str, schema: str
 ) -> None:
     """Ten seeded mid-transaction backend kills during a 1,000-position storm: every
     crossed stop closes once and every ledger sums."""
-    found = await run(tmp_path, schema, 1, 1000, 10)
-    assert found.clean, (seed(), found)
+    one = partial(one_try, pg_url, schema, 1000, 10)
+    found = await kit.run_tries(FAULT, 1, tmp_path, one, "1000 positions")
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
 async def test_pg_backends_killed_mid_transaction_in_10000_position_storms(
-    request: pytest.FixtureRequest, tmp_path: Path, schema: str
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str, schema: str
 ) -> None:
     """Forty seeded backend kills in each of several 10,000-position storms: nothing lost,
     doubled or contradictory."""
-    long_run(request)
-    found = await run(tmp_path, schema, tries(5), 10_000, 40)
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    one = partial(one_try, pg_url, schema, 10_000, 40)
+    found = await kit.run_tries(FAULT, kit.tries(5), tmp_path, one, "10000 positions")
+    assert found.clean, (kit.seed(), found)

@@ -13,30 +13,13 @@ gap's candles, SPEC 5.1).
 from __future__ import annotations
 
 import random
+from functools import partial
 from pathlib import Path
 
+import faultkit as kit
 import pytest
-from faultkit import (
-    STORM_PRICE,
-    SYMBOL,
-    Figure,
-    Findings,
-    Stopwatch,
-    Storm,
-    audit,
-    kill,
-    long_run,
-    process_env,
-    progress,
-    record,
-    seed,
-    seed_storm,
-    start,
-    stop,
-    tries,
-)
 
-from cogmora.simulator import KucoinSimulator, SimulatorConfig
+from cogmora.simulator import KucoinSimulator
 from cogmora.store.sqlite import SqliteStore
 from conditions import until
 
@@ -47,7 +30,7 @@ SETTLE_WITHIN_S = 600.0  # a 10,000-position settlement on a loaded 2-core machi
 CATCH_UP_WITHIN_S = 60.0
 
 
-async def kill_point(store: SqliteStore, storm: Storm, rng: random.Random) -> str:
+async def kill_point(store: SqliteStore, storm: kit.Storm, rng: random.Random) -> str:
     """Wait until the seeded kill point is reached; say where it was. A third of the kills
     land as the storm's trade is sent (before the closing commit, most likely), a third
     after K positions are marked `closing`, a third after K are settled."""
@@ -63,132 +46,87 @@ async def kill_point(store: SqliteStore, storm: Storm, rng: random.Random) -> st
 
 
 async def _at_least(store: SqliteStore, marked: int, closed: int) -> bool:
-    not_open, done = await progress(store)
+    not_open, done = await kit.progress(store)
     return not_open >= marked and done >= closed
 
 
 async def one_try(
-    tmp: Path, rng: random.Random, positions: int, market_goes_on: bool
-) -> tuple[Findings, str]:
+    positions: int, market_goes_on: bool, tmp: Path, rng: random.Random
+) -> tuple[kit.Findings, str]:
     db = tmp / "storm.db"
     store = SqliteStore(db)
     await store.start()
-    storm = await seed_storm(store, positions, USERS, rng)
-    sim = KucoinSimulator(SimulatorConfig(tick_rate=0, mark_rate=0, seed=rng.randrange(1 << 30)))
-    await sim.start()
-    env = process_env(f"sqlite:///{db}", sim)
-    log = tmp / "worker.log"
     try:
-        first = await start(["worker"], env, log)
-        try:
-            await until(_subscribed(sim), what="first worker subscribed")
-            await sim.set_price(SYMBOL, STORM_PRICE)
-            where = await kill_point(store, storm, rng)
-        finally:
-            await kill(first)
-        second = await start(["worker"], env, log)
-        try:
-            await until(_subscribed(sim), what="restarted worker subscribed")
-            if market_goes_on:
-                await sim.set_price(SYMBOL, STORM_PRICE)
-            try:
-                within = SETTLE_WITHIN_S if market_goes_on else CATCH_UP_WITHIN_S
-                await until(lambda: _settled(store, storm), within, "storm settled")
-            except AssertionError as exc:
-                where += f"; {exc}"
-        finally:
-            await stop(second)
-        return await audit(store, storm), where
+        storm = await kit.seed_storm(store, positions, USERS, rng)
+        async with KucoinSimulator(kit.quiet_market(rng)) as sim:
+            env = kit.process_env(f"sqlite:///{db}", sim)
+            log = tmp / "worker.log"
+            async with kit.running(["worker"], env, log) as first:
+                try:
+                    await until(lambda: kit.subscribed(sim), what="first worker subscribed")
+                    await sim.set_price(kit.SYMBOL, kit.STORM_PRICE)
+                    where = await kill_point(store, storm, rng)
+                finally:
+                    await kit.kill(first)
+            async with kit.running(["worker"], env, log):
+                await until(lambda: kit.subscribed(sim), what="restarted worker subscribed")
+                if market_goes_on:
+                    await sim.set_price(kit.SYMBOL, kit.STORM_PRICE)
+                try:
+                    within = SETTLE_WITHIN_S if market_goes_on else CATCH_UP_WITHIN_S
+                    await until(lambda: kit.settled(store, storm), within, "storm settled")
+                except AssertionError as exc:
+                    where += f"; {exc}"
+        return await kit.audit(store, storm), where
     finally:
-        await sim.stop()
         await store.close()
 
 
-def _subscribed(sim: KucoinSimulator):  # type: ignore[no-untyped-def]
-    return lambda: f"/market/ticker:{SYMBOL}" in sim.subscribed_topics()
+def fault(market_goes_on: bool, positions: int) -> str:
+    after = "market goes on" if market_goes_on else "no new trade"
+    return f"worker SIGKILL in {positions:,}-position storms, {after}"
 
 
-async def _settled(store: SqliteStore, storm: Storm) -> bool:
-    not_open, closed = await progress(store)
-    return closed >= len(storm.crossed) and not_open == closed
-
-
-async def run(tmp: Path, name: str, n_tries: int, positions: int, market_goes_on: bool) -> Findings:
-    rng = random.Random(seed())
-    total = Findings()
-    watch = Stopwatch()
-    notes = []
-    for i in range(n_tries):
-        found, where = await one_try(tmp / f"try{i}", rng, positions, market_goes_on)
-        notes.append(where)
-        total.add(found)
-    record(
-        Figure(
-            name,
-            n_tries,
-            total.lost,
-            total.doubled,
-            total.contradictory + total.closing_left,
-            seed(),
-            watch.seconds,
-            f"{positions} positions; kills: {', '.join(notes[:3])}...",
-        )
-    )
-    return total
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    return tmp_path
-
-
-def _dirs(tmp: Path, n: int) -> None:
-    for i in range(n):
-        (tmp / f"try{i}").mkdir(parents=True, exist_ok=True)
+async def run(n: int, positions: int, market_goes_on: bool, tmp: Path) -> kit.Findings:
+    one = partial(one_try, positions, market_goes_on)
+    return await kit.run_tries(fault(market_goes_on, positions), n, tmp, one, "kills")
 
 
 @pytest.mark.slow
-async def test_worker_killed_mid_storm_then_restarted_with_the_market_going_on(tmp: Path) -> None:
+async def test_worker_killed_mid_storm_then_restarted_with_the_market_going_on(
+    tmp_path: Path,
+) -> None:
     """One seeded SIGKILL mid-storm (2,000 positions): after a restart and a new trade,
     every crossed stop is closed once and nothing else moved."""
-    _dirs(tmp, 1)
-    found = await run(tmp, "worker SIGKILL mid-storm, market goes on", 1, 2000, True)
-    assert found.clean, (seed(), found)
+    found = await run(1, 2000, True, tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.slow
-async def test_worker_killed_mid_storm_then_restarted_with_no_new_trade(tmp: Path) -> None:
+async def test_worker_killed_mid_storm_then_restarted_with_no_new_trade(tmp_path: Path) -> None:
     """One seeded SIGKILL mid-storm (2,000 positions): the restarted worker closes what
     stands crossed although no new trade arrives."""
-    _dirs(tmp, 1)
-    found = await run(tmp, "worker SIGKILL mid-storm, no new trade", 1, 2000, False)
-    assert found.clean, (seed(), found)
+    found = await run(1, 2000, False, tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
 async def test_worker_killed_20_times_in_10000_position_storms(
-    request: pytest.FixtureRequest, tmp: Path
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Twenty seeded SIGKILLs at random points of 10,000-position storms, market going on:
     nothing lost, doubled or contradictory."""
-    long_run(request)
-    n = tries(20)
-    _dirs(tmp, n)
-    name = "worker SIGKILL in 10,000-position storms, market goes on"
-    found = await run(tmp, name, n, 10_000, True)
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    found = await run(kit.tries(20), 10_000, True, tmp_path)
+    assert found.clean, (kit.seed(), found)
 
 
 @pytest.mark.faults
 async def test_worker_killed_20_times_in_10000_position_storms_with_no_new_trade(
-    request: pytest.FixtureRequest,
-    tmp: Path,
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Twenty seeded SIGKILLs of 10,000-position storms, no trade after the restart: the
     restarted worker closes every crossed stop on its own."""
-    long_run(request)
-    n = tries(20)
-    _dirs(tmp, n)
-    name = "worker SIGKILL in 10,000-position storms, no new trade"
-    found = await run(tmp, name, n, 10_000, False)
-    assert found.clean, (seed(), found)
+    kit.long_run(request)
+    found = await run(kit.tries(20), 10_000, False, tmp_path)
+    assert found.clean, (kit.seed(), found)

@@ -351,7 +351,7 @@ class OwnEmulator:
     stopped and started again on the same port (as tests/faults/test_firestore_restart.py)."""
 
     def __init__(self, workdir: Path) -> None:
-        from emulators import free_port
+        from cogmora.emulators import free_port
 
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"

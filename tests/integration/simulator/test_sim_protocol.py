@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -43,6 +44,19 @@ async def connect(
     endpoint = data["instanceServers"][0]["endpoint"]
     ws = await http.ws_connect(endpoint, params={"token": data["token"], "connectId": connect_id})
     return ws
+
+
+@asynccontextmanager
+async def welcomed(
+    http: aiohttp.ClientSession, base: str
+) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A connection past its welcome frame, closed after the block."""
+    ws = await connect(http, base)
+    await recv(ws)
+    try:
+        yield ws
+    finally:
+        await ws.close()
 
 
 async def recv(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -116,22 +130,19 @@ async def test_ping_gets_a_pong_with_the_same_id(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """A JSON ping is answered by a JSON pong echoing its id."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    assert await send(ws, id="1545910590801", type="ping") == {
-        "id": "1545910590801", "type": "pong"}
-    await ws.close()
+    async with welcomed(http, sim.spot_url) as ws:
+        assert await send(ws, id="1545910590801", type="ping") == {
+            "id": "1545910590801", "type": "pong"}
 
 
 async def test_stalled_pongs_leave_pings_unanswered(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """With pongs stalled, a ping gets no answer (and the silent client is then closed)."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    sim.stall_pongs(True)
-    await ws.send_str(json.dumps({"id": "p", "type": "ping"}))
-    frame = await recv(ws)  # the next thing heard is the server giving up on us
+    async with welcomed(http, sim.spot_url) as ws:
+        sim.stall_pongs(True)
+        await ws.send_str(json.dumps({"id": "p", "type": "ping"}))
+        frame = await recv(ws)  # the next thing heard is the server giving up on us
     assert (frame["type"], frame["code"], frame["data"]) == ("error", 400, "ping timeout")
 
 
@@ -139,130 +150,114 @@ async def test_subscribe_acks_and_data_arrive_per_symbol_topic(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """A comma-joined subscription is acked, then each symbol's data uses its own topic."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    ack = await send(ws, id=7, type="subscribe", topic="/market/ticker:BTC-USDT,ETH-USDT",
-                     privateChannel=False, response=True)
-    assert ack == {"id": "7", "type": "ack"}
-    await sim.set_price("ETH-USDT", "3600.5")
-    frame = await recv(ws)
+    async with welcomed(http, sim.spot_url) as ws:
+        ack = await send(ws, id=7, type="subscribe", topic="/market/ticker:BTC-USDT,ETH-USDT",
+                         privateChannel=False, response=True)
+        assert ack == {"id": "7", "type": "ack"}
+        await sim.set_price("ETH-USDT", "3600.5")
+        frame = await recv(ws)
     assert frame["topic"] == "/market/ticker:ETH-USDT"
     assert frame["subject"] == "trade.ticker"
     assert frame["data"]["price"] == "3600.5"
     assert set(frame["data"]) == {"sequence", "price", "size", "bestAsk", "bestAskSize",
                                   "bestBid", "bestBidSize", "time"}
-    await ws.close()
 
 
 async def test_subscribe_without_response_flag_is_not_acked(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """No ack is sent when the request does not ask for one; data still flows."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    await ws.send_str(json.dumps({"id": "1", "type": "subscribe",
-                                  "topic": "/market/ticker:BTC-USDT"}))
-    await sim.wait_subscribed(["BTC-USDT"])
-    await sim.set_price("BTC-USDT", "60000")
-    assert (await recv(ws))["type"] == "message"
-    await ws.close()
+    async with welcomed(http, sim.spot_url) as ws:
+        await ws.send_str(json.dumps({"id": "1", "type": "subscribe",
+                                      "topic": "/market/ticker:BTC-USDT"}))
+        await sim.wait_subscribed(["BTC-USDT"])
+        await sim.set_price("BTC-USDT", "60000")
+        assert (await recv(ws))["type"] == "message"
 
 
 async def test_unsubscribe_stops_the_data(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """After an acked unsubscribe the symbol's ticks no longer arrive."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    await send(ws, id="1", type="subscribe", topic="/market/ticker:BTC-USDT,ETH-USDT",
-               response=True)
-    assert await send(ws, id="2", type="unsubscribe", topic="/market/ticker:BTC-USDT",
-                      response=True) == {"id": "2", "type": "ack"}
-    await sim.set_price("BTC-USDT", "1")
-    await sim.set_price("ETH-USDT", "2")
-    assert (await recv(ws))["topic"] == "/market/ticker:ETH-USDT"
-    await ws.close()
+    async with welcomed(http, sim.spot_url) as ws:
+        await send(ws, id="1", type="subscribe", topic="/market/ticker:BTC-USDT,ETH-USDT",
+                   response=True)
+        assert await send(ws, id="2", type="unsubscribe", topic="/market/ticker:BTC-USDT",
+                          response=True) == {"id": "2", "type": "ack"}
+        await sim.set_price("BTC-USDT", "1")
+        await sim.set_price("ETH-USDT", "2")
+        assert (await recv(ws))["topic"] == "/market/ticker:ETH-USDT"
+
+
+def subscribe(topic: str) -> dict[str, Any]:
+    return {"type": "subscribe", "topic": topic, "response": True}
 
 
 @pytest.mark.parametrize(
-    ("topic", "code", "text"),
+    ("frame", "code", "text"),
     [
-        ("", 406, "topic is required"),
-        ("/market/ticker", 400, "topic is invalid"),
-        ("/market/level9:BTC-USDT", 404, "topic /market/level9:BTC-USDT is not found"),
-        ("/market/ticker:" + ",".join(f"S{i}-USDT" for i in range(101)), 509,
+        (subscribe(""), 406, "topic is required"),
+        (subscribe("/market/ticker"), 400, "topic is invalid"),
+        (subscribe("/market/level9:BTC-USDT"), 404, "topic /market/level9:BTC-USDT is not found"),
+        (subscribe("/market/ticker:" + ",".join(f"S{i}-USDT" for i in range(101))), 509,
          "exceed max subscription count limitation of 100 per time"),
+        ({"type": "openTunnel"}, 415, "type is not supported"),
     ],
+    ids=["no-topic", "no-symbol", "unknown-topic", "over-100", "unknown-type"],
 )
-async def test_subscription_errors_match_kucoin(
-    sim: KucoinSimulator, http: aiohttp.ClientSession, topic: str, code: int, text: str
+async def test_bad_frames_get_kucoins_error_frame(
+    sim: KucoinSimulator,
+    http: aiohttp.ClientSession,
+    frame: dict[str, Any],
+    code: int,
+    text: str,
 ) -> None:
-    """Bad subscriptions get KuCoin's error frame: id echoed, numeric code, text."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    frame = await send(ws, id="9", type="subscribe", topic=topic, response=True)
-    assert frame == {"id": "9", "type": "error", "code": code, "data": text}
-    await ws.close()
+    """A bad subscription or a frame type the server does not know gets KuCoin's error
+    frame: id echoed, numeric code, text."""
+    async with welcomed(http, sim.spot_url) as ws:
+        answer = await send(ws, id="9", **frame)
+    assert answer == {"id": "9", "type": "error", "code": code, "data": text}
 
 
 async def test_per_connection_topic_cap_gives_509(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """Going over the per-connection topic cap (5 here) is refused with 509 per session."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
     symbols = sim.symbols(Market.SPOT)
-    ok = await send(ws, id="1", type="subscribe", topic="/market/ticker:" + ",".join(symbols[:4]),
-                    response=True)
-    assert ok["type"] == "ack"
-    refused = await send(ws, id="2", type="subscribe",
-                         topic="/market/ticker:" + ",".join(symbols[4:6]), response=True)
+    async with welcomed(http, sim.spot_url) as ws:
+        ok = await send(ws, id="1", **subscribe("/market/ticker:" + ",".join(symbols[:4])))
+        assert ok["type"] == "ack"
+        refused = await send(ws, id="2", **subscribe("/market/ticker:" + ",".join(symbols[4:6])))
     assert (refused["code"], refused["data"]) == (
         509, "exceed max subscription count limitation of 5 per session")
-    await ws.close()
-
-
-async def test_unknown_command_type_gets_415(
-    sim: KucoinSimulator, http: aiohttp.ClientSession
-) -> None:
-    """A frame type the server does not know is answered with error 415."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    assert (await send(ws, id="3", type="openTunnel"))["code"] == 415
-    await ws.close()
 
 
 async def test_futures_execution_and_mark_frames(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """Futures trades come on /contractMarket/execution (with sn), marks on /contract/instrument."""
-    ws = await connect(http, sim.futures_url)
-    await recv(ws)
-    await send(ws, id="1", type="subscribe", topic="/contractMarket/execution:XBTUSDTM",
-               response=True)
-    await send(ws, id="2", type="subscribe", topic="/contract/instrument:XBTUSDTM",
-               response=True)
-    await sim.set_price("XBTUSDTM", "65000.5")
-    trade = await recv(ws)
+    async with welcomed(http, sim.futures_url) as ws:
+        await send(ws, id="1", **subscribe("/contractMarket/execution:XBTUSDTM"))
+        await send(ws, id="2", **subscribe("/contract/instrument:XBTUSDTM"))
+        await sim.set_price("XBTUSDTM", "65000.5")
+        trade = await recv(ws)
+        await sim.set_mark_price("XBTUSDTM", "64999.25")
+        mark = await recv(ws)
     assert (trade["subject"], trade["data"]["price"], trade["data"]["symbol"]) == (
         "match", "65000.5", "XBTUSDTM")
     assert trade["sn"] == trade["data"]["sequence"]
-    await sim.set_mark_price("XBTUSDTM", "64999.25")
-    mark = await recv(ws)
     assert mark["subject"] == "mark.index.price"
     assert mark["data"]["markPrice"] == 64999.25  # a JSON number on this topic
-    await ws.close()
 
 
 async def test_drop_connections_closes_from_the_server(
     sim: KucoinSimulator, http: aiohttp.ClientSession
 ) -> None:
     """drop_connections closes every websocket from the server side."""
-    ws = await connect(http, sim.spot_url)
-    await recv(ws)
-    assert await sim.drop_connections() == 1
-    async with asyncio.timeout(30):
-        msg = await ws.receive()
+    async with welcomed(http, sim.spot_url) as ws:
+        assert await sim.drop_connections() == 1
+        async with asyncio.timeout(30):
+            msg = await ws.receive()
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 

@@ -14,8 +14,9 @@ import pytest
 from pg_replicas import check_books, race, replica_main, seed
 
 from cogmora.errors import Temporary
-from cogmora.store.port import Change, Tx
+from cogmora.store.port import Tx
 from cogmora.store.postgres import PostgresStore
+from feed_follower import follow_until
 
 pytestmark = pytest.mark.postgres
 
@@ -69,29 +70,17 @@ async def test_a_follower_on_one_replica_sees_every_change_of_the_others_once(
     commit concurrently, sees every change exactly once and in seq order."""
     follower, *writers = replicas
     start = await follower.head()
-    seen: list[Change] = []
     done = asyncio.Event()
-
-    async def follow() -> None:
-        cursor = start
-        while True:
-            finished = done.is_set()  # checked before reading: the last read sees it all
-            got = await follower.changes(cursor, wait=0.05)
-            seen.extend(got)
-            if got:
-                cursor = got[-1].seq
-            elif finished:
-                return
 
     async def write(store: PostgresStore, w: int) -> None:
         for i in range(40):
             path = f"users/w{w}/openPositions/p{i}"
             await store.transact(lambda tx, p=path, i=i: tx.set(p, {"i": i}))
 
-    task = asyncio.create_task(follow())
+    task = asyncio.create_task(follow_until(follower, start, done))
     await asyncio.gather(*(write(s, w) for w, s in enumerate(writers)))
     done.set()
-    await task
+    seen = await task
     full = await follower.changes(start, limit=10_000)
     assert len(full) == 3 * 40
     assert [c.seq for c in seen] == [c.seq for c in full]

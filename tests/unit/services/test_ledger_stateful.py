@@ -11,27 +11,20 @@ realizedPnl = payout - margin - feeOpen (SPEC section 4).
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
-from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
     rule,
 )
+from system_machine import SystemMachine, machine_settings
 
-from cogmora.cli.compose import build_system
 from cogmora.domain.enums import CloseReason, LedgerKind, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import PriceQuote
@@ -40,11 +33,7 @@ from cogmora.domain.orders import OpenRequest
 from cogmora.errors import Conflict, InsufficientBalance
 from cogmora.services.crossings import PositionHit, apply_crossings
 from cogmora.services.symbols import SymbolCatalog
-from cogmora.settings import Settings
-from cogmora.store.sqlite import SqliteStore
-from cogmora.testing import EPOCH, ManualClock
 
-T = TypeVar("T")
 FEES = FeeSchedule()
 USERS = ("u0", "u1", "u2")
 SYMBOLS = {"BTC-USDT": Market.SPOT, "XBTUSDTM": Market.FUTURES}
@@ -96,32 +85,15 @@ def spec_realized(p: ModelPosition) -> D:
     return max(D(0), p.margin + g - q * x * f) - p.margin - p.fee_open
 
 
-class LedgerMachine(RuleBasedStateMachine):
+class LedgerMachine(SystemMachine):
+    catalog = SymbolCatalog(spot=["BTC-USDT"], futures=["XBTUSDTM"])
+
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="cogmora-ledger-"))
-        self.loop = asyncio.new_event_loop()
-        self.clock = ManualClock(EPOCH)
-        self.store = SqliteStore(self.dir / "ledger.db")
-        self.run(self.store.start())
-        self.system = build_system(
-            Settings(store_url=f"sqlite:///{self.dir / 'ledger.db'}"),
-            self.store,
-            catalog=SymbolCatalog(spot=["BTC-USDT"], futures=["XBTUSDTM"]),
-            clock=self.clock,
-        )
         self.balances: dict[str, D] = {}
         self.deposits = D(0)
         self.prices: dict[str, tuple[D, datetime]] = {}
         self.positions: dict[str, ModelPosition] = {}
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def teardown(self) -> None:
-        self.run(self.store.close())
-        self.loop.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _ids(self, status: PositionStatus, market: Market | None = None) -> list[str]:
         # creation order, not the random ids' order, so a replayed example picks the same one
@@ -341,10 +313,5 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.deposits == total_balance + locked - realized
 
 
-LedgerMachine.TestCase.settings = settings(
-    max_examples=25,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+LedgerMachine.TestCase.settings = machine_settings(max_examples=25, steps=30)
 TestLedgerConservation = LedgerMachine.TestCase

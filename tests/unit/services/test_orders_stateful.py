@@ -13,20 +13,15 @@ under test here (tests/contract/test_contract_time_funding.py speaks its JSON).
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
-from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from decimal import Decimal as D
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
+from system_machine import SystemMachine, machine_settings
 
-from cogmora.cli.compose import build_system
 from cogmora.domain.enums import CloseReason, LedgerKind, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.models import Position, PriceQuote
@@ -36,11 +31,8 @@ from cogmora.errors import Conflict, Rejected
 from cogmora.services.crossings import PositionHit, apply_crossings
 from cogmora.services.funding import Funding, FundingQuote
 from cogmora.services.symbols import SymbolCatalog
-from cogmora.settings import Settings
-from cogmora.store.sqlite import SqliteStore
-from cogmora.testing import EPOCH, ManualClock
+from cogmora.testing import EPOCH
 
-T = TypeVar("T")
 FEES = FeeSchedule()
 USERS = ("u0", "u1")
 SYMBOL = "XBTUSDTM"
@@ -57,20 +49,11 @@ class _Source:
         return self.current
 
 
-class OrdersMachine(RuleBasedStateMachine):
+class OrdersMachine(SystemMachine):
+    catalog = SymbolCatalog(futures=[SYMBOL])
+
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="cogmora-orders-"))
-        self.loop = asyncio.new_event_loop()
-        self.clock = ManualClock(EPOCH)
-        self.store = SqliteStore(self.dir / "orders.db")
-        self.run(self.store.start())
-        self.system = build_system(
-            Settings(store_url=f"sqlite:///{self.dir / 'orders.db'}"),
-            self.store,
-            catalog=SymbolCatalog(futures=[SYMBOL]),
-            clock=self.clock,
-        )
         self.source = _Source()
         self.funding = Funding(self.store, self.source, self.clock)
         self.deposits = D(0)
@@ -78,14 +61,6 @@ class OrdersMachine(RuleBasedStateMachine):
         self.price = D(100)
         self.pids: list[str] = []
         self.funding_time: datetime = EPOCH
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def teardown(self) -> None:
-        self.run(self.store.close())
-        self.loop.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _positions(self, status: PositionStatus) -> list[Position]:
         out = []
@@ -242,10 +217,5 @@ class OrdersMachine(RuleBasedStateMachine):
         assert self.deposits + funding == balances + locked - realized
 
 
-OrdersMachine.TestCase.settings = settings(
-    max_examples=20,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+OrdersMachine.TestCase.settings = machine_settings(max_examples=20, steps=25)
 TestOrdersConservation = OrdersMachine.TestCase
