@@ -355,6 +355,13 @@ def user_newest_first(group: str, uid: str, newest: str, status: str | None = No
     return query.order_by(newest, "desc")
 
 
+def expired(group: str, status: str, at: str, limit: int) -> Query:
+    """Positions or triggers in `status` whose `expiresAt` is at or before `at`, soonest
+    first (EXPIRING_POSITIONS, EXPIRING_TRIGGERS)."""
+    query = Query(group).where("details.status", "==", status).where("expiresAt", "<=", at)
+    return query.order_by("expiresAt", "asc").limited(limit)
+
+
 def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...]) -> str:
     cols = ", ".join(f"{f} {d.upper()}ENDING" for f, d in fields) or "(none)"
     return f"{group} [{scope.upper()}]: {cols}"
