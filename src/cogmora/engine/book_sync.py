@@ -9,7 +9,7 @@ everything at start. Nothing here reads closed history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -255,12 +255,7 @@ def fill(
 ) -> None:
     """Bulk-load documents into the book (one sort per ladder, not one insert per level)."""
     rows: list[tuple[Any, ...]] = []
-    for path, doc in positions:
-        try:
-            p = Position.from_doc(path.rsplit("/", 1)[1], doc)
-        except (KeyError, ValueError) as exc:
-            on_error(path, exc)
-            continue
+    for p in _readable(positions, Position.from_doc, on_error):
         d = p.details
         if d.take_profits:
             rows += leg_rows(index, p, _second(p.opened_at))
@@ -271,16 +266,24 @@ def fill(
         index.own(p.id, p.uid, p.symbol, p.market, p.opened_at)
     index.book.load_positions(rows, on_error=lambda key, exc: on_error(key, exc))
     trows = []
-    for path, doc in triggers:
-        try:
-            t = Trigger.from_doc(path.rsplit("/", 1)[1], doc)
-        except (KeyError, ValueError) as exc:
-            on_error(path, exc)
-            continue
+    for t in _readable(triggers, Trigger.from_doc, on_error):
         trows.append((t.id, t.symbol, t.condition.op, t.condition.price))
         index.triggers[t.id] = t
         index.own(t.id, t.uid, t.symbol, t.market, t.created_at)
     index.book.load_triggers(trows, on_error=lambda key, exc: on_error(key, exc))
+
+
+def _readable(
+    rows: Rows, decode: Callable[[str, Doc], T], on_error: Callable[[str, Exception], None]
+) -> Iterator[T]:
+    """Each row's value; one that cannot be read is reported and passed over."""
+    for path, doc in rows:
+        try:
+            value = decode(path.rsplit("/", 1)[1], doc)
+        except (KeyError, ValueError) as exc:
+            on_error(path, exc)
+            continue
+        yield value
 
 
 def _second(at: datetime) -> int:
