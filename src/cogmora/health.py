@@ -70,7 +70,7 @@ class Verdict:
 
     @property
     def http_status(self) -> int:
-        return 503 if self.problems else 200
+        return _http_status(self.status)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -82,8 +82,13 @@ class Verdict:
 
 
 def http_status(body: dict[str, Any]) -> int:
-    """The HTTP status of a `/healthz` body: 503 only for `unhealthy`."""
-    return 503 if body.get("status") == "unhealthy" else 200
+    """The HTTP status of a `/healthz` body."""
+    return _http_status(body.get("status"))
+
+
+def _http_status(status: object) -> int:
+    """503 only for `unhealthy`: a recovering process still serves."""
+    return 503 if status == "unhealthy" else 200
 
 
 # A read of a document nobody writes: the cheapest question every backend must answer

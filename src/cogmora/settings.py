@@ -7,7 +7,7 @@ silently fell back to a default fee or store would be wrong in a way nobody noti
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -66,16 +66,14 @@ def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ..
 
 
 def _rate(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ConfigError(name, f"must be a decimal rate such as 0.001, got {raw!r}") from None
-    if not value.is_finite() or not 0 <= value < 1:
-        raise ConfigError(name, f"must be a rate from 0 up to 1, got {raw!r}")
-    return value
+    return _decimal(
+        env,
+        name,
+        default,
+        "a decimal rate such as 0.001",
+        lambda v: 0 <= v < 1,
+        "a rate from 0 up to 1",
+    )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -93,15 +91,35 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
 
 
 def _band(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    return _decimal(
+        env,
+        name,
+        default,
+        "a factor such as 10",
+        lambda v: 1 < v <= 1_000_000,
+        "a factor above 1 (and at most 1000000)",
+    )
+
+
+def _decimal(
+    env: Mapping[str, str],
+    name: str,
+    default: Decimal,
+    example: str,
+    within: Callable[[Decimal], bool],
+    rule: str,
+) -> Decimal:
+    """A finite decimal setting that `within` accepts; the errors say what one looks like
+    (`example`) and which values are allowed (`rule`)."""
     raw = env.get(name)
     if raw is None:
         return default
     try:
         value = Decimal(raw.strip())
     except InvalidOperation:
-        raise ConfigError(name, f"must be a factor such as 10, got {raw!r}") from None
-    if not value.is_finite() or not 1 < value <= 1_000_000:
-        raise ConfigError(name, f"must be a factor above 1 (and at most 1000000), got {raw!r}")
+        raise ConfigError(name, f"must be {example}, got {raw!r}") from None
+    if not value.is_finite() or not within(value):
+        raise ConfigError(name, f"must be {rule}, got {raw!r}")
     return value
 
 

@@ -17,10 +17,11 @@ from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from cogmora.domain.enums import Market, Side, TriggerOp
 from cogmora.domain.money import decimal_text
+from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.domain.trailing import TrailingStop
 
 
@@ -71,6 +72,20 @@ Dec = Annotated[
 ]
 
 
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+Aware = Annotated[datetime, AfterValidator(_aware)]
+
+
+def legs_of(body: list[TakeProfitLegIn] | None) -> tuple[TakeProfitLeg, ...]:
+    """The domain's take-profit ladder from its request body (None: no ladder)."""
+    return tuple(TakeProfitLeg(leg.price, leg.fraction) for leg in body or ())
+
+
 def trailing_of(body: TrailingStopIn | None) -> TrailingStop | None:
     """The domain's trailing stop from its request body (None stays None)."""
     if body is None:
@@ -102,9 +117,16 @@ class TrailingStopIn(Body):
     activationPrice: Dec | None = None
 
 
-class PositionCreate(Body):
+class OnSymbol(Body):
+    """The symbol and market a new position or trigger is for."""
+
     symbol: Symbol = Field(examples=["BTC-USDT"])
     market: Market
+
+
+class OrderTerms(Body):
+    """What an order asks for, whether it is placed now or by a trigger when it fires."""
+
     side: Side
     qty: Dec | None = None
     notional: Dec | None = None
@@ -113,15 +135,13 @@ class PositionCreate(Body):
     takeProfit: Dec | None = None
     takeProfits: list[TakeProfitLegIn] | None = None  # a ladder (SPEC 5.2)
     moveStopToEntryAfter: int | None = None
-    expiresAt: datetime | None = None
     trailingStop: TrailingStopIn | None = None
 
-    @field_validator("expiresAt")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
-        return value
+
+# Pydantic puts the later base's fields first: symbol and market lead, so the first error
+# of a bad body (the one the API reports) is about them, as the form lists them first.
+class PositionCreate(OrderTerms, OnSymbol):
+    expiresAt: Aware | None = None
 
 
 class PositionPatch(Body):
@@ -141,29 +161,12 @@ class ConditionIn(Body):
     price: Dec
 
 
-class ActionIn(Body):
-    side: Side
-    qty: Dec | None = None
-    notional: Dec | None = None
-    leverage: Dec | None = None
-    stopLoss: Dec | None = None
-    takeProfit: Dec | None = None
-    takeProfits: list[TakeProfitLegIn] | None = None
-    moveStopToEntryAfter: int | None = None
-    trailingStop: TrailingStopIn | None = None
+class ActionIn(OrderTerms):
+    """The order a trigger places when it fires."""
 
 
-class TriggerCreate(Body):
-    symbol: Symbol
-    market: Market
+class TriggerCreate(OnSymbol):
     condition: ConditionIn
     action: ActionIn
-    expiresAt: datetime | None = None
+    expiresAt: Aware | None = None
     ocoGroup: str | None = None  # one-cancels-other: the owner's triggers of this group
-
-    @field_validator("expiresAt")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a timezone, e.g. 2026-01-01T00:00:00Z")
-        return value

@@ -97,12 +97,8 @@ async def keep_catalog(
         await asyncio.sleep(period)
 
 
-async def start_catalog(system: System, period: float = CATALOG_REFRESH_SECONDS) -> None:
-    """Load the catalog now (so the first order and the worker's book have it) and keep it
-    fresh under the supervisor. Once per process: the second caller finds it running."""
-    if system.catalog_kept:
-        return
-    system.catalog_kept = True
+def kucoin_rests(system: System) -> dict[Market, KucoinRest]:
+    """A REST client per market at the configured hosts, closed with the system."""
     settings = system.settings
     rests = {
         Market.SPOT: KucoinRest(settings.kucoin_spot_url, Market.SPOT),
@@ -110,6 +106,16 @@ async def start_catalog(system: System, period: float = CATALOG_REFRESH_SECONDS)
     }
     for rest in rests.values():
         system.closers.append(rest.aclose)
+    return rests
+
+
+async def start_catalog(system: System, period: float = CATALOG_REFRESH_SECONDS) -> None:
+    """Load the catalog now (so the first order and the worker's book have it) and keep it
+    fresh under the supervisor. Once per process: the second caller finds it running."""
+    if system.catalog_kept:
+        return
+    system.catalog_kept = True
+    rests = kucoin_rests(system)
     delay = period
     try:
         await refresh_catalog(system.catalog, rests)

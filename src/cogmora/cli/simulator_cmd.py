@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from cogmora.domain.enums import Market
+from cogmora.domain.watchlist import market_of
 from cogmora.simulator import DEFAULT_FUTURES, DEFAULT_SPOT, KucoinSimulator, SimulatorConfig
 
 _UNKNOWN_START_PRICE = "100"
@@ -27,7 +28,7 @@ def universe(symbols: str | None) -> tuple[dict[str, str], dict[str, str]]:
         sym = raw.strip().upper()
         if not sym:
             continue
-        if "-" in sym:
+        if market_of(sym) is Market.SPOT:
             spot[sym] = DEFAULT_SPOT.get(sym, _UNKNOWN_START_PRICE)
         else:
             futures[sym] = DEFAULT_FUTURES.get(sym, _UNKNOWN_START_PRICE)

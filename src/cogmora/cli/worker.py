@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from cogmora.cli.catalog import start_catalog
+from cogmora.cli.catalog import kucoin_rests, start_catalog
 from cogmora.cli.compose import System
 from cogmora.domain.enums import Market
 from cogmora.domain.models import Doc, PriceQuote
@@ -184,12 +184,7 @@ def build_worker(
     system: System, options: FeedOptions | None = None, on_committed: Committed | None = None
 ) -> Worker:
     settings = system.settings
-    rests = {
-        Market.SPOT: KucoinRest(settings.kucoin_spot_url, Market.SPOT),
-        Market.FUTURES: KucoinRest(settings.kucoin_futures_url, Market.FUTURES),
-    }
-    for rest in rests.values():
-        system.closers.append(rest.aclose)
+    rests = kucoin_rests(system)
     feeds: dict[Market, KucoinFeed] = {}
 
     def market_of(symbol: str) -> Market | None:

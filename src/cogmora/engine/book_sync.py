@@ -9,10 +9,10 @@ everything at start. Nothing here reads closed history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
@@ -26,6 +26,7 @@ WATCHED_GROUPS = frozenset({"openPositions", "tradeTriggers"})
 OPEN_POSITIONS = q.open_positions(status=PositionStatus.OPEN.value)
 ACTIVE_TRIGGERS = q.active_triggers()
 Rows = list[tuple[str, Doc]]
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -56,9 +57,9 @@ class BookIndex:
             d.trailing_peak,
         )
         if position.id in self.book:
-            self.owners[position.id] = position.uid
-            self.markets[position.symbol] = position.market
-            self.created[position.id] = _second(position.opened_at)
+            self.own(
+                position.id, position.uid, position.symbol, position.market, position.opened_at
+            )
         if d.take_profits or position.id in self.legs:
             put_legs(self, position, _second(position.opened_at))
 
@@ -66,10 +67,14 @@ class BookIndex:
         self.book.set_trigger(
             trigger.id, trigger.symbol, trigger.condition.op, trigger.condition.price
         )
-        self.owners[trigger.id] = trigger.uid
         self.triggers[trigger.id] = trigger
-        self.markets[trigger.symbol] = trigger.market
-        self.created[trigger.id] = _second(trigger.created_at)
+        self.own(trigger.id, trigger.uid, trigger.symbol, trigger.market, trigger.created_at)
+
+    def own(self, key: str, uid: str, symbol: str, market: Market, created: datetime) -> None:
+        """What the index keeps of a key the book holds, however it was put in."""
+        self.owners[key] = uid
+        self.markets[symbol] = market
+        self.created[key] = _second(created)
 
     def forget(self, key: str) -> None:
         if key in self.legs:
@@ -137,20 +142,26 @@ def replace_symbols(
         if key in leave or (forgettable is not None and key not in forgettable):
             continue
         index.forget(key)
-    for path, doc in positions:
+    _put_rows(positions, Position.from_doc, index.put_position, leave, gone, on_error)
+    _put_rows(triggers, Trigger.from_doc, index.put_trigger, leave, gone, on_error)
+
+
+def _put_rows(
+    rows: Rows,
+    decode: Callable[[str, Doc], T],
+    put: Callable[[T], None],
+    leave: Container[str],
+    gone: Container[str],
+    on_error: Callable[[str, Exception], None],
+) -> None:
+    """Put each document into the book unless its key is in `leave` or `gone`; one that
+    cannot be read or put is reported and passed over."""
+    for path, doc in rows:
         key = path.rsplit("/", 1)[1]
         if key in leave or key in gone:
             continue
         try:
-            index.put_position(Position.from_doc(key, doc))
-        except (KeyError, ValueError, Rejected) as exc:
-            on_error(path, exc)
-    for path, doc in triggers:
-        key = path.rsplit("/", 1)[1]
-        if key in leave or key in gone:
-            continue
-        try:
-            index.put_trigger(Trigger.from_doc(key, doc))
+            put(decode(key, doc))
         except (KeyError, ValueError, Rejected) as exc:
             on_error(path, exc)
 
@@ -244,12 +255,7 @@ def fill(
 ) -> None:
     """Bulk-load documents into the book (one sort per ladder, not one insert per level)."""
     rows: list[tuple[Any, ...]] = []
-    for path, doc in positions:
-        try:
-            p = Position.from_doc(path.rsplit("/", 1)[1], doc)
-        except (KeyError, ValueError) as exc:
-            on_error(path, exc)
-            continue
+    for p in _readable(positions, Position.from_doc, on_error):
         d = p.details
         if d.take_profits:
             rows += leg_rows(index, p, _second(p.opened_at))
@@ -257,23 +263,27 @@ def fill(
         if d.trailing is None and all(v is None for v in levels):
             continue
         rows.append((p.id, p.symbol, p.side, *levels, d.trailing, d.trailing_peak))
-        index.owners[p.id] = p.uid
-        index.markets[p.symbol] = p.market
-        index.created[p.id] = _second(p.opened_at)
+        index.own(p.id, p.uid, p.symbol, p.market, p.opened_at)
     index.book.load_positions(rows, on_error=lambda key, exc: on_error(key, exc))
     trows = []
-    for path, doc in triggers:
+    for t in _readable(triggers, Trigger.from_doc, on_error):
+        trows.append((t.id, t.symbol, t.condition.op, t.condition.price))
+        index.triggers[t.id] = t
+        index.own(t.id, t.uid, t.symbol, t.market, t.created_at)
+    index.book.load_triggers(trows, on_error=lambda key, exc: on_error(key, exc))
+
+
+def _readable(
+    rows: Rows, decode: Callable[[str, Doc], T], on_error: Callable[[str, Exception], None]
+) -> Iterator[T]:
+    """Each row's value; one that cannot be read is reported and passed over."""
+    for path, doc in rows:
         try:
-            t = Trigger.from_doc(path.rsplit("/", 1)[1], doc)
+            value = decode(path.rsplit("/", 1)[1], doc)
         except (KeyError, ValueError) as exc:
             on_error(path, exc)
             continue
-        trows.append((t.id, t.symbol, t.condition.op, t.condition.price))
-        index.owners[t.id] = t.uid
-        index.triggers[t.id] = t
-        index.markets[t.symbol] = t.market
-        index.created[t.id] = _second(t.created_at)
-    index.book.load_triggers(trows, on_error=lambda key, exc: on_error(key, exc))
+        yield value
 
 
 def _second(at: datetime) -> int:

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
+from cogmora.domain.watchlist import market_of
 from cogmora.feeds.kucoin.client import KucoinFeed
 from cogmora.feeds.kucoin.metrics import FeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
@@ -21,7 +22,7 @@ def split_by_market(symbols: Sequence[str]) -> dict[Market, list[str]]:
     """KuCoin spelling decides: `BTC-USDT` is spot, `XBTUSDTM` is a futures contract."""
     out: dict[Market, list[str]] = {Market.SPOT: [], Market.FUTURES: []}
     for sym in dict.fromkeys(symbols):
-        out[Market.SPOT if "-" in sym else Market.FUTURES].append(sym)
+        out[market_of(sym)].append(sym)
     return out
 
 

@@ -17,10 +17,6 @@ from cogmora.services.settlement import settle_in
 from cogmora.store.port import Store, Tx
 
 
-def position_path(uid: str, position_id: str) -> str:
-    return f"users/{uid}/openPositions/{position_id}"
-
-
 async def settle_positions(
     store: Store, fees: FeeSchedule, clock: Clock, paths: Sequence[str]
 ) -> int:

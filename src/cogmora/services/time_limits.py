@@ -47,13 +47,7 @@ class TimeLimits:
     async def close_due(self, limit: int = 500) -> int:
         """Mark `closing` every open position past its time limit; returns how many."""
         now = self._clock.now()
-        query = (
-            q.Query("openPositions")
-            .where("details.status", "==", PositionStatus.OPEN.value)
-            .where("expiresAt", "<=", to_iso(now))
-            .order_by("expiresAt", "asc")
-            .limited(limit)
-        )
+        query = q.expired("openPositions", PositionStatus.OPEN.value, to_iso(now), limit)
         rows = await self._store.read(lambda tx: tx.query(query))
         groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for path, doc in rows:

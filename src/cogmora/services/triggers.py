@@ -197,13 +197,7 @@ class Triggers:
     async def expire_due(self, limit: int = 500) -> int:
         """Move active triggers past their expiresAt to `expired` (compare-and-set)."""
         now = self._clock.now()
-        query = (
-            q.Query("tradeTriggers")
-            .where("details.status", "==", TriggerStatus.ACTIVE.value)
-            .where("expiresAt", "<=", to_iso(now))
-            .order_by("expiresAt", "asc")
-            .limited(limit)
-        )
+        query = q.expired("tradeTriggers", TriggerStatus.ACTIVE.value, to_iso(now), limit)
 
         def body(tx: Tx) -> int:
             rows = tx.query(query)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from cogmora.domain.enums import Market
+from cogmora.domain.watchlist import market_of
 from cogmora.simulator import book
 
 _CANDLE_SECONDS = {
@@ -65,11 +66,6 @@ def lots_of(size: Decimal) -> int:
     """A futures trade's size in whole contracts: the execution frames, the trade history
     and the candles' volume all use this one rule."""
     return max(1, int(size * 100) % 1000)
-
-
-def market_of(symbol: str) -> Market:
-    """KuCoin spelling: spot pairs have a hyphen (BTC-USDT), contracts do not (XBTUSDTM)."""
-    return Market.SPOT if "-" in symbol else Market.FUTURES
 
 
 def increment_for(price: Decimal) -> Decimal:

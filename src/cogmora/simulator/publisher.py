@@ -146,22 +146,23 @@ async def publish_trade(host: Host, inst: Instrument) -> int:
 
 
 async def publish_mark(host: Host, inst: Instrument) -> int:
-    topic = mark_topic(inst)
-    if inst.market is not Market.FUTURES or not host.hub.has_subscribers(topic):
-        return 0
-    sent = await host.hub.publish(topic, frames.futures_instrument(inst, now_ms()))
-    host.frames_sent += sent
-    return sent
+    return await _publish_instrument(host, inst, lambda at: frames.futures_instrument(inst, at))
 
 
 async def publish_funding(host: Host, inst: Instrument) -> int:
     """The predicted funding rate on `/contract/instrument` (KuCoin: once a minute)."""
+    return await _publish_instrument(
+        host, inst, lambda at: frames.futures_funding(inst, host.funding.rate(inst.symbol, at), at)
+    )
+
+
+async def _publish_instrument(host: Host, inst: Instrument, build: Callable[[int], str]) -> int:
+    """The frame `build(now)` makes on a futures symbol's `/contract/instrument` topic (its
+    mark price and its funding rate share it), only if somebody listens."""
     topic = mark_topic(inst)
     if inst.market is not Market.FUTURES or not host.hub.has_subscribers(topic):
         return 0
-    at = now_ms()
-    frame = frames.futures_funding(inst, host.funding.rate(inst.symbol, at), at)
-    sent = await host.hub.publish(topic, frame)
+    sent = await host.hub.publish(topic, build(now_ms()))
     host.frames_sent += sent
     return sent
 

@@ -136,6 +136,17 @@ def _error(status: int, code: str, msg: str) -> web.Response:
                         content_type="application/json")
 
 
+def _window(
+    request: web.Request, names: tuple[str, str], per_second: int, width: int
+) -> tuple[int, int] | None:
+    """The (start, end) seconds a candle request asks for, as both KuCoin hosts read it:
+    the end defaults to now and the start to 100 candles before it; None when it is empty.
+    `names` are the host's (start, end) parameters, given in 1/`per_second` seconds."""
+    end = (_int(request, names[1], 0) // per_second) or int(time.time())
+    start = (_int(request, names[0], 0) // per_second) or end - width * 100
+    return None if start > end else (start, end)
+
+
 def _candle_fault(host: Host) -> None:
     if host.candle_failures > 0:
         host.candle_failures -= 1
@@ -186,11 +197,10 @@ def add_spot_routes(app: web.Application, host: Host) -> None:
             raise RestError("400100", f"type {kind!r} is invalid")
         if inst is None:
             return []
-        end = _int(request, "endAt", 0) or int(time.time())
-        start = _int(request, "startAt", 0) or end - width * 100
-        if start > end:
+        window = _window(request, ("startAt", "endAt"), 1, width)
+        if window is None:
             return []
-        rows = inst.candles(start, end, width)
+        rows = inst.candles(*window, width)
         # KuCoin: strings [time, open, close, high, low, volume, turnover], newest first.
         return [
             [str(c.start_s), *(frames.s(v) for v in (c.open, c.close, c.high, c.low)),
@@ -275,17 +285,16 @@ def add_futures_routes(app: web.Application, host: Host) -> None:
         minutes = _int(request, "granularity", 0)
         if minutes not in (1, 5, 15, 30, 60, 120, 240, 480, 720, 1440, 10080):
             raise RestError("400100", f"granularity {minutes} is invalid")
+        width = minutes * 60
         if inst is None:
             return []
-        width = minutes * 60
-        end = (_int(request, "to", 0) // 1000) or int(time.time())
-        start = (_int(request, "from", 0) // 1000) or end - width * 100
-        if start > end:
+        window = _window(request, ("from", "to"), 1000, width)
+        if window is None:
             return []
         # Futures: numbers [time ms, open, high, low, close, volume, turnover], oldest first.
         return [
             [c.start_s * 1000, c.open, c.high, c.low, c.close, c.volume, c.turnover]
-            for c in inst.candles(start, end, width, limit=500)
+            for c in inst.candles(*window, width, limit=500)
         ]
 
     app.router.add_get("/api/v1/contracts/active", endpoint(host, 3, contracts))

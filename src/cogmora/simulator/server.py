@@ -23,11 +23,12 @@ from aiohttp import web
 
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import PriceKind, Tick
+from cogmora.domain.watchlist import market_of
 from cogmora.feeds.recording import load_recording
 from cogmora.simulator import frames, publisher
 from cogmora.simulator.config import FUTURES_MULTIPLIERS, SimulatorConfig
 from cogmora.simulator.hub import Hub
-from cogmora.simulator.market import Instrument, market_of
+from cogmora.simulator.market import Instrument
 from cogmora.simulator.rest import add_routes, kucoin_errors
 from cogmora.simulator.state import Host
 from cogmora.simulator.ws import websocket_handler

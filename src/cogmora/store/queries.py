@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from cogmora.domain.paths import user_path
 from cogmora.errors import FailedPrecondition
 
 Direction = Literal["asc", "desc"]
@@ -348,10 +349,17 @@ def positions_with_status(status: str, from_owner: str | None = None) -> Query:
 def user_newest_first(group: str, uid: str, newest: str, status: str | None = None) -> Query:
     """A user's positions or triggers, optionally in one status, newest first
     (USER_POSITIONS[_BY_STATUS], USER_TRIGGERS[_BY_STATUS])."""
-    query = Query(group, parent=f"users/{uid}")
+    query = Query(group, parent=user_path(uid))
     if status is not None:
         query = query.where("details.status", "==", status)
     return query.order_by(newest, "desc")
+
+
+def expired(group: str, status: str, at: str, limit: int) -> Query:
+    """Positions or triggers in `status` whose `expiresAt` is at or before `at`, soonest
+    first (EXPIRING_POSITIONS, EXPIRING_TRIGGERS)."""
+    query = Query(group).where("details.status", "==", status).where("expiresAt", "<=", at)
+    return query.order_by("expiresAt", "asc").limited(limit)
 
 
 def _describe(group: str, scope: Scope, fields: tuple[tuple[str, Direction], ...]) -> str:

@@ -82,9 +82,25 @@ class TxRules:
             raise ReadAfterWrite("compare_and_set must come before the first plain write")
         self._cas = True
 
+    def cas_group(self, paths: Sequence[str]) -> str | None:
+        """Open a compare-and-set of `paths`: its order is checked, and it names the one
+        group they are in (None: no paths, nothing to do)."""
+        self.check_cas()
+        return one_group(paths) if paths else None
+
     def add_write(self, kind: WriteKind, path: str, doc: dict[str, Any] | None) -> None:
         self.note_write()
         self.writes.append(Write(kind, doc_path(path), doc))
+
+    # The port's plain writes, for a backend that buffers `Write`s until its commit.
+    def create(self, path: str, doc: dict[str, Any]) -> None:
+        self.add_write("create", path, doc)
+
+    def set(self, path: str, doc: dict[str, Any]) -> None:
+        self.add_write("set", path, doc)
+
+    def delete(self, path: str) -> None:
+        self.add_write("delete", path, None)
 
     def note_write(self) -> None:
         """A plain write that the backend buffers itself (SQLite's hot path keeps rows,

@@ -13,11 +13,11 @@ from cogmora.api.schemas import (
     PositionClose,
     PositionCreate,
     PositionPatch,
+    legs_of,
     trailing_of,
 )
 from cogmora.domain.enums import PositionStatus
 from cogmora.domain.orders import OpenRequest
-from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.positions import position_doc
 
@@ -42,7 +42,7 @@ async def open_position(
         leverage=body.leverage,
         stop_loss=body.stopLoss,
         take_profit=body.takeProfit,
-        take_profits=tuple(TakeProfitLeg(t.price, t.fraction) for t in body.takeProfits or ()),
+        take_profits=legs_of(body.takeProfits),
         move_stop_to_entry_after=body.moveStopToEntryAfter,
         expires_at=body.expiresAt,
         trailing_stop=trailing_of(body.trailingStop),
@@ -72,8 +72,7 @@ async def amend_position(
         if k not in ("takeProfits", "trailingStop")
     }
     if "takeProfits" in body.model_fields_set:
-        legs = body.takeProfits or []
-        changes["takeProfits"] = tuple(TakeProfitLeg(t.price, t.fraction) for t in legs)
+        changes["takeProfits"] = legs_of(body.takeProfits)
     if "trailingStop" in body.model_fields_set:
         changes["trailingStop"] = trailing_of(body.trailingStop)
     return await deps.positions.amend(uid, position_id, changes)

@@ -9,10 +9,9 @@ from fastapi.responses import JSONResponse
 
 from cogmora.api.auth import Deps, Uid
 from cogmora.api.routes.positions import IdemHeader
-from cogmora.api.schemas import ExactJsonRoute, TriggerCreate, trailing_of
+from cogmora.api.schemas import ExactJsonRoute, TriggerCreate, legs_of, trailing_of
 from cogmora.domain.enums import TriggerStatus
 from cogmora.domain.models import TriggerAction, TriggerCondition
-from cogmora.domain.takeprofits import TakeProfitLeg
 from cogmora.services.idempotency import IdempotencyKey
 from cogmora.services.triggers import trigger_doc
 
@@ -37,7 +36,7 @@ async def create_trigger(
             a.leverage,
             a.stopLoss,
             a.takeProfit,
-            tuple(TakeProfitLeg(t.price, t.fraction) for t in a.takeProfits or ()),
+            legs_of(a.takeProfits),
             trailing_stop=trailing_of(a.trailingStop),
             move_stop_to_entry_after=a.moveStopToEntryAfter,
         ),

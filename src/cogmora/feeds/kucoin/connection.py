@@ -285,25 +285,15 @@ class KucoinConnection:
             self._flush_hot(self._hot)
             return
         pending = self._pending
-        frames, self._frames = self._frames, 0
         m = self._metrics
-        m.frames.inc(frames)
-        if self._malformed_unreported:
-            m.malformed.inc(self._malformed_unreported)
-            self._malformed_unreported = 0
+        self._count_frames()
         if not pending:
             return
         # The reader keeps appending to the same list object: hand over a copy.
         batch = pending.copy()
         pending.clear()
         last = batch[-1]
-        self.last_tick_ns = last.received_ns
-        self.last_frame_ns = max(self.last_frame_ns, last.received_ns)
-        if last.exchange_ns:
-            self.last_lag_s = (last.received_ns - last.exchange_ns) / 1e9
-            m.lag.set(self.last_lag_s)
-        m.ticks.inc(len(batch))
-        m.bursts.inc()
+        self._delivered(len(batch), last.received_ns, last.exchange_ns)
         try:
             self._on_ticks(batch)
         except Exception:
@@ -323,17 +313,27 @@ class KucoinConnection:
             except Exception:
                 m.error("on_ticks")
                 log.exception("the tick consumer failed on a burst of %d frames", len(batch))
+        self._count_frames()  # after the sink: it counts the malformed frames it met
+        if ticks:
+            self._delivered(ticks, hot.last_received_ns, hot.last_exchange_ns)
+
+    def _count_frames(self) -> None:
+        """Report the frames read (and the malformed among them) since the last burst."""
+        m = self._metrics
         frames, self._frames = self._frames, 0
         m.frames.inc(frames)
         if self._malformed_unreported:
             m.malformed.inc(self._malformed_unreported)
             self._malformed_unreported = 0
-        if not ticks:
-            return
-        self.last_tick_ns = hot.last_received_ns
-        self.last_frame_ns = max(self.last_frame_ns, hot.last_received_ns)
-        if hot.last_exchange_ns:
-            self.last_lag_s = (hot.last_received_ns - hot.last_exchange_ns) / 1e9
+
+    def _delivered(self, ticks: int, received_ns: int, exchange_ns: int) -> None:
+        """Note a burst of `ticks` handed on, by its last tick's arrival and exchange time
+        (0: the exchange gave none)."""
+        m = self._metrics
+        self.last_tick_ns = received_ns
+        self.last_frame_ns = max(self.last_frame_ns, received_ns)
+        if exchange_ns:
+            self.last_lag_s = (received_ns - exchange_ns) / 1e9
             m.lag.set(self.last_lag_s)
         m.ticks.inc(ticks)
         m.bursts.inc()

@@ -177,13 +177,11 @@ class FirestoreStore:
                         log.warning("commit outcome was unknown; it committed", error=str(exc))
                         return result, groups, at
                     log.warning("commit outcome was unknown; it did not commit", error=str(exc))
-                error = translate(exc)
-                if not isinstance(error, Temporary) or time.monotonic() >= deadline:
-                    raise error from exc
+                _retry_or_raise(exc, deadline)
             except BaseException:
                 _rollback(t)
                 raise
-            time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+            _backoff(attempt)
 
     def _log(self, client: firestore.Client, t: Any, tx: FsTx) -> tuple[str, Doc] | None:
         """The change feed's log entry for this commit's writes to fed groups, created in
@@ -243,13 +241,11 @@ class FirestoreStore:
                 return result
             except gexc.GoogleAPIError as exc:
                 _rollback(t)
-                error = translate(exc)
-                if not isinstance(error, Temporary) or time.monotonic() >= deadline:
-                    raise error from exc
+                _retry_or_raise(exc, deadline)
             except BaseException:
                 _rollback(t)
                 raise
-            time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
+            _backoff(attempt)
 
     async def transact(self, body: Callable[[Any], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -344,6 +340,19 @@ def _same(read: Doc | None, written: Doc) -> bool:
     return read is not None and json.dumps(read, sort_keys=True, default=str) == json.dumps(
         written, sort_keys=True, default=str
     )
+
+
+def _retry_or_raise(exc: gexc.GoogleAPIError, deadline: float) -> None:
+    """A temporary failure within the budget is retried (the caller backs off); any other,
+    or one past the deadline, is raised as ours."""
+    error = translate(exc)
+    if not isinstance(error, Temporary) or time.monotonic() >= deadline:
+        raise error from exc
+
+
+def _backoff(attempt: int) -> None:
+    """Full jitter, exponential: up to 10 ms doubled per attempt, never more than 1 s."""
+    time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(attempt, 10))))
 
 
 def _rollback(t: Any) -> None:

@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from cogmora.store.port import Doc
 from cogmora.store.queries import IN, Query, require
-from cogmora.store.rules import TxRules, check_group, doc_path, matches, one_group, set_fields
+from cogmora.store.rules import TxRules, check_group, doc_path, matches, set_fields
 
 _DIRECTION = {"asc": firestore.Query.ASCENDING, "desc": firestore.Query.DESCENDING}
 
@@ -77,22 +77,12 @@ class FsTx(TxRules):
         return [(snap.reference.path, snap.to_dict()) for snap in fq.stream(transaction=self._t)]
 
     # ---------------------------------------------------------------- writes
-    def create(self, path: str, doc: Doc) -> None:
-        self.add_write("create", path, doc)
-
-    def set(self, path: str, doc: Doc) -> None:
-        self.add_write("set", path, doc)
-
-    def delete(self, path: str) -> None:
-        self.add_write("delete", path, None)
-
+    # create, set and delete are the rules' own (buffered `Write`s, sent by apply()).
     def compare_and_set(
         self, paths: Sequence[str], expect: dict[str, Any], updates: dict[str, Any]
     ) -> list[str]:
-        self.check_cas()
-        if not paths:
+        if self.cas_group(paths) is None:
             return []
-        one_group(paths)
         changed = []
         for path, doc in zip(paths, self._fetch(paths), strict=True):
             if doc is not None and matches(doc, expect):

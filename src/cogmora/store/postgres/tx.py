@@ -21,7 +21,7 @@ from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Doc
 from cogmora.store.postgres import sql as pg_sql
 from cogmora.store.queries import Query
-from cogmora.store.rules import TxRules, Write, check_group, doc_path, one_group
+from cogmora.store.rules import TxRules, Write, check_group, doc_path
 
 Conn = psycopg.Connection[Any]
 _encode = msgspec.json.Encoder().encode
@@ -92,23 +92,12 @@ class PgTx(TxRules):
         return self._conn.execute(sql, params).fetchall()
 
     # ---------------------------------------------------------------- writes
-    def create(self, path: str, doc: Doc) -> None:
-        self.add_write("create", path, doc)
-
-    def set(self, path: str, doc: Doc) -> None:
-        self.add_write("set", path, doc)
-
-    def delete(self, path: str) -> None:
-        self.add_write("delete", path, None)
-
+    # create, set and delete are the rules' own (buffered `Write`s, sent by flush()).
     def compare_and_set(
         self, paths: Sequence[str], expect: dict[str, Any], updates: dict[str, Any]
     ) -> list[str]:
-        self.check_cas()
-        if not paths:
-            return []
-        group = one_group(paths)
-        if not self._tables.exists(self._conn, group):
+        group = self.cas_group(paths)
+        if group is None or not self._tables.exists(self._conn, group):
             return []
         sql, params = pg_sql.compare_and_set(group, paths, expect, updates)
         rows = self._conn.execute(sql, params).fetchall()
