@@ -28,6 +28,17 @@ from cogmora.domain.timeutil import from_iso, opt_from_iso, opt_iso, to_iso
 from cogmora.domain.trailing import TrailingStop
 
 Doc = dict[str, Any]
+# What a `from_doc` raises on a stored document it cannot read: a field missing (KeyError),
+# of the wrong type (TypeError, AttributeError), or a number or enum value that is not one
+# (ValueError, and decimal's InvalidOperation, an ArithmeticError). A reader of many
+# documents reports such a one and passes over it rather than stopping on it.
+UNREADABLE: tuple[type[Exception], ...] = (
+    KeyError,
+    TypeError,
+    AttributeError,
+    ValueError,
+    ArithmeticError,
+)
 _CLOSED = PositionStatus.CLOSED.value
 
 

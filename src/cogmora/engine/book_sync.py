@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
-from cogmora.domain.models import Doc, Position, Trigger
+from cogmora.domain.models import UNREADABLE, Doc, Position, Trigger
 from cogmora.engine.ladder_keys import forget_legs, leg_rows, put_legs
 from cogmora.errors import Rejected
 from cogmora.store import queries as q
@@ -162,7 +162,7 @@ def _put_rows(
             continue
         try:
             put(decode(key, doc))
-        except (KeyError, ValueError, Rejected) as exc:
+        except (*UNREADABLE, Rejected) as exc:
             on_error(path, exc)
 
 
@@ -236,7 +236,7 @@ class SymbolReload:
                 continue
             try:
                 index.apply(change)
-            except (KeyError, ValueError, Rejected) as exc:
+            except (*UNREADABLE, Rejected) as exc:
                 on_error(change.path, exc)
             replayed += 1
         self._seen.clear()
@@ -280,7 +280,7 @@ def _readable(
     for path, doc in rows:
         try:
             value = decode(path.rsplit("/", 1)[1], doc)
-        except (KeyError, ValueError) as exc:
+        except UNREADABLE as exc:
             on_error(path, exc)
             continue
         yield value

@@ -50,7 +50,7 @@ from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.gap import GapFill
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Doc, Position, Trigger
+from cogmora.domain.models import UNREADABLE, Doc, Position, Trigger
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.takeprofits import split_leg_key
@@ -830,7 +830,7 @@ class Engine:
             for change in changes:
                 try:
                     self.index.apply(change)
-                except (KeyError, ValueError, Rejected) as exc:
+                except (*UNREADABLE, Rejected) as exc:
                     self._bad_document(change.path, exc)
                 self.cursor = change.seq
             if changes:
@@ -872,7 +872,7 @@ class Engine:
     def _reapply(self, change: Change) -> None:
         try:
             self.index.apply(change)
-        except (KeyError, ValueError, Rejected) as exc:
+        except (*UNREADABLE, Rejected) as exc:
             self._bad_document(change.path, exc)
 
     # ---------------------------------------------------------------- book events
