@@ -28,6 +28,9 @@ ACTIVE_TRIGGERS = q.active_triggers()
 Rows = list[tuple[str, Doc]]
 T = TypeVar("T")
 
+# A document the book cannot take: unreadable, or refused (a level the book rejects).
+NOT_PUT: tuple[type[Exception], ...] = (*UNREADABLE, Rejected)
+
 
 @dataclass(slots=True)
 class BookIndex:
@@ -162,7 +165,7 @@ def _put_rows(
             continue
         try:
             put(decode(key, doc))
-        except (*UNREADABLE, Rejected) as exc:
+        except NOT_PUT as exc:
             on_error(path, exc)
 
 
@@ -236,7 +239,7 @@ class SymbolReload:
                 continue
             try:
                 index.apply(change)
-            except (*UNREADABLE, Rejected) as exc:
+            except NOT_PUT as exc:
                 on_error(change.path, exc)
             replayed += 1
         self._seen.clear()

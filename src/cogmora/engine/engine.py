@@ -50,12 +50,12 @@ from cogmora.domain.enums import Market, PositionStatus, TriggerStatus
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.gap import GapFill
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import UNREADABLE, Doc, Position, Trigger
+from cogmora.domain.models import Doc, Position, Trigger
 from cogmora.domain.orders import OpenRequest, build_position
 from cogmora.domain.paths import position_path, trigger_path
 from cogmora.domain.takeprofits import split_leg_key
 from cogmora.domain.ticks import Tick
-from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
+from cogmora.engine.book_sync import NOT_PUT, WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.faults import FaultHook, Step
 from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.prefilter import HotPath, Regions
@@ -830,7 +830,7 @@ class Engine:
             for change in changes:
                 try:
                     self.index.apply(change)
-                except (*UNREADABLE, Rejected) as exc:
+                except NOT_PUT as exc:
                     self._bad_document(change.path, exc)
                 self.cursor = change.seq
             if changes:
@@ -872,7 +872,7 @@ class Engine:
     def _reapply(self, change: Change) -> None:
         try:
             self.index.apply(change)
-        except (*UNREADABLE, Rejected) as exc:
+        except NOT_PUT as exc:
             self._bad_document(change.path, exc)
 
     # ---------------------------------------------------------------- book events
