@@ -20,6 +20,7 @@
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <string.h>
 #include "structmember.h"
 
@@ -108,6 +109,62 @@ layout_of(Role *role, PyTypeObject *type)
     return l->ok ? l : NULL;
 }
 
+/* Clinger's fast path: a text of at most 19 digits and one point is m / 10^k; when
+   m <= 2^53 and k <= 22 both are exact doubles and one IEEE division rounds the quotient
+   correctly, so the result is the correctly rounded value, which is what float() (David
+   Gay's strtod) returns. Only where doubles are evaluated as doubles (no x87 excess
+   precision); anything else goes to PyOS_string_to_double. */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+#define FAST_PATH 1
+static const double POW10[] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+#else
+#define FAST_PATH 0
+#endif
+
+/* float(text) of an ASCII text, as float() computes it; 0 when unsure (Python reads it). */
+static inline int
+text_to_double(const char *s, Py_ssize_t len, double *out)
+{
+#if FAST_PATH
+    unsigned long long m = 0;
+    int k = -1, digits = 0;
+    Py_ssize_t j = 0;
+    for (; j < len; j++) {
+        char c = s[j];
+        if (c >= '0' && c <= '9') {
+            if (++digits > 19) {
+                break;
+            }
+            m = m * 10 + (unsigned long long)(c - '0');
+            if (k >= 0) {
+                k++;
+            }
+        }
+        else if (c == '.' && k < 0) {
+            k = 0;
+        }
+        else {
+            break;
+        }
+    }
+    if (j == len && digits > 0 && m <= (1ULL << 53) && k <= 22) {
+        *out = (double)m / POW10[k < 0 ? 0 : k];
+        return 1;
+    }
+#endif
+    char *end = NULL;
+    double value = PyOS_string_to_double(s, &end, NULL);
+    if (end != s + len) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = value;
+    return 1;
+}
+
 #define SLOT(obj, layout, i) (*(PyObject **)((char *)(obj) + (layout)->off[i]))
 
 /* A float slot's value, or 0 when it is not exactly a float. */
@@ -164,24 +221,23 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         !PyDict_CheckExact(trades) || i < 0) {
         return PyLong_FromSsize_t(i < 0 ? 0 : i); /* nothing judged here: Python does it */
     }
+    /* Nothing below runs Python code (str keys, exact sets, ints and floats only), so
+       the types cannot change during the loop: their layouts are looked up once. */
+    Layout *fl = frame_type == NULL ? NULL : layout_of(&FRAME, frame_type);
+    Layout *dl = data_type == NULL ? NULL : layout_of(&DATA, data_type);
+    if (fl == NULL || dl == NULL) {
+        return PyLong_FromSsize_t(i);
+    }
     for (; i < PyList_GET_SIZE(frames); i++) {
         PyObject *frame = PyList_GET_ITEM(frames, i);
         if (Py_TYPE(frame) != frame_type) {
             break; /* a Decoded frame, or anything else: Python judges it */
-        }
-        Layout *fl = layout_of(&FRAME, frame_type);
-        if (fl == NULL) {
-            break;
         }
         PyObject *topic = SLOT(frame, fl, 0), *data = SLOT(frame, fl, 1);
         if (topic == NULL || data == NULL || !PyUnicode_CheckExact(topic)) {
             break;
         }
         if (Py_TYPE(data) != data_type) {
-            break;
-        }
-        Layout *dl = layout_of(&DATA, data_type);
-        if (dl == NULL) {
             break;
         }
         PyObject *text = SLOT(data, dl, 0);
@@ -208,12 +264,11 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *symbol = PyTuple_GET_ITEM(entry, 0);
         PyObject *region = PyTuple_GET_ITEM(entry, 1);
         PyObject *edges = PyTuple_GET_ITEM(entry, 2);
-        /* float(text) for an ASCII text with no space and no underscore is exactly this
-           call on the whole text; anything it does not read to the end, Python reads. */
-        char *end = NULL;
-        double price = PyOS_string_to_double(s, &end, NULL);
-        if (end != s + len) {
-            PyErr_Clear();
+        /* float(text) for an ASCII text with no space and no underscore is
+           PyOS_string_to_double on the whole text; anything it does not read to the end,
+           Python reads. */
+        double price;
+        if (!text_to_double(s, len, &price)) {
             break;
         }
         Layout *rl = layout_of(&REGION, Py_TYPE(region));
@@ -294,6 +349,28 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(i);
 }
 
+PyDoc_STRVAR(to_float_doc,
+"to_float(text) -> float | None\n\n"
+"What `run` reads a price text as: float(text), or None where it leaves the text to\n"
+"Python (not ASCII, or not all of it a number PyOS_string_to_double reads). For tests.");
+
+static PyObject *
+to_float(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "to_float() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text)) {
+        Py_RETURN_NONE;
+    }
+    double value;
+    if (!text_to_double((const char *)PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text), &value)) {
+        Py_RETURN_NONE;
+    }
+    return PyFloat_FromDouble(value);
+}
+
 PyDoc_STRVAR(configure_doc,
 "configure(frame_type, data_type)\n\n"
 "The types `run` judges (LeanFrame and its LeanData); a frame of any other type is\n"
@@ -316,6 +393,7 @@ configure(PyObject *module, PyObject *args)
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"to_float", to_float, METH_O, to_float_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market, Side, TriggerOp
 from cogmora.domain.ticks import Tick
-from cogmora.engine.prefilter import NATIVE, HotPath
+from cogmora.engine.prefilter import NATIVE, HotPath, _quiet
 from cogmora.engine.price_filter import PriceFilter
 from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame
 from cogmora.feeds.kucoin.schemas import LeanData, LeanFrame
@@ -436,3 +436,22 @@ def test_many_bursts_through_the_c_loop_leak_no_reference() -> None:
     assert hot.deferred == 2 and hot.exact == 1  # the first tick, the first quiet frame
     quote = live.get("AAA-USDT")
     assert quote is not None and quote.price == D("5.25")
+
+
+DIGIT_TEXTS = st.one_of(
+    st.from_regex(r"\A[0-9]{1,22}(\.[0-9]{0,24})?\Z"),
+    st.decimals(min_value=D("0.00000001"), max_value=10**12, places=8).map(lambda d: f"{d:f}"),
+    st.floats(min_value=1e-12, max_value=1e25).map(repr),
+    st.sampled_from(["9007199254740992", "9007199254740993", "9007199254740992.5", "4."]),
+)
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(DIGIT_TEXTS)
+def test_the_c_loop_reads_a_price_text_as_float_does(text: str) -> None:
+    """C's conversion (a correctly rounded fast path for short digit texts, else
+    PyOS_string_to_double) gives float()'s value bit for bit, or leaves the text to Python."""
+    if not NATIVE:
+        pytest.skip("cogmora.engine._quiet is not built")
+    value = _quiet.to_float(text)
+    assert value is None or (value == float(text) and repr(value) == repr(float(text)))
