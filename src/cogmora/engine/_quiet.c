@@ -46,10 +46,10 @@ typedef struct {
 /* The only frame and data types judged here (`configure`): LeanFrame and LeanData. */
 static PyTypeObject *frame_type = NULL, *data_type = NULL;
 
-static Role FRAME = {{"topic", "data", NULL}, 0};
-static Role DATA = {{"price", NULL}, 0};
-static Role REGION = {{"flo", "fhi", "limit", "pivot", "text", NULL}, 1};
-static Role EDGES = {{"flo", "fhi", "count", NULL}, 0};
+static Role FRAME = {.spelled = {"topic", "data", NULL}};
+static Role DATA = {.spelled = {"price", NULL}};
+static Role REGION = {.spelled = {"flo", "fhi", "limit", "pivot", "text", NULL}, .stores_last = 1};
+static Role EDGES = {.spelled = {"flo", "fhi", "count", NULL}};
 
 static void
 fill(Role *role, Layout *l, PyTypeObject *type)
@@ -241,7 +241,7 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         }
         PyObject *text = SLOT(data, dl, 0);
-        if (text == NULL || !PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text)) {
+        if (text == NULL || !PyUnicode_CheckExact(text) || !PyUnicode_IS_COMPACT_ASCII(text)) {
             break;
         }
         /* The text tests first (they need no float): at least one character, the first
@@ -264,6 +264,9 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *symbol = PyTuple_GET_ITEM(entry, 0);
         PyObject *region = PyTuple_GET_ITEM(entry, 1);
         PyObject *edges = PyTuple_GET_ITEM(entry, 2);
+        if (!PyUnicode_CheckExact(symbol)) {
+            break; /* its hash or equality could be Python code */
+        }
         /* float(text) for an ASCII text with no space and no underscore is
            PyOS_string_to_double on the whole text; anything it does not read to the end,
            Python reads. */
@@ -361,7 +364,7 @@ to_float(PyObject *module, PyObject *text)
         PyErr_SetString(PyExc_TypeError, "to_float() takes a str");
         return NULL;
     }
-    if (!PyUnicode_IS_ASCII(text)) {
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_COMPACT_ASCII(text)) {
         Py_RETURN_NONE;
     }
     double value;
@@ -403,6 +406,10 @@ static struct PyModuleDef module = {
     "HotPath's quiet test over a burst, in C (see engine/prefilter.py).",
     -1,
     methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 static int
