@@ -70,6 +70,7 @@ except ImportError:  # built without a compiler: the Python loop alone
 NATIVE: bool = _quiet is not None  # whether HotPaths run the quiet test in C by default
 if _quiet is not None:
     _quiet.configure(LeanFrame, LeanData)
+
 Sink = Callable[[list[Tick]], None]
 _TOPIC = "/market/ticker:"
 _NAN = float("nan")
