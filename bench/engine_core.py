@@ -26,6 +26,8 @@ so every run sees the same levels. Printed: min / median / max of the rate.
 - the worker's spot chain, prefiltered (what `cli/worker.py` wires now): `HotPath` against
   the book's float edges and the price filter's float regions, a Tick only for a frame
   near a level or a band edge, into the same gap replay -> filter -> `Engine.on_ticks`;
+  its quiet test in C where `cogmora.engine._quiet` is built (printed at start: which loop
+  the HotPath modes measure), and the same chain with the Python loop for the ratio;
 - naive, the seed's: decode, then `symbol == S and status == open` (indexed) and a scan of
   every returned document (bench/_naive.py);
 - `--breakdown`: instead of the above, where a quiet frame's CPU time goes, step by step;
@@ -65,7 +67,7 @@ from cogmora.domain.fees import FeeSchedule
 from cogmora.engine.engine import Crossings, Engine
 from cogmora.engine.gap_replay import GapReplay
 from cogmora.engine.metrics import EngineMetrics
-from cogmora.engine.prefilter import HotPath
+from cogmora.engine.prefilter import NATIVE, HotPath
 from cogmora.engine.price_filter import PriceFilter
 from cogmora.feeds.kucoin.decode import FrameDecoder
 from cogmora.feeds.kucoin.schemas import LeanFrame
@@ -191,6 +193,10 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine at start: {machine()}")
+    print(
+        "HotPath quiet loop: "
+        + ("C (cogmora.engine._quiet)" if NATIVE else "Python (cogmora.engine._quiet not built)")
+    )
     data = synthetic_book(args.levels, args.symbols)
     tmp = tempfile.TemporaryDirectory()
     engine = Engine(
@@ -306,12 +312,13 @@ def main() -> None:
         crossed["hot path"] = put_back()
         return elapsed
 
-    def worker_chain(name: str, prefiltered: bool) -> Callable[[], float]:
+    def worker_chain(name: str, prefiltered: bool, native: bool = NATIVE) -> Callable[[], float]:
         def run() -> float:
             now = time.time_ns
             plausible = PriceFilter(catalog, engine.on_ticks)
             gaps = GapReplay(engine, plausible, {}, lambda s: Market.SPOT, engine.metrics)
             hot = engine.hot_path(gaps.on_ticks, plausible.regions, lambda: gaps.held)
+            hot.native = native
             started = time.perf_counter()
             if prefiltered:
                 on_frames = hot.on_frames
@@ -344,6 +351,9 @@ def main() -> None:
     chain_hot = (
         f"worker chain, prefiltered (HotPath -> gaps -> filter -> on_ticks), bursts of {BURST}"
     )
+    loop = "C loop" if NATIVE else "Python loop"
+    chain_hot = f"{chain_hot}, {loop}"
+    chain_python = chain_hot.replace(", C loop", ", Python loop")
     modes: dict[str, Callable[[], float]] = {
         "msgspec parse only (LeanFrame, no Tick)": parse_only,
         "decode only (FrameDecoder)": decode_only,
@@ -356,6 +366,8 @@ def main() -> None:
         chain_exact: worker_chain("worker exact", False),
         chain_hot: worker_chain("worker prefiltered", True),
     }
+    if NATIVE:
+        modes[chain_python] = worker_chain("worker prefiltered, Python loop", True, False)
     times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.repeat):
         for name, run in modes.items():
@@ -383,6 +395,16 @@ def main() -> None:
         f"frames that became Ticks: {exact_share['worker prefiltered']:.2%}; "
         f"target >= 1,000,000 frames/s: {'OK' if worker_hot >= 1_000_000 else 'MISSED'}"
     )
+    parse_rate = n / median(times["msgspec parse only (LeanFrame, no Tick)"])
+    line = f"worker chain prefiltered ({loop}): {parse_rate / worker_hot:.2f}x the parse's time"
+    if NATIVE:
+        python_rate = n / median(times[chain_python])
+        line += (
+            f"; C loop vs Python loop (medians): {worker_hot / python_rate:.2f}x "
+            f"({python_rate:,.0f} frames/s with the Python loop, "
+            f"{parse_rate / python_rate:.2f}x the parse's time)"
+        )
+    print(line)
 
     naive_frames = frames[:: max(1, n // args.naive_frames)][: args.naive_frames]
     naive: dict[str, list[float]] = {"seed": [], "level": []}

@@ -38,6 +38,13 @@ text's length and two character tests; three stores.
 The result is what decoding every frame and passing each burst through the same chain
 gives: the same crossings in the same order, drops per symbol and reason, live prices,
 band references and trailing peaks (`tests/unit/engine/test_hot_path_equivalence.py`).
+
+Even so, a quiet frame costs about three times its parse as bytecode, so the same test
+runs in C where the package was built with a compiler (`_quiet.c`, `NATIVE`): the C loop
+judges frames until the first one it does not call quiet and returns its index; that
+frame is judged by the Python loop (`_span`, the reference), through the sink if it is not
+quiet, before C goes on from the next one. C only ever says "quiet" where the Python loop
+would, so the two give the same results (both loops run the equivalence tests).
 """
 
 from __future__ import annotations
@@ -52,8 +59,17 @@ from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
 from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame, spot_tick
-from cogmora.feeds.kucoin.schemas import LeanFrame
-from cogmora.services.prices import LivePrices
+from cogmora.feeds.kucoin.schemas import LeanData, LeanFrame
+from cogmora.services.prices import LivePrices, TradeEntry
+
+try:
+    from cogmora.engine import _quiet  # type: ignore[attr-defined]
+except ImportError:  # built without a compiler: the Python loop alone
+    _quiet = None
+
+NATIVE: bool = _quiet is not None  # whether HotPaths run the quiet test in C by default
+if _quiet is not None:
+    _quiet.configure(LeanFrame, LeanData)
 
 Sink = Callable[[list[Tick]], None]
 _TOPIC = "/market/ticker:"
@@ -138,8 +154,10 @@ class HotPath:
         "_now",
         "_quiet",
         "_regions",
+        "_run",
         "_sink",
         "control",
+        "deferred",
         "exact",
         "last_exchange_ns",
         "last_received_ns",
@@ -178,6 +196,8 @@ class HotPath:
         self.on_bad = on_malformed
         self.malformed = 0
         self.exact = 0  # frames that went the exact way (the others were quiet)
+        self.deferred = 0  # frames the C loop left to the Python loop (not all exact)
+        self._run = _quiet.run if NATIVE else None
         # The last tick of the last burst that had one (the feed's lag and silence).
         self.last_received_ns = 0
         self.last_exchange_ns = 0
@@ -226,13 +246,104 @@ class HotPath:
         Returns how many frames were ticks (quiet or not); a frame whose price the exact
         decoder refuses goes to `on_malformed` (default: the one given at construction)."""
         regions = self._regions()
-        cache = self._cache
         if regions is not self._cached_for:
-            cache.clear()
+            self._cache.clear()
             self._cached_for = regions
         held = self._held()
-        to_float, nan = float, _NAN
         trades, burst, texts = self._live.quiet_burst(self._now())
+        if self._run is None:
+            quiet, ticks, made, last = self._span(
+                frames, arrivals, on_malformed, regions, held, trades, burst, texts
+            )
+        else:
+            quiet, ticks, made, last = self._native(
+                frames, arrivals, on_malformed, regions, held, trades, burst, texts
+            )
+        if not quiet:
+            return ticks
+        if self._quiet is not None:
+            self._quiet(quiet)
+        if last > made:
+            data = frames[last].data  # type: ignore[union-attr]  # quiet: a LeanFrame
+            self.last_received_ns = arrivals[last]
+            self.last_exchange_ns = (data.time or data.Time) * 1_000_000
+        return quiet + ticks
+
+    @property
+    def native(self) -> bool:
+        """Whether the quiet test runs in C; settable (False: the Python loop, as where
+        the extension is not built; True where it is not built raises)."""
+        return self._run is not None
+
+    @native.setter
+    def native(self, on: bool) -> None:
+        if on and _quiet is None:
+            raise RuntimeError("cogmora.engine._quiet is not built (no C compiler at install)")
+        self._run = _quiet.run if on else None
+
+    def _native(
+        self,
+        frames: Sequence[LeanFrame | Decoded],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None,
+        regions: Regions,
+        held: Collection[str],
+        trades: dict[str, TradeEntry],
+        burst: TradeEntry,
+        texts: dict[str, str],
+    ) -> tuple[int, int, int, int]:
+        """`_span`'s result, the quiet frames judged in C and every other frame by `_span`
+        alone, in frame order (`run` returns at the first frame it does not call quiet)."""
+        run, cache, edges = self._run, self._cache, self._edges
+        assert run is not None
+        if type(frames) is not list:
+            frames = list(frames)
+        n = len(frames)
+        quiet = ticks = 0
+        made = last = -1
+        start = 0
+        while True:
+            stop = run(frames, start, cache, held, edges, _NO_LEVELS, texts, trades, burst)
+            if stop > start:
+                quiet += stop - start
+                last = stop - 1
+            if stop >= n:
+                return quiet, ticks, made, last
+            self.deferred += 1
+            one, tick, _, _ = self._span(
+                frames[stop : stop + 1],
+                arrivals[stop : stop + 1],
+                on_malformed,
+                regions,
+                held,
+                trades,
+                burst,
+                texts,
+            )
+            if one:
+                quiet += 1
+                last = stop
+            elif tick:
+                ticks += 1
+                made = stop
+            start = stop + 1
+
+    def _span(
+        self,
+        frames: Sequence[LeanFrame | Decoded],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None,
+        regions: Regions,
+        held: Collection[str],
+        trades: dict[str, TradeEntry],
+        burst: TradeEntry,
+        texts: dict[str, str],
+    ) -> tuple[int, int, int, int]:
+        """The reference loop: judge `frames` in order; returns how many were quiet and how
+        many became ticks, and the indices of the last tick made and the last quiet frame
+        (-1: none)."""
+        cache = self._cache
+        to_float, nan = float, _NAN
         quiet = ticks = 0
         others: list[int] = []  # the indices of the frames that went the exact way
         made = -1  # the index of the last frame that became a tick
@@ -265,18 +376,12 @@ class HotPath:
                 made = index
                 ticks += 1
         if not quiet:
-            return ticks
-        if self._quiet is not None:
-            self._quiet(quiet)
+            return 0, ticks, made, -1
         last = len(frames) - 1  # the last quiet frame
         while others and others[-1] == last:
             others.pop()
             last -= 1
-        if last > made:
-            data = frames[last].data  # type: ignore[union-attr]  # quiet: a LeanFrame
-            self.last_received_ns = arrivals[last]
-            self.last_exchange_ns = (data.time or data.Time) * 1_000_000
-        return quiet + ticks
+        return quiet, ticks, made, last
 
     def _entry(self, topic: str, regions: Regions) -> Entry | None:
         """The topic's symbol, region and edges, cached while `regions` is the same map;

@@ -23,6 +23,7 @@ from cogmora.domain.trailing import TrailingStop
 from cogmora.engine.engine import Engine
 from cogmora.engine.gap_replay import GapReplay
 from cogmora.engine.metrics import EngineMetrics
+from cogmora.engine.prefilter import HotPath
 from cogmora.engine.price_filter import PriceFilter, PriceFilterMetrics
 from cogmora.feeds.kucoin.decode import FrameDecoder, MalformedFrame
 from cogmora.services.clock import ManualClock
@@ -224,9 +225,16 @@ def outcome(w: World) -> dict[str, Any]:
     }
 
 
-def run(w: World, steps: list[Any], hot: bool) -> None:
-    decode = FrameDecoder(Market.SPOT).decode
+def hot_path(w: World, native: bool) -> HotPath:
+    """The worker's wiring (`cli/worker.py`), with the C or the Python quiet loop."""
     path = w.engine.hot_path(w.gaps.on_ticks, w.plausible.regions, lambda: w.gaps.held)
+    path.native = native
+    return path
+
+
+def run(w: World, steps: list[Any], hot: bool, native: bool = False) -> None:
+    decode = FrameDecoder(Market.SPOT).decode
+    path = hot_path(w, native)
     for kind, arg in steps:
         if kind == "hold":
             w.gaps.seed(arg, NOW)
@@ -254,7 +262,11 @@ def run(w: World, steps: list[Any], hot: bool) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(POSITIONS, TRIGGERS, STEPS, st.data())
 def test_the_prefiltered_worker_path_ends_where_decoding_every_frame_ends(
-    positions: list[Any], triggers: list[Any], steps: list[Any], data: st.DataObject
+    native: bool,
+    positions: list[Any],
+    triggers: list[Any],
+    steps: list[Any],
+    data: st.DataObject,
 ) -> None:
     """Crossings (with their trailing peaks and predicted positions), the book's levels and
     peaks, live prices, band references, drops per symbol and reason, evaluated-tick and
@@ -271,16 +283,16 @@ def test_the_prefiltered_worker_path_ends_where_decoding_every_frame_ends(
         exact = world(Path(tmp), positions, triggers)
         run(exact, raw_steps, hot=False)
         fast = world(Path(tmp), positions, triggers)
-        run(fast, raw_steps, hot=True)
+        run(fast, raw_steps, hot=True, native=native)
         assert outcome(fast) == outcome(exact)
 
 
-def test_a_held_symbol_is_never_quiet_and_its_ticks_wait_in_order() -> None:
+def test_a_held_symbol_is_never_quiet_and_its_ticks_wait_in_order(native: bool) -> None:
     """While the gap replay holds a symbol, its frames become Ticks and wait; released,
     they reach the filter and the engine in order and the live price is the last."""
     with tempfile.TemporaryDirectory() as tmp:
         w = world(Path(tmp), [], [])
-        path = w.engine.hot_path(w.gaps.on_ticks, w.plausible.regions, lambda: w.gaps.held)
+        path = hot_path(w, native)
         path.on_frames([frame("AAA-USDT", "3")])  # the filter's first tick of AAA
         w.gaps.seed("AAA-USDT", NOW)
         path.on_frames([frame("AAA-USDT", "3.125"), frame("AAA-USDT", "3.25")])
@@ -294,12 +306,12 @@ def test_a_held_symbol_is_never_quiet_and_its_ticks_wait_in_order() -> None:
         assert path.exact == 3  # quiet again
 
 
-def test_a_quiet_price_is_the_band_reference_for_the_next_exact_one() -> None:
+def test_a_quiet_price_is_the_band_reference_for_the_next_exact_one(native: bool) -> None:
     """The band is judged against the last quiet price, not the last exact one: 2.5 then
     30 is a tenfold-plus jump and is dropped although 30 is within ten times of 3."""
     with tempfile.TemporaryDirectory() as tmp:
         w = world(Path(tmp), [], [])
-        path = w.engine.hot_path(w.gaps.on_ticks, w.plausible.regions, lambda: w.gaps.held)
+        path = hot_path(w, native)
         path.on_frames([frame("AAA-USDT", "3"), frame("AAA-USDT", "2.5")])
         path.on_frames([frame("AAA-USDT", "30")])
         assert w.plausible.dropped == 1
