@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from cogmora.errors import Conflict
+from cogmora.gcpause import gc_paused
 from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Doc
 from cogmora.store.queries import Query
@@ -167,6 +168,10 @@ class SqliteTx:
 
     def get_many(self, paths: Sequence[str]) -> list[Doc | None]:
         self._rules.check_read()
+        with gc_paused():
+            return self._get_many(paths)
+
+    def _get_many(self, paths: Sequence[str]) -> list[Doc | None]:
         found: dict[str, Doc] = {}
         by_group: dict[str, list[str]] = {}
         for p in paths:
@@ -289,6 +294,10 @@ class SqliteTx:
     def flush(self) -> None:
         """Write the buffer: the last write of each path wins (a create stays a create), and
         like operations on one collection group go out as one executemany."""
+        with gc_paused():
+            self._flush()
+
+    def _flush(self) -> None:
         ops, self._ops = self._ops, []
         final = {w[4]: w for w in ops}
         if len(final) != len(ops):  # a path written twice: the rules of the last write
