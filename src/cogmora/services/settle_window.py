@@ -27,7 +27,6 @@ users mostly work on different windows at all. Owner ids are Firebase's or ours,
 
 from __future__ import annotations
 
-import asyncio
 import random
 import string
 from collections import deque
@@ -54,12 +53,6 @@ def _closing(doc: Doc | None) -> bool:
     return doc is not None and doc.get("details", {}).get("status") == PositionStatus.CLOSING.value
 
 
-def _forget(task: asyncio.Task[list[Doc | None]]) -> None:
-    """A read ahead nobody will use: its outcome, error or not, is dropped quietly."""
-    if not task.cancelled():
-        task.exception()
-
-
 class ClosingWindow:
     def __init__(self, store: Store, batch: int, batches: int = WINDOW_BATCHES) -> None:
         self._store = store
@@ -70,12 +63,6 @@ class ClosingWindow:
         self._gone = 0  # of this window's positions, found settled by someone else
         self._settled = 0  # of this window's positions, settled by us
         self._taken = 0  # positions in the batch last handed out
-        # The snapshot read of the batch at the head of the queue, begun when the batch
-        # before it was handed out: it runs on the store's reader while the caller's
-        # transaction runs on the writer, so the caller does not wait for it. Reading a
-        # little earlier only lets a position settled meanwhile by someone else through
-        # to the settling transaction, which re-reads it and leaves it alone.
-        self._ahead: tuple[list[str], asyncio.Task[list[Doc | None]]] | None = None
 
     def settled(self, n: int) -> None:
         """`n` of the batch last handed out were settled by us; fewer means another
@@ -83,36 +70,7 @@ class ClosingWindow:
         self._settled += n
         if n < self._taken and len(self._queue) > 1:
             self._queue.rotate(-(len(self._queue) // 2))
-            self._drop_ahead()  # read for a batch no longer next
         self._taken = 0
-
-    def _drop_ahead(self) -> None:
-        if self._ahead is not None:
-            self._ahead[1].add_done_callback(_forget)
-            self._ahead = None
-
-    def _read_ahead(self) -> None:
-        """Begin the snapshot read of the batch that comes next, if any."""
-        if not self._queue:
-            return
-        paths = self._queue[0]
-
-        def body(tx: Tx) -> list[Doc | None]:
-            return tx.get_many(paths)
-
-        self._ahead = (paths, asyncio.ensure_future(self._store.read(body)))
-
-    async def _snapshot(self, paths: list[str]) -> list[Doc | None]:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            if ahead[0] is paths:
-                return await ahead[1]
-            ahead[1].add_done_callback(_forget)
-
-        def body(tx: Tx) -> list[Doc | None]:
-            return tx.get_many(paths)
-
-        return await self._store.read(body)
 
     async def _window(self) -> list[tuple[str, Doc]]:
         """Up to a window of `closing` positions, owner by owner from a random owner on,
@@ -153,13 +111,15 @@ class ClosingWindow:
                 # reading it again on a snapshot would decode 1,000 documents for nothing.
                 first = self._queue.popleft()
                 self._taken = len(first)
-                self._read_ahead()
                 return first
             paths = self._queue.popleft()
-            docs = await self._snapshot(paths)
+
+            def body(tx: Tx, paths: list[str] = paths) -> list[Doc | None]:
+                return tx.get_many(paths)
+
+            docs = await self._store.read(body)
             still = [p for p, d in zip(paths, docs, strict=True) if _closing(d)]
             self._gone += len(paths) - len(still)
             if still:
                 self._taken = len(still)
-                self._read_ahead()
                 return still
