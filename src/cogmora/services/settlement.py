@@ -23,6 +23,7 @@ from cogmora.domain.paths import history_path, user_path
 from cogmora.domain.positions import close_amounts, close_ledger
 from cogmora.domain.timeutil import to_iso
 from cogmora.errors import NotFound
+from cogmora.gcpause import gc_paused
 from cogmora.services.clock import Clock
 from cogmora.services.ledger import AccountBook
 from cogmora.services.settle_window import ClosingWindow
@@ -123,13 +124,14 @@ class Settler:
         while (paths := await self._window.next_batch()) is not None:
 
             def body(tx: Tx, paths: list[str] = paths) -> int:
-                docs = tx.get_many(paths)
-                return settle_in(
-                    tx,
-                    [(p, d) for p, d in zip(paths, docs, strict=True) if d is not None],
-                    self._fees,
-                    self._clock,
-                )
+                with gc_paused():
+                    docs = tx.get_many(paths)
+                    return settle_in(
+                        tx,
+                        [(p, d) for p, d in zip(paths, docs, strict=True) if d is not None],
+                        self._fees,
+                        self._clock,
+                    )
 
             owners = {user_path(p.split("/", 2)[1]) for p in paths}
             n = await lanes(self._store).transact(owners, body)

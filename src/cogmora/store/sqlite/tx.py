@@ -8,12 +8,13 @@ a handful of statements instead of 200,000.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
 from cogmora.errors import Conflict
+from cogmora.gcpause import gc_paused
 from cogmora.store.paths import split
 from cogmora.store.port import UNFED_GROUPS, Doc
 from cogmora.store.queries import Query
@@ -57,26 +58,52 @@ _UID_SQL = (
 )
 
 _SET, _CREATE, _DELETE = 0, 1, 2
-_PARTS: dict[str, tuple[tuple[str, ...], ...]] = {}  # group -> its typed fields, split
+_Op = tuple[int, str, str, str, str, Doc | None]  # (op, group, parent, id, path, doc)
+_PLAIN = frozenset({str, int, float, type(None)})  # typed values stored as they are
 
 
-def _typed_values(group: str, doc: Doc) -> list[Any]:
-    """`sqlschema.extract` of each typed field of `group`, with the paths split once per
-    group rather than once per field of every row (a settlement batch writes ~4,000 rows)."""
-    parts = _PARTS.get(group)
-    if parts is None:
-        parts = _PARTS[group] = tuple(tuple(f.split(".")) for f in fields_for(group))
-    out: list[Any] = []
-    for path in parts:
-        value: Any = doc
-        for part in path:
-            value = value.get(part) if value.__class__ is dict else None
-        if value.__class__ is bool:
-            value = int(value)
-        elif isinstance(value, dict | list):
-            value = None
-        out.append(value)
-    return out
+def _norm(value: Any) -> Any:
+    """`sqlschema.extract`'s rule for a value that is not plain: a bool is stored as 0/1,
+    an object or an array as no value."""
+    if value.__class__ is bool:
+        return int(value)
+    if isinstance(value, dict | list):
+        return None
+    return value
+
+
+def _sub(value: Any, key: str) -> Any:
+    return value.get(key) if value.__class__ is dict else None
+
+
+def _extractor(fields: Sequence[str]) -> Callable[[Doc], tuple[Any, ...]]:
+    """A function giving `sqlschema.extract` of each of `fields`, compiled once per group as
+    one expression (namedtuple's way): a settlement batch writes ~4,000 rows, and a loop over
+    the split paths cost more than the rest of the row."""
+    items = []
+    for i, field in enumerate(fields):
+        first, *rest = field.split(".")
+        expr = f"d.get({first!r})"
+        for part in rest:
+            expr = f"_sub({expr}, {part!r})"
+        items.append(f"(v{i} if (v{i} := {expr}).__class__ in _PLAIN else _norm(v{i}))")
+    source = f"lambda d: ({', '.join(items)}{',' if len(items) == 1 else ''})"
+    # The source holds nothing but repr()s of the registry's field names.
+    made: Callable[[Doc], tuple[Any, ...]] = eval(
+        source, {"_sub": _sub, "_norm": _norm, "_PLAIN": _PLAIN}
+    )
+    return made
+
+
+_EXTRACTORS: dict[str, Callable[[Doc], tuple[Any, ...]]] = {}
+
+
+def _typed_values(group: str, doc: Doc) -> tuple[Any, ...]:
+    """`sqlschema.extract` of each typed field of `group`, in `fields_for` order."""
+    extract = _EXTRACTORS.get(group)
+    if extract is None:
+        extract = _EXTRACTORS[group] = _extractor(fields_for(group))
+    return extract(doc)
 
 
 def _first(row: tuple[Any, ...]) -> Any:
@@ -102,7 +129,7 @@ class SqliteTx:
         self._tables = tables
         self._rules = TxRules(writable)
         self._writable = writable
-        self._ops: list[tuple[int, str, str, str, str, Doc | None]] = []
+        self._ops: list[_Op] = []
         # path -> its typed columns as stored, for each document this (writable) body
         # read: a later set() of it is an UPDATE of the doc and of the columns that changed
         # only, where an upsert rewrites every column and so every index of the table (a
@@ -141,6 +168,10 @@ class SqliteTx:
 
     def get_many(self, paths: Sequence[str]) -> list[Doc | None]:
         self._rules.check_read()
+        with gc_paused():
+            return self._get_many(paths)
+
+    def _get_many(self, paths: Sequence[str]) -> list[Doc | None]:
         found: dict[str, Doc] = {}
         by_group: dict[str, list[str]] = {}
         for p in paths:
@@ -174,7 +205,8 @@ class SqliteTx:
 
     # ---------------------------------------------------------------- writes
     def _write(self, op: int, path: str, doc: Doc | None) -> None:
-        self._rules.note_write()
+        if not self._ops:  # the rules' state only changes on the first write
+            self._rules.note_write()
         parent, group, doc_id = _split(path)
         self._ops.append((op, group, parent, doc_id, path, doc))
 
@@ -262,27 +294,24 @@ class SqliteTx:
     def flush(self) -> None:
         """Write the buffer: the last write of each path wins (a create stays a create), and
         like operations on one collection group go out as one executemany."""
+        with gc_paused():
+            self._flush()
+
+    def _flush(self) -> None:
         ops, self._ops = self._ops, []
-        final: dict[str, tuple[int, str, str, str, Doc | None]] = {}
-        for op, group, parent, doc_id, path, doc in ops:
-            before = final.get(path)
-            if before is not None:
-                if op == _CREATE and before[0] != _DELETE:
-                    raise Conflict(f"{path} already exists")
-                if before[0] == _CREATE and op == _SET:
-                    op = _CREATE  # still new: must not have existed before the transaction
-                elif before[0] == _DELETE and op == _CREATE:
-                    op = _SET  # deleted earlier in this transaction: replacing it is fine
-            final[path] = (op, group, parent, doc_id, doc)
+        final = {w[4]: w for w in ops}
+        if len(final) != len(ops):  # a path written twice: the rules of the last write
+            final = _last_writes(ops)
         runs: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
         updates: dict[tuple[str, tuple[int, ...]], list[tuple[Any, ...]]] = {}
         changes: list[tuple[str, str | None, str, str | None]] = []
         stored = self._stored
+        tables = self._tables
         texts: dict[int, str] = {}  # id(doc) -> its JSON: a position and its history share one
-        for path, (op, group, parent, doc_id, doc) in final.items():
-            if group not in self._tables:
+        for op, group, parent, doc_id, path, doc in final.values():
+            if group not in tables:
                 create_group(self._conn, group)
-                self._tables.add(group)
+                tables.add(group)
             text: str | None = None
             if doc is None:
                 runs.setdefault((op, group), []).append((path,))
@@ -290,7 +319,10 @@ class SqliteTx:
                 text = texts.get(id(doc))
                 if text is None:
                     text = texts[id(doc)] = _encode(doc).decode()
-                typed = _typed_values(group, doc)
+                extract = _EXTRACTORS.get(group)
+                if extract is None:
+                    extract = _EXTRACTORS[group] = _extractor(fields_for(group))
+                typed = extract(doc)
                 before = stored.get(path) if op == _SET else None
                 if before is None:
                     runs.setdefault((op, group), []).append((path, parent, doc_id, text, *typed))
@@ -308,9 +340,11 @@ class SqliteTx:
         # Each run in path order: neighbours in the primary key and in each user's index
         # ranges (the feed keeps the order of the writes).
         for key, rows in runs.items():
-            self._flush_run(key, sorted(rows, key=_first))
+            rows.sort(key=_first)
+            self._flush_run(key, rows)
         for (group, moved), rows in updates.items():
-            self._flush_updates(group, moved, sorted(rows, key=_last))
+            rows.sort(key=_last)
+            self._flush_updates(group, moved, rows)
         if changes:
             self._conn.executemany(
                 "INSERT INTO _changes (grp, uid, path, doc) VALUES (?, ?, ?, ?)", changes
@@ -352,6 +386,25 @@ class SqliteTx:
                 ).fetchone()
                 where = existing[0] if existing else f"a document in {group}"
                 raise Conflict(f"{where} already exists") from None
+
+
+def _last_writes(ops: list[_Op]) -> dict[str, _Op]:
+    """The last write of each path, by the port's rules: a create of a path written before
+    in the transaction conflicts unless it was deleted; a set of a path created in it stays a
+    create (it must not have existed before); a create after a delete replaces."""
+    final: dict[str, _Op] = {}
+    for w in ops:
+        op, path = w[0], w[4]
+        before = final.get(path)
+        if before is not None:
+            if op == _CREATE and before[0] != _DELETE:
+                raise Conflict(f"{path} already exists")
+            if before[0] == _CREATE and op == _SET:
+                w = (_CREATE, *w[1:])
+            elif before[0] == _DELETE and op == _CREATE:
+                w = (_SET, *w[1:])
+        final[path] = w
+    return final
 
 
 def create_group(conn: sqlite3.Connection, group: str) -> None:
