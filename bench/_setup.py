@@ -189,13 +189,16 @@ def firestore_emulator(start_within: float = 90.0) -> Iterator[str]:
 
 
 class Row(NamedTuple):
-    """One line of a `Runs.table`: the figure `key`, its label, and the figure whose median
-    it is divided by (both rates, so above 1x means faster), if any."""
+    """One line of a `Runs.table`: the figure `key`, its label, and the figures (one or a
+    tuple) whose medians it is compared with, if any. Rates are divided by `vs`'s median; a
+    time or latency (`lower=True`) divides `vs`'s median by its own: either way above 1x
+    means better."""
 
     key: str
     label: str
-    vs: str | None = None
+    vs: str | tuple[str, ...] | None = None
     fmt: str = "{:,.0f}"
+    lower: bool = False
 
 
 class Runs:
@@ -216,6 +219,9 @@ class Runs:
     def median(self, key: str) -> float:
         return median(self.values[key])
 
+    def spread(self, key: str, fmt: str = "{:,.3f}") -> str:
+        return spread(self.values[key], fmt)
+
     def table(self, rows: Sequence[Row]) -> str:
         """A markdown table: min / median / max of each figure and its ratio of medians."""
         rounds = max(len(v) for v in self.values.values())
@@ -226,20 +232,41 @@ class Runs:
         for row in rows:
             ordered = sorted(self.values[row.key])
             low, mid, high = (row.fmt.format(v) for v in (ordered[0], median(ordered), ordered[-1]))
-            versus = ""
-            if row.vs is not None:
-                versus = f"{ratio(median(ordered), self.median(row.vs))} {row.vs}"
+            versus = "; ".join(self._versus(row, median(ordered)))
             out.append(f"| {row.label} | {low} | **{mid}** | {high} | {versus} |")
         return "\n".join(out)
 
+    def _versus(self, row: Row, ours: float) -> Iterator[str]:
+        others = (row.vs,) if isinstance(row.vs, str) else row.vs or ()
+        for other in others:
+            theirs = self.median(other)
+            if row.lower:
+                yield f"{ratio(theirs, ours)} {other} (its time / this)"
+            else:
+                yield f"{ratio(ours, theirs)} {other}"
+
 
 def add_repeat(parser: argparse.ArgumentParser, default: int = 5) -> None:
+    """`--repeat N` (`--repeats N` too: the emulator benches' older spelling still works)."""
     parser.add_argument(
         "--repeat",
+        "--repeats",
+        dest="repeat",
         type=int,
         default=default,
         help="rounds; every way runs once a round, and figures are min / median / max",
     )
+
+
+@contextmanager
+def on_machine() -> Iterator[None]:
+    """`machine()` printed before and after what it wraps (also when that fails): a figure
+    is read with the load it was taken under, and a long bench's load moves meanwhile."""
+    print(f"machine at start: {machine()}", flush=True)
+    try:
+        yield
+    finally:
+        print(f"machine at end: {machine()}", flush=True)
 
 
 def rounds(repeat: int) -> Iterator[int]:
