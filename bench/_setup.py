@@ -241,7 +241,7 @@ class Runs:
         for other in others:
             theirs = self.median(other)
             if row.lower:
-                yield f"{ratio(theirs, ours)} {other} (its time / this)"
+                yield f"{ratio(theirs, ours)} {other} (its / this)"
             else:
                 yield f"{ratio(ours, theirs)} {other}"
 
