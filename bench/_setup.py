@@ -69,6 +69,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: Sequence[float], p: float) -> float:
+    """The value below which a share `p` of `values` falls (nearest rank, no interpolation:
+    p99 of 30 samples is the largest); NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
 def ratio(ours: float, theirs: float) -> str:
     """Ours over theirs (both rates, or both times inverted by the caller), as `N.NNx`."""
     return f"{ours / theirs:,.2f}x" if theirs else "n/a"

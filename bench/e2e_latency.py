@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import Row, Runs, add_repeat, bulk_positions, on_machine, rounds
+from _setup import Row, Runs, add_repeat, bulk_positions, on_machine, percentile, rounds
 
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.worker import start_worker
@@ -75,11 +75,6 @@ async def start_driver(tick_rate: float) -> tuple[Driver, dict[str, str]]:
 def spot_ticks(system: System) -> float:
     value = system.registry.get_sample_value("cogmora_engine_ticks_total", {"market": "spot"})
     return value or 0.0
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))]
 
 
 async def main() -> None:
@@ -177,8 +172,8 @@ async def measure(args: argparse.Namespace) -> None:
             runs.add("background", (spot_ticks(system) - t_bg0) / elapsed)
             lat = [(committed[p] - sent[p]) / 1e6 for p in mine if p in committed]
             runs.add("seen", len(lat))
-            runs.add("p50", pct(lat, 0.5))
-            runs.add("p99", pct(lat, 0.99))
+            runs.add("p50", percentile(lat, 0.5))
+            runs.add("p99", percentile(lat, 0.99))
             runs.add("max", max(lat))
             runs.add("mean", statistics.mean(lat))
             runs.add("firehose", await firehose(driver, system, args.firehose))

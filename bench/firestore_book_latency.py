@@ -41,7 +41,7 @@ from cogmora.store.port import Tx
 from cogmora.store.queries import FOLLOWED, feed_log_since
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import Row, Runs, add_repeat, firestore_emulator, on_machine, rounds
+from _setup import Row, Runs, add_repeat, firestore_emulator, on_machine, percentile, rounds
 
 
 def doc(i: int, stamp: int = 0) -> dict[str, object]:
@@ -58,11 +58,6 @@ def put(i: int, stamp: int) -> Callable[[Tx], None]:
         tx.set(f"users/u{i % 500}/openPositions/p{i}", doc(i, stamp))
 
     return body
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(p * len(s)))]
 
 
 async def run_once(
@@ -204,7 +199,7 @@ def main() -> None:
             censored = naive + [args.naive_wait * 1000] * lost or [float("nan")]
             for key, values in (("ours", ours), ("bare", raw), ("naive", censored)):
                 runs.add(f"{key} p50", statistics.median(values))
-                runs.add(f"{key} p99", pct(values, 0.99))
+                runs.add(f"{key} p99", percentile(values, 0.99))
             runs.add("ours n", len(ours))
             runs.add("naive lost", lost)
             print(f"round {r}: store feed n={len(ours)}, bare client n={len(raw)}, naive "
