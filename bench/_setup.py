@@ -12,10 +12,11 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import NamedTuple
 
 from cogmora import emulators
@@ -81,6 +82,38 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:,.2f}x" if theirs else "n/a"
 
 
+async def write_users(
+    store: Store, uids: Iterable[str], balance: Decimal, chunk: int = 5000
+) -> None:
+    """Users with `balance`, `chunk` a transaction (Firestore takes 500 writes at most)."""
+    now = datetime.now(UTC)
+    every = list(uids)
+    for first in range(0, len(every), chunk):
+
+        def users(tx: Tx, some: list[str] = every[first : first + chunk]) -> None:
+            for uid in some:
+                tx.set(user_path(uid), User(uid, balance, now).to_doc())
+
+        await store.transact(users)
+
+
+async def write_positions(
+    store: Store, positions: Iterable[Position], chunk: int = 5000
+) -> list[Position]:
+    """The positions' documents as they are, `chunk` a transaction; returns them."""
+    written: list[Position] = []
+    rest = iter(positions)
+    while batch := list(islice(rest, chunk)):
+
+        def write(tx: Tx, batch: list[Position] = batch) -> None:
+            for p in batch:
+                tx.set(p.path, p.to_doc())
+
+        await store.transact(write)
+        written += batch
+    return written
+
+
 async def bulk_positions(
     store: Store,
     count: int,
@@ -97,34 +130,20 @@ async def bulk_positions(
     fees = FeeSchedule()
     now = datetime.now(UTC)
     uids = [f"bench{i:05d}" for i in range(users)]
-
-    def make_users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
-
-    await store.transact(make_users)
-    ids: list[str] = []
-    for start in range(0, count, chunk):
-        batch = []
-        for i in range(start, min(count, start + chunk)):
-            request = OpenRequest(
-                symbol,
-                market,
-                side,
-                qty=Decimal("0.01"),
-                stop_loss=stop_loss,
-                leverage=Decimal(10) if market is Market.FUTURES else None,
-                source=Source.API,
-            )
-            batch.append(build_position(request, uids[i % users], new_id(), entry, fees, now))
-
-        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
-        ids += [p.id for p in batch]
-    return ids
+    await write_users(store, uids, Decimal("1000000000"), chunk)
+    request = OpenRequest(
+        symbol,
+        market,
+        side,
+        qty=Decimal("0.01"),
+        stop_loss=stop_loss,
+        leverage=Decimal(10) if market is Market.FUTURES else None,
+        source=Source.API,
+    )
+    positions = (
+        build_position(request, uids[i % users], new_id(), entry, fees, now) for i in range(count)
+    )
+    return [p.id for p in await write_positions(store, positions, chunk)]
 
 
 # ---- closing positions for the settlement benchmarks (SQLite and PostgreSQL)
@@ -163,23 +182,9 @@ async def fill_closing(
     """`n` closing positions over USERS users (or `uids`) with ample balance."""
     now = datetime.now(UTC)
     uids = uids or [f"bench{i:05d}" for i in range(USERS)]
-
-    for first in range(0, len(uids), chunk):
-
-        def users(tx: Tx, some: list[str] = uids[first : first + chunk]) -> None:
-            for uid in some:
-                tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
-
-        await store.transact(users)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        batch = [closing_position(i, uids[i % len(uids)], now) for i in range(start, stop)]
-
-        def write(tx: Tx, batch: list[Position] = batch) -> None:
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
+    await write_users(store, uids, Decimal(10_000_000), chunk)
+    closing = (closing_position(i, uids[i % len(uids)], now) for i in range(n))
+    await write_positions(store, closing, chunk)
 
 
 @contextmanager

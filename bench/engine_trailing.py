@@ -61,7 +61,7 @@ except ImportError:  # not installed in the venv: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from _naive import PositionRow, build_database, evaluate
-from _setup import Row, Runs, add_repeat, on_machine, rounds
+from _setup import Row, Runs, add_repeat, on_machine, rounds, write_positions, write_users
 from _setup import spread as spread_of
 from book_cost import SyntheticBook, synthetic_book
 from engine_core import make_frames
@@ -72,9 +72,8 @@ from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import User
+from cogmora.domain.models import Position
 from cogmora.domain.orders import OpenRequest, build_position
-from cogmora.domain.paths import user_path
 from cogmora.domain.ticks import Tick
 from cogmora.domain.trailing import TrailingStop
 from cogmora.engine.engine import Engine
@@ -82,7 +81,7 @@ from cogmora.engine.metrics import EngineMetrics
 from cogmora.feeds.kucoin.decode import FrameDecoder
 from cogmora.services.clock import SystemClock
 from cogmora.services.prices import LivePrices
-from cogmora.store.port import Store, Tx
+from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
 
 RATES = [Decimal(r) for r in ("0.005", "0.01", "0.02", "0.03", "0.05")]
@@ -141,26 +140,16 @@ async def seed_trailing(store: Store, count: int, chunk: int = 4000) -> None:
     fees = FeeSchedule()
     now = datetime.now(UTC)
     uids = [f"trail{i:04d}" for i in range(100)]
+    await write_users(store, uids, Decimal("1000000000"))
 
-    def users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
+    def position(i: int) -> Position:
+        request = OpenRequest(
+            f"S{i % BIG_SYMBOLS:03d}-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"),
+            source=Source.API, trailing_stop=TrailingStop(RATES[i % len(RATES)]),
+        )
+        return build_position(request, uids[i % 100], new_id(), Decimal(100), fees, now)
 
-    await store.transact(users)
-    for start in range(0, count, chunk):
-        batch = []
-        for i in range(start, min(count, start + chunk)):
-            request = OpenRequest(
-                f"S{i % BIG_SYMBOLS:03d}-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"),
-                source=Source.API, trailing_stop=TrailingStop(RATES[i % len(RATES)]),
-            )
-            batch.append(build_position(request, uids[i % 100], new_id(), Decimal(100), fees, now))
-
-        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
+    await write_positions(store, (position(i) for i in range(count)), chunk)
 
 
 class _Longest:

@@ -38,14 +38,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import FEES, Row, Runs, add_repeat, on_machine, rounds
+from _setup import FEES, Row, Runs, add_repeat, on_machine, rounds, write_positions, write_users
 from prometheus_client import CollectorRegistry
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import Position, User
+from cogmora.domain.models import Position
 from cogmora.domain.orders import OpenRequest, build_position
-from cogmora.domain.paths import history_path, user_path
+from cogmora.domain.paths import history_path
 from cogmora.domain.takeprofits import TakeProfitLeg, leg_key
 from cogmora.domain.ticks import Tick
 from cogmora.engine.engine import Engine
@@ -88,22 +88,8 @@ async def prepare(
     store = SqliteStore(path)
     await store.start()
     now = datetime.now(UTC)
-
-    def users(tx: Tx) -> None:
-        for i in range(USERS):
-            uid = f"bench{i:05d}"
-            tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
-
-    await store.transact(users)
-    positions = [position(i, ladder, now) for i in range(n)]
-    for start in range(0, n, 5000):
-        batch = positions[start : start + 5000]
-
-        def write(tx: Tx, batch: list[Position] = batch) -> None:
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
+    await write_users(store, (f"bench{i:05d}" for i in range(USERS)), Decimal(10_000_000))
+    positions = await write_positions(store, (position(i, ladder, now) for i in range(n)))
     if not engine_too:  # the naive way reads the store itself
         return store, None, positions
     engine = Engine(store, FEES, SystemClock(), LivePrices(), EngineMetrics(CollectorRegistry()))
