@@ -3,6 +3,7 @@
 Target (issue 9): within 1.5x of the same run with static levels only.
 
 Run: .venv/bin/python bench/engine_trailing.py [--frames N] [--repeat N] [--naive-frames N]
+     [--seed-frames N]
 
 Both books hold 1,000,000 levels over 1,000 symbols and see the same pre-generated spot
 ticker frames (bench/engine_core.py's random walk, 0.01% steps):
@@ -14,12 +15,19 @@ ticker frames (bench/engine_core.py's random walk, 0.01% steps):
   0.1% to 1% away), so the walk activates, moves and fires some of them;
 - naive trailing: the static book plus, per tick, a loop over the symbol's trailing stops
   (`domain.trailing.moved` and `crossed` per position), on fewer frames: the way without
-  the per-rate stacks, for the ratio.
+  the per-rate stacks;
+- the seed's way, on `--seed-frames` frames: decode, then per frame the indexed
+  `symbol == S and status == open` query over a SQLite file of every document of the
+  trailing book (bench/_naive.py; the trailing stops as positions of their own) and a scan
+  of each returned document, then the symbol's trailing stops looped as above (peaks kept
+  in memory, never written: generous to it). The lead over it as the book grows richer.
 
-Each repeat loads a fresh book (the same start for every run) and times `book.cross` over
-the decoded ticks (book only) and decode+book; min/median/max over the repeats. After a
-trailing run it also times one `take_moved_trailing()` (what the once-a-second writer
-takes) and reports how many keys it returned.
+Every way runs once a round, `--repeat` rounds interleaved; each book run loads a fresh
+book (the same start for every run) and times `book.cross` over the decoded ticks (book
+only) and decode+book. Printed: one table of min / median / max with the ratios of the
+medians, `machine()` at start and end. After a trailing run it also times one
+`take_moved_trailing()` (what the once-a-second writer takes) and reports how many keys
+it returned.
 
 `--loop-block` measures something else: how long the event loop is held while the
 trailing writer stores one big move's peaks. A SQLite store holds `--positions` (56,000)
