@@ -13,11 +13,11 @@ Beside it, in the same run, the same N positions with one plain take profit at 6
 the same tick marks them `closing` (the storm's compare-and-set), and the close handler
 settles them (`Settler.settle_all`): what a full close of the storm costs end to end.
 
-The naive way, the seed's, on `--naive-n` laddered positions (default: as many): for the tick, one indexed
-`symbol == S and details.status == open` query and a scan of every returned document for
-the legs the price reached, then one transaction per leg through the same settlement code
-(`apply_crossings` with that one hit), checked like the storm. Its legs/s is the ratio's
-denominator.
+The naive way, the seed's, on `--naive-n` laddered positions (default: as many): for the
+tick, one indexed `symbol == S and details.status == open` query and a scan of every
+returned document for the legs the price reached, then one transaction per leg through the
+same settlement code (`apply_crossings` with that one hit), checked like the storm. Its
+legs/s is the ratio's denominator.
 
 Every way runs once a round, `--repeat` rounds interleaved; printed min / median / max and
 the ratio of the medians, with `machine()` at start and end.
