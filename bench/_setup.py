@@ -12,10 +12,11 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import NamedTuple
 
 from cogmora import emulators
@@ -69,9 +70,48 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: Sequence[float], p: float) -> float:
+    """The value below which a share `p` of `values` falls (nearest rank, no interpolation:
+    p99 of 30 samples is the largest); NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
 def ratio(ours: float, theirs: float) -> str:
     """Ours over theirs (both rates, or both times inverted by the caller), as `N.NNx`."""
     return f"{ours / theirs:,.2f}x" if theirs else "n/a"
+
+
+async def write_users(
+    store: Store, uids: Iterable[str], balance: Decimal, chunk: int = 5000
+) -> None:
+    """Users with `balance`, `chunk` a transaction (Firestore takes 500 writes at most)."""
+    now = datetime.now(UTC)
+    every = list(uids)
+    for first in range(0, len(every), chunk):
+
+        def users(tx: Tx, some: list[str] = every[first : first + chunk]) -> None:
+            for uid in some:
+                tx.set(user_path(uid), User(uid, balance, now).to_doc())
+
+        await store.transact(users)
+
+
+async def write_positions(
+    store: Store, positions: Iterable[Position], chunk: int = 5000
+) -> list[Position]:
+    """The positions' documents as they are, `chunk` a transaction; returns them."""
+    written: list[Position] = []
+    rest = iter(positions)
+    while batch := list(islice(rest, chunk)):
+
+        def write(tx: Tx, batch: list[Position] = batch) -> None:
+            for p in batch:
+                tx.set(p.path, p.to_doc())
+
+        await store.transact(write)
+        written += batch
+    return written
 
 
 async def bulk_positions(
@@ -90,34 +130,20 @@ async def bulk_positions(
     fees = FeeSchedule()
     now = datetime.now(UTC)
     uids = [f"bench{i:05d}" for i in range(users)]
-
-    def make_users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
-
-    await store.transact(make_users)
-    ids: list[str] = []
-    for start in range(0, count, chunk):
-        batch = []
-        for i in range(start, min(count, start + chunk)):
-            request = OpenRequest(
-                symbol,
-                market,
-                side,
-                qty=Decimal("0.01"),
-                stop_loss=stop_loss,
-                leverage=Decimal(10) if market is Market.FUTURES else None,
-                source=Source.API,
-            )
-            batch.append(build_position(request, uids[i % users], new_id(), entry, fees, now))
-
-        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
-        ids += [p.id for p in batch]
-    return ids
+    await write_users(store, uids, Decimal("1000000000"), chunk)
+    request = OpenRequest(
+        symbol,
+        market,
+        side,
+        qty=Decimal("0.01"),
+        stop_loss=stop_loss,
+        leverage=Decimal(10) if market is Market.FUTURES else None,
+        source=Source.API,
+    )
+    positions = (
+        build_position(request, uids[i % users], new_id(), entry, fees, now) for i in range(count)
+    )
+    return [p.id for p in await write_positions(store, positions, chunk)]
 
 
 # ---- closing positions for the settlement benchmarks (SQLite and PostgreSQL)
@@ -156,23 +182,9 @@ async def fill_closing(
     """`n` closing positions over USERS users (or `uids`) with ample balance."""
     now = datetime.now(UTC)
     uids = uids or [f"bench{i:05d}" for i in range(USERS)]
-
-    for first in range(0, len(uids), chunk):
-
-        def users(tx: Tx, some: list[str] = uids[first : first + chunk]) -> None:
-            for uid in some:
-                tx.set(user_path(uid), User(uid, Decimal(10_000_000), now).to_doc())
-
-        await store.transact(users)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        batch = [closing_position(i, uids[i % len(uids)], now) for i in range(start, stop)]
-
-        def write(tx: Tx, batch: list[Position] = batch) -> None:
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
+    await write_users(store, uids, Decimal(10_000_000), chunk)
+    closing = (closing_position(i, uids[i % len(uids)], now) for i in range(n))
+    await write_positions(store, closing, chunk)
 
 
 @contextmanager
@@ -189,13 +201,16 @@ def firestore_emulator(start_within: float = 90.0) -> Iterator[str]:
 
 
 class Row(NamedTuple):
-    """One line of a `Runs.table`: the figure `key`, its label, and the figure whose median
-    it is divided by (both rates, so above 1x means faster), if any."""
+    """One line of a `Runs.table`: the figure `key`, its label, and the figures (one or a
+    tuple) whose medians it is compared with, if any. Rates are divided by `vs`'s median; a
+    time or latency (`lower=True`) divides `vs`'s median by its own: either way above 1x
+    means better."""
 
     key: str
     label: str
-    vs: str | None = None
+    vs: str | tuple[str, ...] | None = None
     fmt: str = "{:,.0f}"
+    lower: bool = False
 
 
 class Runs:
@@ -216,6 +231,9 @@ class Runs:
     def median(self, key: str) -> float:
         return median(self.values[key])
 
+    def spread(self, key: str, fmt: str = "{:,.3f}") -> str:
+        return spread(self.values[key], fmt)
+
     def table(self, rows: Sequence[Row]) -> str:
         """A markdown table: min / median / max of each figure and its ratio of medians."""
         rounds = max(len(v) for v in self.values.values())
@@ -226,20 +244,41 @@ class Runs:
         for row in rows:
             ordered = sorted(self.values[row.key])
             low, mid, high = (row.fmt.format(v) for v in (ordered[0], median(ordered), ordered[-1]))
-            versus = ""
-            if row.vs is not None:
-                versus = f"{ratio(median(ordered), self.median(row.vs))} {row.vs}"
+            versus = "; ".join(self._versus(row, median(ordered)))
             out.append(f"| {row.label} | {low} | **{mid}** | {high} | {versus} |")
         return "\n".join(out)
 
+    def _versus(self, row: Row, ours: float) -> Iterator[str]:
+        others = (row.vs,) if isinstance(row.vs, str) else row.vs or ()
+        for other in others:
+            theirs = self.median(other)
+            if row.lower:
+                yield f"{ratio(theirs, ours)} {other} (its / this)"
+            else:
+                yield f"{ratio(ours, theirs)} {other}"
+
 
 def add_repeat(parser: argparse.ArgumentParser, default: int = 5) -> None:
+    """`--repeat N` (`--repeats N` too: the emulator benches' older spelling still works)."""
     parser.add_argument(
         "--repeat",
+        "--repeats",
+        dest="repeat",
         type=int,
         default=default,
         help="rounds; every way runs once a round, and figures are min / median / max",
     )
+
+
+@contextmanager
+def on_machine() -> Iterator[None]:
+    """`machine()` printed before and after what it wraps (also when that fails): a figure
+    is read with the load it was taken under, and a long bench's load moves meanwhile."""
+    print(f"machine at start: {machine()}", flush=True)
+    try:
+        yield
+    finally:
+        print(f"machine at end: {machine()}", flush=True)
 
 
 def rounds(repeat: int) -> Iterator[int]:

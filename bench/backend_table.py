@@ -2,7 +2,7 @@
 
 One command per backend:
 `python bench/backend_table.py --backend {sqlite,postgres,firestore} [--opens 1000]
-[--storms 1000,10000] [--samples 30] [--repeats 3]`.
+[--storms 1000,10000] [--samples 30] [--repeat 3]`.
 
 The three processes are the installed console script on one store (one SQLite file, one
 PostgreSQL schema, or one Firestore project on an EMULATOR this script starts on a free
@@ -15,7 +15,7 @@ so every time below includes the feed's delivery to a fourth process).
    a stop loss); opens/s, 5xx and other failures. Reference: one client, 100 opens.
 2. Tick to `closing`: positions with stops at distinct levels; one tick crosses exactly one;
    time from just before the simulator writes the frame to the `closing` document on this
-   process's feed. `--repeats` rounds of `--samples`. Reference: the store's own floor, a
+   process's feed. `--repeat` rounds of `--samples`. Reference: the store's own floor, a
    commit by this process to its arrival on its own feed.
 3. Storms: one tick crosses every stop: the `--opens` positions opened in 1, then (a fresh
    deployment) `--storm` positions written before the processes start; time to all
@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import firestore_emulator, machine
+from _setup import add_repeat, firestore_emulator, load_average, on_machine, percentile
 
 from cogmora.cli.stores import open_store
 from cogmora.domain.enums import Market, Side, Source
@@ -68,19 +68,10 @@ PG = "postgresql://127.0.0.1:5432/test"
 SRC = os.environ.get("BENCH_SRC", str(Path(__file__).resolve().parent.parent / "src"))
 
 
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(p * len(s)))] if s else float("nan")
 
 
 def mmm(values: list[float]) -> str:
@@ -406,11 +397,7 @@ async def storm(d: Deployment, ids: set[str], within: float) -> tuple[float, flo
 async def main_async(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-table-"))
     label = "Firestore EMULATOR" if args.backend == "firestore" else args.backend
-    print(
-        f"{label}: worker, jobs, api as 3 processes; {machine()}; "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {load()}",
-        flush=True,
-    )
+    print(f"{label}: worker, jobs, api as 3 processes", flush=True)
     if not args.storms_only:
         async with deployment(args.backend, tmp, args.users) as d:
             base = d.sim.price(SYMBOL)
@@ -418,7 +405,7 @@ async def main_async(args: argparse.Namespace) -> None:
             ref = len(ids1) / secs1
             print(
                 f"opens, 1 client (reference): {len(ids1)} in {secs1:.1f} s = {ref:.0f}/s, "
-                f"failures {fails1}; load {load()}",
+                f"failures {fails1}; load {load_average()}",
                 flush=True,
             )
             secs, ids, fails = await open_many(d, args.opens, args.clients, level(base, "0.95"))
@@ -426,7 +413,7 @@ async def main_async(args: argparse.Namespace) -> None:
             print(
                 f"opens, {args.clients} clients over {args.users} users: {len(ids)} in {secs:.1f} s"
                 f" = {rate:.0f}/s ({rate / ref:.2f}x one client), failures {fails}; "
-                f"load {load()}",
+                f"load {load_average()}",
                 flush=True,
             )
             if args.opens_only:
@@ -435,31 +422,33 @@ async def main_async(args: argparse.Namespace) -> None:
             floor = await store_floor(d, args.samples)
             print(
                 f"store floor (own commit -> own feed): p50 {statistics.median(floor):.0f} ms, "
-                f"p99 {pct(floor, 0.99):.0f} ms; load {load()}",
+                f"p99 {percentile(floor, 0.99):.0f} ms; load {load_average()}",
                 flush=True,
             )
             p50s, p99s, d50s, d99s = [], [], [], []
-            for r in range(args.repeats):
+            for r in range(args.repeat):
                 decided, lat, missed = await tick_to_closing(d, args.samples)
                 if not lat:
                     print(f"tick -> closing round {r + 1}: none of {missed} seen", flush=True)
                     continue
                 p50s.append(statistics.median(lat))
-                p99s.append(pct(lat, 0.99))
+                p99s.append(percentile(lat, 0.99))
                 d50s.append(statistics.median(decided))
-                d99s.append(pct(decided, 0.99))
+                d99s.append(percentile(decided, 0.99))
                 print(
                     f"tick -> closing round {r + 1}: n={len(lat)} missed={missed}; committed "
                     f"(closeRequestedAt) p50 {d50s[-1]:.0f} ms p99 {d99s[-1]:.0f} ms; seen on "
                     f"another process's feed p50 {p50s[-1]:.0f} ms p99 {p99s[-1]:.0f} ms "
-                    f"({p50s[-1] / statistics.median(floor):.1f}x the floor's p50); load {load()}",
+                    f"({p50s[-1] / statistics.median(floor):.1f}x the floor's p50); "
+                    f"load {load_average()}",
                     flush=True,
                 )
             if p50s:
                 print(
                     f"tick -> closing over {len(p50s)} rounds of {args.samples}, min/median/max: "
                     f"committed p50 {mmm(d50s)} ms, p99 {mmm(d99s)} ms; seen p50 {mmm(p50s)} ms, "
-                    f"p99 {mmm(p99s)} ms",
+                    f"p99 {mmm(p99s)} ms; median seen p50 / the floor's p50: "
+                    f"{statistics.median(p50s) / statistics.median(floor):.1f}x",
                     flush=True,
                 )
     first: tuple[int, tuple[float, float, int, int]] | None = None
@@ -484,7 +473,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     f"{(got[0] / len(stormed)) / (g0[0] / n0):.2f}x, to settled "
                     f"{(got[1] / len(stormed)) / (g0[1] / n0):.2f}x"
                 )
-            print(f"{line}; load {load()}", flush=True)
+            print(f"{line}; load {load_average()}", flush=True)
 
 
 def main() -> None:
@@ -497,16 +486,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--samples", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_repeat(parser, default=3)
     parser.add_argument("--opens-only", action="store_true")
     parser.add_argument("--storms-only", action="store_true")
     parser.add_argument("--within", type=float, default=600.0)
     args = parser.parse_args()
-    if args.backend == "firestore":
-        with firestore_emulator():
+    with on_machine():
+        if args.backend == "firestore":
+            with firestore_emulator():
+                asyncio.run(main_async(args))
+        else:
             asyncio.run(main_async(args))
-    else:
-        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ except ImportError:  # not installed in the venv: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import Row, Runs, add_repeat, machine, rounds
+from _setup import Row, Runs, add_repeat, on_machine, rounds
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.enums import Side, TriggerOp
@@ -154,8 +154,11 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=1_000)
     add_repeat(parser)
     args = parser.parse_args()
-    print(f"machine at start: {machine()}")
+    with on_machine():
+        measure(args)
 
+
+def measure(args: argparse.Namespace) -> None:
     # Load time, without tracemalloc (it slows allocation down several times).
     data = synthetic_book(args.levels, args.symbols)
     keys = len(data.positions) + len(data.triggers)
@@ -193,7 +196,6 @@ def main() -> None:
         )
     )
     print(f"bulk load at the median: {'OK' if runs.median('bulk s') <= 10 else 'MISSED'}")
-    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":

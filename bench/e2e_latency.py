@@ -12,7 +12,11 @@ the book), the simulator sending as fast as it can.
 The naive way for comparison is the seed's: per tick, one indexed
 `symbol == S and details.status == open` query, then the CAS transaction for what crossed.
 
-Run: .venv/bin/python bench/e2e_latency.py [--samples 500] [--background 1000]
+Every part runs once a round, `--repeat` rounds interleaved on the same worker (each
+round's samples cross a ladder of stops of their own); printed in one table, min / median
+/ max of the rounds' figures and the ratio of the medians, `machine()` at start and end.
+
+Run: .venv/bin/python bench/e2e_latency.py [--samples 500] [--background 1000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import bulk_positions, machine
+from _setup import Row, Runs, add_repeat, bulk_positions, on_machine, percentile, rounds
 
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.worker import start_worker
-from cogmora.domain.enums import CloseReason, Market, PositionStatus
+from cogmora.domain.enums import CloseReason, PositionStatus
 from cogmora.domain.models import Position
 from cogmora.services.crossings import BurstOutcome
 from cogmora.settings import Settings
@@ -73,22 +77,28 @@ def spot_ticks(system: System) -> float:
     return value or 0.0
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p * len(values)))]
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=500, help="crossing ticks a round")
     parser.add_argument("--background", type=float, default=1000.0, help="ticks/s in total")
     parser.add_argument("--positions", type=int, default=10_000, help="resting levels")
-    parser.add_argument("--firehose", type=int, default=300_000)
+    parser.add_argument("--firehose", type=int, default=300_000, help="frames a round")
+    parser.add_argument("--naive-ticks", type=int, default=2000, help="ticks a round")
+    add_repeat(parser, default=3)
     args = parser.parse_args()
+    with on_machine():
+        await measure(args)
+
+
+async def measure(args: argparse.Namespace) -> None:
     walk_symbols = [s for s in DEFAULT_SPOT if s != "LAT-USDT"]
     per_symbol = args.background / len(walk_symbols)
     driver, urls = await start_driver(per_symbol)
-    print(f"machine: {machine()}")
+    total = args.samples * args.repeat
+    # Distinct stops 5 down to ~1 on LAT-USDT: each crossing tick falls half a step below
+    # its own stop, above the next one.
+    step = Decimal("0.01") if total <= 400 else (Decimal(4) / total).quantize(Decimal("1e-6"))
+    runs = Runs()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "e2e.db"
         store = SqliteStore(path)
@@ -106,15 +116,15 @@ async def main() -> None:
                 users=100,
             )
         await bulk_positions(
-            store, args.samples, symbol="LAT-USDT", entry=Decimal("10"), stop_loss=None, users=100
+            store, total, symbol="LAT-USDT", entry=Decimal("10"), stop_loss=None, users=100
         )
-        levels = {}
+        levels: dict[str, Decimal] = {}
 
         def set_levels(tx: Tx) -> None:
-            rows = tx.get_many([p for p in ladder_paths])
+            rows = tx.get_many(list(ladder_paths))
             for i, (p, doc) in enumerate(zip(ladder_paths, rows, strict=True)):
                 assert doc is not None
-                level = Decimal("5") - Decimal(i) / 100
+                level = Decimal("5") - i * step
                 doc["details"]["stopLoss"] = f"{level:.8f}"
                 levels[p.rsplit("/", 1)[1]] = level
                 tx.set(p, doc)
@@ -140,70 +150,54 @@ async def main() -> None:
             for hit in outcome.closing:
                 committed[hit.position_id] = now
 
-        worker = await start_worker(system, on_committed=on_committed)
+        await start_worker(system, on_committed=on_committed)
         system.supervisor.start("close-handler-free", lambda: asyncio.sleep(3600))
         await driver.send(cmd="wait", symbols=[*walk_symbols, "LAT-USDT"])
         await asyncio.sleep(2)  # let the background load settle in
         order = sorted(levels, key=lambda k: -levels[k])
-        sent: dict[str, int] = {}
-        t_bg0 = spot_ticks(system)
-        t0 = time.perf_counter()
-        for pid in order:
-            price = levels[pid] - Decimal("0.001")
-            reply = await driver.send(cmd="cross", symbol="LAT-USDT", price=str(price), reset="10")
-            sent[pid] = reply["sent_ns"]
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(1)
-        elapsed = time.perf_counter() - t0
-        t_bg1 = spot_ticks(system)
-        lat = [(committed[p] - sent[p]) / 1e6 for p in order if p in committed]
+        for r in rounds(args.repeat):
+            mine = order[(r - 1) * args.samples : r * args.samples]
+            sent: dict[str, int] = {}
+            t_bg0 = spot_ticks(system)
+            t0 = time.perf_counter()
+            for pid in mine:
+                price = levels[pid] - step / 2
+                reply = await driver.send(
+                    cmd="cross", symbol="LAT-USDT", price=str(price), reset="10"
+                )
+                sent[pid] = reply["sent_ns"]
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(1)
+            elapsed = time.perf_counter() - t0
+            runs.add("background", (spot_ticks(system) - t_bg0) / elapsed)
+            lat = [(committed[p] - sent[p]) / 1e6 for p in mine if p in committed]
+            runs.add("seen", len(lat))
+            runs.add("p50", percentile(lat, 0.5))
+            runs.add("p99", percentile(lat, 0.99))
+            runs.add("max", max(lat))
+            runs.add("mean", statistics.mean(lat))
+            runs.add("firehose", await firehose(driver, system, args.firehose))
+            runs.add("naive", await naive(store, args.naive_ticks))
+        ms = "{:,.3f}"
         print(
-            f"background load measured: {(t_bg1 - t_bg0) / elapsed:,.0f} ticks/s evaluated "
-            f"({args.positions:,} resting levels on {len(walk_symbols)} symbols)"
+            f"{args.positions:,} resting levels on {len(walk_symbols)} symbols ({per:,} a symbol),"
+            f" background {args.background:,.0f} ticks/s asked; {args.samples} crossing ticks,"
+            f" {args.firehose:,} firehose frames and {args.naive_ticks:,} naive ticks a round"
         )
         print(
-            f"tick sent -> closing committed, {len(lat)}/{len(order)} samples: "
-            f"p50 {pct(lat, 0.5):.3f} ms, p99 {pct(lat, 0.99):.3f} ms, "
-            f"max {max(lat):.3f} ms, mean {statistics.mean(lat):.3f} ms (target p99 <= 2 ms)"
-        )
-
-        # Firehose: frames/s the worker absorbs.
-        before = spot_ticks(system)
-        t0 = time.perf_counter()
-        reply = await driver.send(cmd="firehose", n=args.firehose)
-        target = before + reply["sent"]
-        while (spot_ticks(system)) < target * 0.999:
-            await asyncio.sleep(0.01)
-            if time.perf_counter() - t0 > 120:
-                break
-        absorbed = (spot_ticks(system)) - before
-        secs = time.perf_counter() - t0
-        print(
-            f"firehose: simulator sent {reply['sent']:,} frames in {reply['seconds']:.2f} s; "
-            f"worker absorbed {absorbed:,.0f} in {secs:.2f} s = {absorbed / secs:,.0f} frames/s "
-            f"(target >= 100,000; sender and worker share 2 cores)"
-        )
-
-        # Naive: per tick, the seed's indexed query, then evaluate every returned position.
-        query = (
-            q.Query("openPositions")
-            .where("symbol", "==", "BTC-USDT")
-            .where("details.status", "==", "open")
-        )
-        n = 2000
-        t0 = time.perf_counter()
-        for _ in range(n):
-            rows = await store.read(lambda tx: tx.query(query))
-            price = Decimal("1")
-            for p_, d in rows:
-                pos = Position.from_doc(p_.rsplit("/", 1)[1], d)
-                sl = pos.details.stop_loss
-                if sl is not None and price <= sl and pos.status is PositionStatus.OPEN:
-                    _ = CloseReason.STOP_LOSS
-        naive = n / (time.perf_counter() - t0)
-        print(
-            f"naive (one indexed query per tick, {per} positions on the symbol): "
-            f"{naive:,.0f} ticks/s; worker / naive = {absorbed / secs / naive:,.0f}x"
+            runs.table(
+                [
+                    Row("p50", "tick sent -> closing committed, p50, ms", fmt=ms),
+                    Row("p99", "  p99, ms (target <= 2 ms)", fmt=ms),
+                    Row("max", "  max, ms", fmt=ms),
+                    Row("mean", "  mean, ms", fmt=ms),
+                    Row("seen", f"  samples committed (of {args.samples})"),
+                    Row("background", "background ticks/s evaluated meanwhile"),
+                    Row("firehose", "firehose: frames/s the worker absorbed (target >= 100,000;"
+                        " sender and worker share 2 cores)", "naive"),
+                    Row("naive", "naive: one indexed query per tick and a scan, ticks/s"),
+                ]
+            )
         )
         await system.supervisor.stop()
         await system.aclose()
@@ -212,7 +206,40 @@ async def main() -> None:
     driver.proc.stdin.write(b'{"cmd": "quit"}\n')
     await driver.proc.stdin.drain()
     await driver.proc.wait()
-    _ = worker, Market
+
+
+async def firehose(driver: Driver, system: System, n: int) -> float:
+    """Frames per second the worker absorbs (decoded and evaluated against the book) while
+    the simulator sends `n` as fast as it can."""
+    before = spot_ticks(system)
+    t0 = time.perf_counter()
+    reply = await driver.send(cmd="firehose", n=n)
+    target = before + reply["sent"]
+    while spot_ticks(system) < target * 0.999:
+        await asyncio.sleep(0.01)
+        if time.perf_counter() - t0 > 120:
+            break
+    return (spot_ticks(system) - before) / (time.perf_counter() - t0)
+
+
+async def naive(store: SqliteStore, n: int) -> float:
+    """Ticks/s the seed's way: per tick the indexed open-positions query of one background
+    symbol, every returned position decoded and checked."""
+    query = (
+        q.Query("openPositions")
+        .where("symbol", "==", "BTC-USDT")
+        .where("details.status", "==", "open")
+    )
+    price = Decimal("1")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        rows = await store.read(lambda tx: tx.query(query))
+        for p_, d in rows:
+            pos = Position.from_doc(p_.rsplit("/", 1)[1], d)
+            sl = pos.details.stop_loss
+            if sl is not None and price <= sl and pos.status is PositionStatus.OPEN:
+                _ = CloseReason.STOP_LOSS
+    return n / (time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Target (issue 9): within 1.5x of the same run with static levels only.
 
 Run: .venv/bin/python bench/engine_trailing.py [--frames N] [--repeat N] [--naive-frames N]
+     [--seed-frames N]
 
 Both books hold 1,000,000 levels over 1,000 symbols and see the same pre-generated spot
 ticker frames (bench/engine_core.py's random walk, 0.01% steps):
@@ -14,12 +15,19 @@ ticker frames (bench/engine_core.py's random walk, 0.01% steps):
   0.1% to 1% away), so the walk activates, moves and fires some of them;
 - naive trailing: the static book plus, per tick, a loop over the symbol's trailing stops
   (`domain.trailing.moved` and `crossed` per position), on fewer frames: the way without
-  the per-rate stacks, for the ratio.
+  the per-rate stacks;
+- the seed's way, on `--seed-frames` frames: decode, then per frame the indexed
+  `symbol == S and status == open` query over a SQLite file of every document of the
+  trailing book (bench/_naive.py; the trailing stops as positions of their own) and a scan
+  of each returned document, then the symbol's trailing stops looped as above (peaks kept
+  in memory, never written: generous to it). The lead over it as the book grows richer.
 
-Each repeat loads a fresh book (the same start for every run) and times `book.cross` over
-the decoded ticks (book only) and decode+book; min/median/max over the repeats. After a
-trailing run it also times one `take_moved_trailing()` (what the once-a-second writer
-takes) and reports how many keys it returned.
+Every way runs once a round, `--repeat` rounds interleaved; each book run loads a fresh
+book (the same start for every run) and times `book.cross` over the decoded ticks (book
+only) and decode+book. Printed: one table of min / median / max with the ratios of the
+medians, `machine()` at start and end. After a trailing run it also times one
+`take_moved_trailing()` (what the once-a-second writer takes) and reports how many keys
+it returned.
 
 `--loop-block` measures something else: how long the event loop is held while the
 trailing writer stores one big move's peaks. A SQLite store holds `--positions` (56,000)
@@ -44,6 +52,7 @@ import gc
 import json
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -59,7 +68,8 @@ try:
 except ImportError:  # not installed in the venv: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from _setup import machine
+from _naive import PositionRow, build_database, evaluate
+from _setup import Row, Runs, add_repeat, on_machine, rounds, write_positions, write_users
 from _setup import spread as spread_of
 from book_cost import SyntheticBook, synthetic_book
 from engine_core import make_frames
@@ -70,9 +80,8 @@ from cogmora.domain.book import Hit, TriggerBook
 from cogmora.domain.enums import Market, Side, Source
 from cogmora.domain.fees import FeeSchedule
 from cogmora.domain.ids import new_id
-from cogmora.domain.models import User
+from cogmora.domain.models import Position
 from cogmora.domain.orders import OpenRequest, build_position
-from cogmora.domain.paths import user_path
 from cogmora.domain.ticks import Tick
 from cogmora.domain.trailing import TrailingStop
 from cogmora.engine.engine import Engine
@@ -80,7 +89,7 @@ from cogmora.engine.metrics import EngineMetrics
 from cogmora.feeds.kucoin.decode import FrameDecoder
 from cogmora.services.clock import SystemClock
 from cogmora.services.prices import LivePrices
-from cogmora.store.port import Store, Tx
+from cogmora.store.port import Store
 from cogmora.store.sqlite import SqliteStore
 
 RATES = [Decimal(r) for r in ("0.005", "0.01", "0.02", "0.03", "0.05")]
@@ -129,14 +138,6 @@ def load(data: SyntheticBook, trails: list[TrailRow]) -> TriggerBook:
     return book
 
 
-def spread(times: list[float], n: int) -> str:
-    rates = sorted(n / t for t in times)
-    return (
-        f"min {rates[0]:>10,.0f}  median {statistics.median(rates):>10,.0f}  "
-        f"max {rates[-1]:>10,.0f} frames/s"
-    )
-
-
 # ---------------------------------------------------------------- --loop-block
 
 BIG_SYMBOLS = 560
@@ -147,26 +148,16 @@ async def seed_trailing(store: Store, count: int, chunk: int = 4000) -> None:
     fees = FeeSchedule()
     now = datetime.now(UTC)
     uids = [f"trail{i:04d}" for i in range(100)]
+    await write_users(store, uids, Decimal("1000000000"))
 
-    def users(tx: Tx) -> None:
-        for uid in uids:
-            tx.set(user_path(uid), User(uid, Decimal("1000000000"), now).to_doc())
+    def position(i: int) -> Position:
+        request = OpenRequest(
+            f"S{i % BIG_SYMBOLS:03d}-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"),
+            source=Source.API, trailing_stop=TrailingStop(RATES[i % len(RATES)]),
+        )
+        return build_position(request, uids[i % 100], new_id(), Decimal(100), fees, now)
 
-    await store.transact(users)
-    for start in range(0, count, chunk):
-        batch = []
-        for i in range(start, min(count, start + chunk)):
-            request = OpenRequest(
-                f"S{i % BIG_SYMBOLS:03d}-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.01"),
-                source=Source.API, trailing_stop=TrailingStop(RATES[i % len(RATES)]),
-            )
-            batch.append(build_position(request, uids[i % 100], new_id(), Decimal(100), fees, now))
-
-        def write(tx: Tx, batch: list = batch) -> None:  # type: ignore[type-arg]
-            for p in batch:
-                tx.set(p.path, p.to_doc())
-
-        await store.transact(write)
+    await write_positions(store, (position(i) for i in range(count)), chunk)
 
 
 class _Longest:
@@ -187,7 +178,7 @@ class _Longest:
             finally:
                 outer.worst = max(outer.worst, time.perf_counter() - began)
 
-        asyncio.Handle._run = timed  # type: ignore[method-assign]
+        asyncio.Handle._run = timed  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -276,11 +267,10 @@ def run_side(rev: str | None, positions: int, repeat: int, tmp: Path) -> list[Wa
          "--repeat", str(repeat)],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
-    return [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]  # type: ignore[misc]
+    return [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]
 
 
 def compare(before: str, positions: int, repeat: int, cycles: int) -> None:
-    print(f"machine at start: {machine()}")
     results: dict[str, list[Watched]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(cycles):  # interleaved, so a change in the machine's load hits both
@@ -305,7 +295,6 @@ def compare(before: str, positions: int, repeat: int, cycles: int) -> None:
         b = statistics.median(r[i] for r in results["before"])
         a = statistics.median(r[i] for r in results["after"])
         print(f"median {label.split(',')[0]}: before / after = {b / a:,.1f}x")
-    print(f"machine at end: {machine()}")
 
 
 def main() -> None:
@@ -314,8 +303,9 @@ def main() -> None:
     parser.add_argument("--trailing", type=int, default=100_000)
     parser.add_argument("--symbols", type=int, default=1_000)
     parser.add_argument("--frames", type=int, default=1_000_000)
-    parser.add_argument("--naive-frames", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--naive-frames", type=int, default=20_000)
+    parser.add_argument("--seed-frames", type=int, default=1_000)
+    add_repeat(parser, default=3)
     parser.add_argument("--loop-block", action="store_true",
                         help="measure the loop block of storing one big move's peaks instead")
     parser.add_argument("--loop-block-json", action="store_true", help=argparse.SUPPRESS)
@@ -328,19 +318,24 @@ def main() -> None:
         print(json.dumps(asyncio.run(loop_block(args.positions, args.repeat))))
         return
     if args.loop_block:
-        compare(args.before, args.positions, args.repeat, args.cycles)
+        with on_machine():
+            compare(args.before, args.positions, args.repeat, args.cycles)
         return
 
-    print(f"machine: {machine()}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with on_machine():
+        per_tick(args)
+
+
+def per_tick(args: argparse.Namespace) -> None:
     data = synthetic_book(args.levels, args.symbols)
     trails = trailing_rows(data, args.trailing)
     mixed = without_levels(data, args.trailing)
     frames = make_frames(data, args.frames)
-    decoder_name, decode = "FrameDecoder (msgspec)", FrameDecoder(Market.SPOT).decode
+    decode = FrameDecoder(Market.SPOT).decode
     ticks = [t for t in (decode(raw, 0) for raw in frames) if t is not None]
     assert len(ticks) == len(frames)
-    print(f"decoder: {decoder_name}; {len(frames):,} frames over {args.symbols:,} symbols")
+    n = len(frames)
+    print(f"decoder: FrameDecoder (msgspec); {n:,} frames over {args.symbols:,} symbols")
 
     def book_only(book: TriggerBook) -> tuple[float, int]:
         cross = book.cross
@@ -365,66 +360,129 @@ def main() -> None:
                     hits += len(crossed)
         return time.perf_counter() - started, hits
 
-    results: dict[str, list[float]] = {}
+    naive_frames = frames[:: max(1, n // args.naive_frames)][: args.naive_frames]
+    naive_ticks = [t for t in (decode(raw, 0) for raw in naive_frames) if t is not None]
+    seed_frames = frames[:: max(1, n // args.seed_frames)][: args.seed_frames]
+    runs = Runs()
     hits: dict[str, int] = {}
     moved: list[tuple[int, float]] = []
-    for _ in range(args.repeat):
-        for name, rows, extra in (("static", data, []), ("trailing", mixed, trails)):
-            for mode, run in (("book", book_only), ("decode+book", decode_and_book)):
-                book = load(rows, extra)
-                if name == "trailing":
-                    assert book.levels_count() == args.levels, book.levels_count()
-                    book.take_moved_trailing()
-                elapsed, count = run(book)
-                results.setdefault(f"{name} {mode}", []).append(elapsed)
-                hits[f"{name} {mode}"] = count
-                if name == "trailing" and mode == "book":
-                    started = time.perf_counter()
-                    taken = sum(len(w.keys) for w in book.take_moved_trailing())
-                    moved.append((taken, time.perf_counter() - started))
-                del book
-    n = len(frames)
-    for key, times in results.items():
-        print(f"{key:<22} {spread(times, n)}  ({hits[key]:,} hits a run)")
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        # The seed's documents: every static position and trigger, and the trailing stops
+        # as positions of their own (no fixed level: the scan decodes them, the loop trails).
+        no_levels: list[PositionRow] = [(r[0], r[1], r[2], None, None, None) for r in trails]
+        db = build_database(Path(tmp) / "seed.db", mixed.positions + no_levels, mixed.triggers)
+        print(f"seed's database: {len(mixed.positions) + len(trails) + len(mixed.triggers):,}"
+              f" documents, built in {time.perf_counter() - started:.1f} s (not measured)")
+        for _ in rounds(args.repeat):
+            for name, rows, extra in (("static", data, []), ("trailing", mixed, trails)):
+                for mode, run in (("book", book_only), ("decode+book", decode_and_book)):
+                    book = load(rows, extra)
+                    if name == "trailing":
+                        wanted = mixed.levels + len(trails)  # args.levels, give or take 2
+                        assert book.levels_count() == wanted, (book.levels_count(), wanted)
+                        book.take_moved_trailing()
+                    elapsed, count = run(book)
+                    runs.add(f"{name} {mode}", n / elapsed)
+                    hits[f"{name} {mode}"] = count
+                    if name == "trailing" and mode == "book":
+                        started = time.perf_counter()
+                        taken = sum(len(w.keys) for w in book.take_moved_trailing())
+                        moved.append((taken, time.perf_counter() - started))
+                    del book
+            book = load(mixed, [])
+            rate, hits["naive"] = naive_trailing(book, trails, naive_ticks)
+            runs.add("naive", rate)
+            del book
+            rate, hits["seed"] = seed_way(db, trails, seed_frames, decode)
+            runs.add("seed", rate)
+        db.close()
+    for key in ("static book", "trailing book", "static decode+book", "trailing decode+book"):
+        print(f"{key}: {hits[key]:,} hits a run")
+    print(f"naive trailing: {len(naive_ticks):,} frames, {hits['naive']:,} hits a run (fired "
+          f"ones keep trailing); the seed's way: {len(seed_frames):,} frames, "
+          f"{hits['seed']:,} hits a run")
+    print(
+        runs.table(
+            [
+                Row("static book", "static book only, frames/s"),
+                Row("trailing book", "trailing book only, frames/s",
+                    ("static book", "naive", "seed")),
+                Row("static decode+book", "static decode+book, frames/s", "seed"),
+                Row("trailing decode+book", "trailing decode+book, frames/s",
+                    ("static decode+book", "seed")),
+                Row("naive", "naive trailing (static book + a loop over the symbol's trailing"
+                    " stops), ticks/s"),
+                Row("seed", "the seed's way (decode, indexed query, scan, trailing loop),"
+                    " frames/s"),
+            ]
+        )
+    )
     for mode in ("book", "decode+book"):
-        slow = min(results[f"trailing {mode}"]) / min(results[f"static {mode}"])
+        slow = runs.median(f"static {mode}") / runs.median(f"trailing {mode}")
+        best = max(runs.values[f"static {mode}"]) / max(runs.values[f"trailing {mode}"])
         verdict = "OK" if slow <= 1.5 else "MISSED"
-        print(f"{mode}: trailing takes {slow:.2f}x the static time (best runs); "
-              f"target <= 1.5x: {verdict}")
+        print(f"{mode}: trailing takes {slow:.2f}x the static time (medians; best runs "
+              f"{best:.2f}x); target <= 1.5x: {verdict}")
     keys, seconds = max(moved)
     print(f"take_moved_trailing after a run: {keys:,} keys in {seconds * 1e3:.1f} ms")
 
-    # The naive way: the static book, and every trailing stop of the tick's symbol looped.
-    naive_ticks = ticks[:: max(1, n // args.naive_frames)][: args.naive_frames]
-    book = load(mixed, [])
-    per_symbol: dict[str, list[list[object]]] = {}
+
+def naive_trailing(
+    book: TriggerBook, trails: list[TrailRow], ticks: list[Tick]
+) -> tuple[float, int]:
+    """The static book, and every trailing stop of the tick's symbol looped: (ticks/s, hits)."""
+    per_symbol = trailing_by_symbol(trails)
+    cross: Callable[..., list[Hit]] = book.cross
+    hits = 0
+    started = time.perf_counter()
+    for tick in ticks:
+        hits += len(cross(tick.symbol, tick.price, tick.kind)) + trail_loop(per_symbol, tick)
+    return len(ticks) / (time.perf_counter() - started), hits
+
+
+def seed_way(
+    db: sqlite3.Connection,
+    trails: list[TrailRow],
+    frames: list[bytes],
+    decode: Callable[[bytes, int], Tick | None],
+) -> tuple[float, int]:
+    """Per frame the seed's indexed query and scan (bench/_naive.py), then the symbol's
+    trailing stops looped (peaks kept in memory, never written back: generous to it)."""
+    per_symbol = trailing_by_symbol(trails)
+    hits = 0
+    now = time.time_ns
+    started = time.perf_counter()
+    for raw in frames:
+        tick = decode(raw, now())
+        if tick is not None:
+            hits += len(evaluate(db, tick.symbol, tick.price, tick.kind))
+            hits += trail_loop(per_symbol, tick)
+    return len(frames) / (time.perf_counter() - started), hits
+
+
+Trail = list[object]  # [key, side, spec, peak]
+
+
+def trailing_by_symbol(trails: list[TrailRow]) -> dict[str, list[Trail]]:
+    per_symbol: dict[str, list[Trail]] = {}
     for row in trails:
         per_symbol.setdefault(row[1], []).append([row[0], row[2], row[6], row[7]])
-    naive_hits = 0
+    return per_symbol
 
-    def naive(tick: Tick) -> int:
-        fired = 0
-        entries = per_symbol.get(tick.symbol, ())
-        for entry in entries:
-            side, spec, peak = entry[1], entry[2], entry[3]
-            assert isinstance(side, Side) and isinstance(spec, TrailingStop)
-            peak = tr.moved(side, peak, spec, tick.price)  # type: ignore[arg-type]
-            entry[3] = peak
-            if tr.crossed(side, peak, spec.callback_rate, tick.price):
-                fired += 1
-        return fired
 
-    cross: Callable[..., list[Hit]] = book.cross
-    started = time.perf_counter()
-    for tick in naive_ticks:
-        naive_hits += len(cross(tick.symbol, tick.price, tick.kind)) + naive(tick)
-    t_naive = time.perf_counter() - started
-    naive_rate = len(naive_ticks) / t_naive
-    print(f"naive trailing book  {naive_rate:>10,.0f} frames/s "
-          f"({len(naive_ticks):,} frames, {naive_hits:,} hits; fired ones keep trailing)")
-    fast = n / min(results["trailing book"])
-    print(f"trailing book vs naive trailing: {fast / naive_rate:,.1f}x")
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+def trail_loop(per_symbol: dict[str, list[Trail]], tick: Tick) -> int:
+    """Every trailing stop of the tick's symbol: its peak moved, then checked (fired ones
+    keep trailing, so every run sees the same work)."""
+    fired = 0
+    for entry in per_symbol.get(tick.symbol, ()):
+        side, spec, peak = entry[1], entry[2], entry[3]
+        assert isinstance(side, Side) and isinstance(spec, TrailingStop)
+        peak = tr.moved(side, peak, spec, tick.price)  # type: ignore[arg-type]
+        entry[3] = peak
+        if tr.crossed(side, peak, spec.callback_rate, tick.price):
+            fired += 1
+    return fired
 
 
 if __name__ == "__main__":

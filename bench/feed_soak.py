@@ -13,7 +13,12 @@ Pruning is the store's own `FeedPruner` with `Retention(keep=--keep, min_age=0)`
 band every `--prune-every` transactions (the store's background task runs the same
 `run_once` on a timer; in band keeps the run deterministic on a busy machine).
 
+Both runs (pruned, naive) run once a round, `--repeat` rounds interleaved; the samples of
+the last round are printed as a table, then min / median / max over the rounds of the end
+size, feed rows and time, with the ratio of the medians, and `machine()` at start and end.
+
 Run: .venv/bin/python bench/feed_soak.py [--changes 1000000] [--backend sqlite|postgres]
+     [--repeat 3]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import machine
+from _setup import Row, Runs, add_repeat, on_machine, rounds
 
 from cogmora.store.port import Store, Tx
 from cogmora.store.retention import FeedPruner, Retention
@@ -220,24 +225,39 @@ def main() -> None:
     parser.add_argument(
         "--vacuum", action="store_true", help="PostgreSQL: VACUUM the feed after each prune"
     )
+    add_repeat(parser, default=3)
     args = parser.parse_args()
-    print(f"machine: {machine()}; load: {os.getloadavg()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        pruned, naive, tp, tn = asyncio.run(
-            run(
-                args.backend,
-                args.changes,
-                batch=args.batch,
-                report=args.report,
-                keep=args.keep,
-                prune_every=args.prune_every,
-                vacuum=args.vacuum,
-                where=Path(tmp),
+    with on_machine():
+        soak_rounds(args)
+
+
+def soak_rounds(args: argparse.Namespace) -> None:
+    runs = Runs()
+    pruned: list[Sample] = []
+    naive: list[Sample] = []
+    for _ in rounds(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            pruned, naive, tp, tn = asyncio.run(
+                run(
+                    args.backend,
+                    args.changes,
+                    batch=args.batch,
+                    report=args.report,
+                    keep=args.keep,
+                    prune_every=args.prune_every,
+                    vacuum=args.vacuum,
+                    where=Path(tmp),
+                )
             )
-        )
+        runs.add("pruned MB", pruned[-1].size_bytes / 1e6)
+        runs.add("naive MB", naive[-1].size_bytes / 1e6)
+        runs.add("pruned rows", pruned[-1].rows)
+        runs.add("naive rows", naive[-1].rows)
+        runs.add("pruned s", tp)
+        runs.add("naive s", tn)
     print(
         f"{args.backend}: {args.changes:,} changes, {args.batch} per transaction,"
-        f" keep {args.keep:,}"
+        f" keep {args.keep:,}; the last round's samples:"
     )
     side = "WAL" if args.backend == "sqlite" else "docs"
     print(
@@ -250,8 +270,18 @@ def main() -> None:
             f" {_mb(n.size_bytes):>10} {_mb(n.wal_bytes):>6} {n.rows:>9,}"
             f" {n.size_bytes / p.size_bytes:>12.2f}x {_mb(p.rss_bytes):>7} {_mb(n.rss_bytes):>6}"
         )
+    store_mb = "store at the end, MB" if args.backend == "sqlite" else "feed table at the end, MB"
     print(
-        f"time: pruned {tp:.1f} s, naive {tn:.1f} s ({tp / tn:.2f}x); load after: {os.getloadavg()}"
+        runs.table(
+            [
+                Row("pruned MB", f"pruned: {store_mb}", "naive MB", "{:,.1f}", lower=True),
+                Row("naive MB", f"naive: {store_mb}", fmt="{:,.1f}"),
+                Row("pruned rows", "pruned: feed rows at the end", "naive rows", lower=True),
+                Row("naive rows", "naive: feed rows at the end"),
+                Row("pruned s", "pruned: time, s", "naive s", "{:,.1f}", lower=True),
+                Row("naive s", "naive: time, s", fmt="{:,.1f}"),
+            ]
+        )
     )
 
 

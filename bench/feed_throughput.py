@@ -29,7 +29,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import Row, Runs, add_repeat, machine, rounds
+from _setup import Row, Runs, add_repeat, on_machine, rounds
 from feed_decode import naive_spot
 
 from cogmora.domain.enums import Market
@@ -109,24 +109,23 @@ async def main() -> None:
     parser.add_argument("--frames", type=int, default=200_000)
     add_repeat(parser)
     args = parser.parse_args()
-    print(f"machine at start: {machine()}")
-    runs = Runs()
-    for _ in rounds(args.repeat):
-        rate, burst = await measure(kucoin_feed, args.frames)
-        runs.add("feed", rate)
-        runs.add("burst", burst)
-        runs.add("naive", (await measure(naive_reader, args.frames))[0])
-    print(f"{args.frames:,} spot ticker frames a run, server and client on one core")
-    print(
-        runs.table(
-            [
-                Row("feed", "KucoinFeed -> on_ticks, frames/s", "naive"),
-                Row("naive", "naive: json.loads + one on_ticks per frame, frames/s"),
-                Row("burst", "KucoinFeed mean burst, ticks per on_ticks call", fmt="{:,.1f}"),
-            ]
+    with on_machine():
+        runs = Runs()
+        for _ in rounds(args.repeat):
+            rate, burst = await measure(kucoin_feed, args.frames)
+            runs.add("feed", rate)
+            runs.add("burst", burst)
+            runs.add("naive", (await measure(naive_reader, args.frames))[0])
+        print(f"{args.frames:,} spot ticker frames a run, server and client on one core")
+        print(
+            runs.table(
+                [
+                    Row("feed", "KucoinFeed -> on_ticks, frames/s", "naive"),
+                    Row("naive", "naive: json.loads + one on_ticks per frame, frames/s"),
+                    Row("burst", "KucoinFeed mean burst, ticks per on_ticks call", fmt="{:,.1f}"),
+                ]
+            )
         )
-    )
-    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Change to book on the Firestore EMULATOR: 10,000 open positions, 20 writes/s.
 
 One command: `python bench/firestore_book_latency.py [--open 10000] [--rate 20] [--seconds 20]
-[--repeats 3] [--naive-writes 20]`. Uses FIRESTORE_EMULATOR_HOST, or starts gcloud's
+[--repeat 3] [--naive-writes 20]`. Uses FIRESTORE_EMULATOR_HOST, or starts gcloud's
 emulator on a free port (use your own: a shared one skews every figure).
 
 A writer store commits one new open position every 1/rate s (stamped with its wall time);
@@ -12,6 +12,8 @@ client's own delay shows as the floor. Then the naive way, alone, on the same da
 listener on the followed positions themselves (`details.status in [open, closing]`, how
 the feed listened before), for `--naive-writes` writes; what it has not delivered within
 `--naive-wait` s is counted as not delivered (its percentiles are then lower bounds).
+Every way runs once a round, `--repeat` rounds; printed min / median / max of the rounds'
+percentiles and the ratio of the medians, `machine()` at start and end.
 Figures are the emulator's, on a shared machine, not production Firestore's.
 """
 
@@ -39,7 +41,7 @@ from cogmora.store.port import Tx
 from cogmora.store.queries import FOLLOWED, feed_log_since
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import firestore_emulator, machine
+from _setup import Row, Runs, add_repeat, firestore_emulator, on_machine, percentile, rounds
 
 
 def doc(i: int, stamp: int = 0) -> dict[str, object]:
@@ -56,11 +58,6 @@ def put(i: int, stamp: int) -> Callable[[Tx], None]:
         tx.set(f"users/u{i % 500}/openPositions/p{i}", doc(i, stamp))
 
     return body
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(p * len(s)))]
 
 
 async def run_once(
@@ -172,23 +169,22 @@ async def naive_run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--open", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-writes", type=int, default=20)
     parser.add_argument("--naive-wait", type=float, default=120.0)
     parser.add_argument("--alone", action="store_true", help="no bare client beside it")
+    add_repeat(parser, default=3)
     args = parser.parse_args()
-    with firestore_emulator():
+    with firestore_emulator(), on_machine():
         print(
             f"EMULATOR ({os.environ['FIRESTORE_EMULATOR_HOST']}), {args.open} open positions, "
-            f"{args.rate}/s for {args.seconds}s; {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M}"
+            f"{args.rate}/s for {args.seconds}s; naive {args.naive_writes} writes"
         )
-        print(Path("/proc/loadavg").read_text().strip(), "(load before)")
-        p50s, p99s, b99s = [], [], []
-        for r in range(args.repeats):
+        runs = Runs()
+        for r in rounds(args.repeat):
             ours, raw, (naive, lost) = asyncio.run(
                 run_once(
                     args.open,
@@ -200,27 +196,31 @@ def main() -> None:
                 )
             )
             raw = raw or [0.0]
-            p50s.append(statistics.median(ours))
-            p99s.append(pct(ours, 0.99))
-            b99s.append(pct(raw, 0.99))
             censored = naive + [args.naive_wait * 1000] * lost or [float("nan")]
-            print(
-                f"run {r + 1}: store feed n={len(ours)} p50={p50s[-1]:.0f}ms p99={p99s[-1]:.0f}ms"
-                f" | bare client, same query n={len(raw)} p50={statistics.median(raw):.0f}ms "
-                f"p99={b99s[-1]:.0f}ms (ratio p99 {p99s[-1] / max(b99s[-1], 1e-9):.2f})"
-                f" | naive (bare listener on the positions) n={len(naive)}/{args.naive_writes} "
-                f"p50>={statistics.median(censored):.0f}ms p99>={pct(censored, 0.99):.0f}ms "
-                f"(naive/ours p50 {statistics.median(censored) / max(p50s[-1], 1e-9):.0f}x)"
-                f" | load {Path('/proc/loadavg').read_text().split()[0]}",
-                flush=True,
-            )
+            for key, values in (("ours", ours), ("bare", raw), ("naive", censored)):
+                runs.add(f"{key} p50", statistics.median(values))
+                runs.add(f"{key} p99", percentile(values, 0.99))
+            runs.add("ours n", len(ours))
+            runs.add("naive lost", lost)
+            print(f"round {r}: store feed n={len(ours)}, bare client n={len(raw)}, naive "
+                  f"n={len(naive)}/{args.naive_writes}", flush=True)
+        ms = "{:,.0f}"
         print(
-            f"store feed over {args.repeats} runs, min/median/max: p50 {min(p50s):.0f}/"
-            f"{statistics.median(p50s):.0f}/{max(p50s):.0f} ms, p99 {min(p99s):.0f}/"
-            f"{statistics.median(p99s):.0f}/{max(p99s):.0f} ms; bare client p99 "
-            f"{min(b99s):.0f}/{statistics.median(b99s):.0f}/{max(b99s):.0f} ms"
+            runs.table(
+                [
+                    Row("ours p50", "store feed (Engine.follow's), p50 ms",
+                        ("naive p50", "bare p50"), ms, lower=True),
+                    Row("ours p99", "  p99 ms", ("naive p99", "bare p99"), ms, lower=True),
+                    Row("ours n", "  changes seen a round"),
+                    Row("bare p50", "bare client on the same query (the floor), p50 ms", fmt=ms),
+                    Row("bare p99", "  p99 ms", fmt=ms),
+                    Row("naive p50", "naive (bare listener on the positions), p50 ms (at least)",
+                        fmt=ms),
+                    Row("naive p99", "  p99 ms (at least)", fmt=ms),
+                    Row("naive lost", f"  writes not delivered within {args.naive_wait:.0f} s"),
+                ]
+            )
         )
-        print(Path("/proc/loadavg").read_text().strip(), "(load after)")
     sys.stdout.flush()
 
 

@@ -9,6 +9,8 @@ Uses FIRESTORE_EMULATOR_HOST, or starts an emulator of its own (`_setup.firestor
    chunked by the store's write cap, as Engine._commit does) until all are `closing`,
    then the close handler's path (Settler.settle_all) until all are settled. The naive
    way beside it: one transaction per position (how the seed's close handler ran).
+Both ways run once a round, `--repeat` rounds interleaved; printed min / median / max and
+the ratio of the medians in one table, `machine()` at start and end.
 Figures are the emulator's, on a shared machine, not production Firestore's.
 """
 
@@ -30,9 +32,10 @@ from cogmora.services.crossings import PositionHit, apply_crossings
 from cogmora.services.symbols import SymbolCatalog
 from cogmora.settings import Settings
 from cogmora.store.firestore import FirestoreStore
+from cogmora.store.port import Tx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import firestore_emulator
+from _setup import Row, Runs, add_repeat, firestore_emulator, on_machine, rounds
 
 
 async def run(n: int, users: int, clients: int, naive: bool) -> dict[str, float]:
@@ -70,11 +73,11 @@ async def run(n: int, users: int, clients: int, naive: bool) -> dict[str, float]
     began = time.perf_counter()
     for i in range(0, len(hits), chunk):
         part = hits[i : i + chunk]
-        await store.transact(
-            lambda tx, part=part: apply_crossings(
-                tx, part, [], system.settings.fees, system.clock.now()
-            )
-        )
+
+        def cross(tx: Tx, part: list[PositionHit] = part) -> None:
+            apply_crossings(tx, part, [], system.settings.fees, system.clock.now())
+
+        await store.transact(cross)
     closing = time.perf_counter() - began
     began = time.perf_counter()
     settled = await system.settler.settle_all()
@@ -90,24 +93,36 @@ async def run(n: int, users: int, clients: int, naive: bool) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--positions", type=int, default=1000)
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=1)
+    add_repeat(parser, default=1)
     args = parser.parse_args()
-    with firestore_emulator():
-        print(f"EMULATOR, {args.positions} positions, {args.users} users, {args.clients} clients")
-        print(Path("/proc/loadavg").read_text().strip(), "(load before)")
-        for r in range(args.repeats):
-            ours = asyncio.run(run(args.positions, args.users, args.clients, naive=False))
-            print(f"run {r + 1} batched: {ours}")
-        small = max(50, args.positions // 10)
-        naive = asyncio.run(run(small, args.users, args.clients, naive=True))
-        print(f"naive (one transaction per crossing), {small} positions: {naive}")
-        ratio = (naive["to_closing_s"] / small) / (ours["to_closing_s"] / args.positions)
-        print(f"to-closing per position, naive/batched: {ratio:.1f}x")
-        print(Path("/proc/loadavg").read_text().strip(), "(load after)")
+    n, small = args.positions, max(50, args.positions // 10)
+    with firestore_emulator(), on_machine():
+        print(f"EMULATOR, {n} positions (naive {small}), {args.users} users, "
+              f"{args.clients} clients")
+        runs = Runs()
+        for _ in rounds(args.repeat):
+            for key, size, naive in (("", n, False), ("naive ", small, True)):
+                got = asyncio.run(run(size, args.users, args.clients, naive=naive))
+                runs.add(f"{key}opens", got["opens_per_s"])
+                runs.add(f"{key}errors", got["open_errors"])
+                runs.add(f"{key}closing", size / got["to_closing_s"])
+                runs.add(f"{key}settled", size / got["to_settled_s"])
+        print(
+            runs.table(
+                [
+                    Row("opens", f"opens/s, {args.clients} clients"),
+                    Row("errors", "open errors a run"),
+                    Row("closing", "storm to closing (batched apply_crossings), positions/s",
+                        "naive closing"),
+                    Row("settled", "closing to settled (settle_all), positions/s"),
+                    Row("naive closing", "naive: one transaction per crossing, positions/s"),
+                ]
+            )
+        )
 
 
 if __name__ == "__main__":

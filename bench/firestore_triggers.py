@@ -1,7 +1,7 @@
 """Trigger placements and cancels over HTTP on the Firestore EMULATOR, many clients, few users.
 
 One command: `python bench/firestore_triggers.py [--ops 400] [--users 5] [--clients 16]
-[--repeats 3] [--opens 0]`. Uses FIRESTORE_EMULATOR_HOST, or starts an emulator of its
+[--repeat 3] [--opens 0]`. Uses FIRESTORE_EMULATOR_HOST, or starts an emulator of its
 own (`_setup.firestore_emulator`; use your own: a shared one skews every figure).
 
 The API runs in this process (uvicorn, the same app as `cogmora api`) on one
@@ -10,8 +10,9 @@ trigger (`POST /v1/triggers`) and cancel it (`DELETE /v1/triggers/{id}`) until `
 placements are made; with `--opens N`, N position opens by the same users run beside them
 (what contends with a placement on the user's document). Printed: placements/s and
 cancels/s, every status code answered (5xx counted apart), and whether every placed trigger
-is stored `cancelled` (none lost). The reference in the same run: one client, no
-concurrency, `--ops / 4` placements.
+is stored `cancelled` (none lost). The reference in the same round: one client, no
+concurrency, `--ops / 4` placements. Both run once a round, `--repeat` rounds interleaved;
+printed min / median / max and the ratio of the medians, `machine()` at start and end.
 
 "Before" is the same command with PYTHONPATH on a checkout without trigger lanes: the
 script uses the HTTP API only. Figures are the emulator's, on a shared machine, not
@@ -35,7 +36,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _setup import firestore_emulator, machine, median, ratio, spread
+from _setup import Row, Runs, add_repeat, firestore_emulator, on_machine, rounds
 
 from cogmora.cli.compose import System, build_system
 from cogmora.cli.serve import api_server
@@ -142,37 +143,40 @@ async def run(ops: int, users: int, clients: int, opens: int) -> tuple[float, Ta
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ops", type=int, default=400)
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--opens", type=int, default=0)
+    add_repeat(parser, default=3)
     args = parser.parse_args()
-    with firestore_emulator() as host:
-        print(f"EMULATOR {host}; {machine()}")
-        rates, fives = [], []
-        for r in range(args.repeats):
+    small = max(20, args.ops // 4)
+    with firestore_emulator() as host, on_machine():
+        print(f"EMULATOR {host}; {args.ops} placements a round by {args.clients} clients over "
+              f"{args.users} users (opens beside them: {args.opens}); reference {small}, 1 client")
+        runs = Runs()
+        for r in rounds(args.repeat):
             took, tally, whole = asyncio.run(run(args.ops, args.users, args.clients, args.opens))
-            rates.append(len(tally.placed) / took)
-            fives.append(tally.fivexx())
+            runs.add("many", len(tally.placed) / took)
+            runs.add("5xx", tally.fivexx())
             print(
-                f"run {r + 1}: {len(tally.placed)} placed and {tally.cancelled} cancelled of "
-                f"{args.ops} in {took:.1f} s = {rates[-1]:.1f} placements/s (each with its "
-                f"cancel), {fives[-1]} answered 5xx, codes {dict(sorted(tally.codes.items()))}, "
-                f"every placed trigger stored cancelled: {whole} | {machine()}",
+                f"round {r}: {len(tally.placed)} placed and {tally.cancelled} cancelled of "
+                f"{args.ops} in {took:.1f} s, codes {dict(sorted(tally.codes.items()))}, "
+                f"every placed trigger stored cancelled: {whole}",
                 flush=True,
             )
-        small = max(20, args.ops // 4)
-        took, tally, whole = asyncio.run(run(small, args.users, 1, 0))
-        one = len(tally.placed) / took
-        print(f"one client (reference): {len(tally.placed)} in {took:.1f} s = {one:.1f}/s")
+            took, tally, whole = asyncio.run(run(small, args.users, 1, 0))
+            runs.add("one", len(tally.placed) / took)
         print(
-            f"{args.clients} clients over {args.users} users, placements/s: "
-            f"{spread(rates, '{:,.1f}')}; 5xx per run: {fives}; "
-            f"vs one client (medians): {ratio(median(rates), one)}"
+            runs.table(
+                [
+                    Row("many", f"{args.clients} clients over {args.users} users, placements/s"
+                        " (each with its cancel)", "one", "{:,.1f}"),
+                    Row("5xx", "  answered 5xx a round"),
+                    Row("one", "one client (reference), placements/s", fmt="{:,.1f}"),
+                ]
+            )
         )
-        print(machine())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """How long replaying a 1-hour feed gap takes: 60 one-minute candles, 10,000 levels on one
 symbol (5,000 spot longs with a stop loss and a take profit each).
 
-Measures, each as min / median / max of a few repeats:
+Measures, each as min / median / max of `--repeat` rounds:
 - walk: the candles through the book and the fill rules (domain.gap.walk), the part that
   holds the symbol's live ticks;
 - walk + enqueue: the same, with every fill handed to Engine.on_recovered (hits built,
@@ -11,7 +11,10 @@ Measures, each as min / median / max of a few repeats:
 - naive: every position checked against every candle with the per-document rule
   (domain.crossing.position_reason at the low and at the high).
 
-Run: .venv/bin/python bench/gap_replay.py [--levels N] [--minutes N] [--repeats N]
+Every part runs once a round, `--repeat` rounds interleaved (a fresh book and store each
+time); printed in one table with the ratio of the medians, `machine()` at start and end.
+
+Run: .venv/bin/python bench/gap_replay.py [--levels N] [--minutes N] [--repeat N]
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ except ImportError:  # not installed in the venv: run from the checkout
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _setup import machine
+from _setup import Row, Runs, add_repeat, on_machine, rounds
 
 from cogmora.domain.book import TriggerBook
 from cogmora.domain.crossing import position_reason
@@ -105,10 +107,6 @@ def naive(pairs: list[tuple[Decimal, Decimal]], ids: list[str], cs: list[GapCand
     return fired
 
 
-def stats(xs: list[float]) -> str:
-    return f"{min(xs) * 1e3:.2f} / {statistics.median(xs) * 1e3:.2f} / {max(xs) * 1e3:.2f} ms"
-
-
 async def seed_store(path: Path, pairs: list[tuple[Decimal, Decimal]], ids: list[str]) -> None:
     store = SqliteStore(path)
     await store.start()
@@ -172,43 +170,50 @@ async def fetch_candles(minutes: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--levels", type=int, default=10_000)
     parser.add_argument("--minutes", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_repeat(parser)
     args = parser.parse_args()
-    print(f"machine at start: {machine()}")
+    with on_machine():
+        replay(args)
+
+
+def replay(args: argparse.Namespace) -> None:
     rng = random.Random(1)
     pairs = levels(args.levels // 2, rng)
     ids = [new_id() for _ in pairs]
     start_s = int(time.time()) // 60 * 60 - 60 * args.minutes
     cs = candles(args.minutes, rng, start_s)
-
-    walks, naives, fires = [], [], 0
-    for _ in range(args.repeats):
+    runs = Runs()
+    fires = 0
+    for _ in rounds(args.repeat):
         book = book_of(pairs, ids)
         began = time.perf_counter()
         fires = walk(book, SYM, cs, {}, lambda c, f: None)
-        walks.append(time.perf_counter() - began)
+        runs.add("walk", (time.perf_counter() - began) * 1e3)
         began = time.perf_counter()
         naive_fires = naive(pairs, ids, cs)
-        naives.append(time.perf_counter() - began)
+        runs.add("naive", (time.perf_counter() - began) * 1e3)
         assert naive_fires == fires, (naive_fires, fires)
+        walked, committed, engine_fires = asyncio.run(with_engine(pairs, ids, cs))
+        assert engine_fires == fires
+        runs.add("enqueue", walked * 1e3)
+        runs.add("commit", committed * 1e3)
+        runs.add("fetch", asyncio.run(fetch_candles(args.minutes)) * 1e3)
     print(f"{args.levels:,} levels, {args.minutes} candles, {fires:,} positions crossed")
-    print(f"walk (book + fill rules):      {stats(walks)}")
-    print(f"naive (every position x candle): {stats(naives)}")
-    ratio = statistics.median(naives) / statistics.median(walks)
-    print(f"naive / walk (medians):        {ratio:.1f}x")
-    enq, com = [], []
-    for _ in range(max(1, args.repeats // 2)):
-        w, c, f = asyncio.run(with_engine(pairs, ids, cs))
-        assert f == fires
-        enq.append(w)
-        com.append(c)
-    print(f"walk + Engine.on_recovered:    {stats(enq)}")
-    print(f"commit of the closes (SQLite): {stats(com)}")
-    fetch = [asyncio.run(fetch_candles(args.minutes)) for _ in range(args.repeats)]
-    print(f"candles fetched (simulator):   {stats(fetch)}")
+    ms = "{:,.2f}"
+    print(
+        runs.table(
+            [
+                Row("walk", "walk (book + fill rules), ms", "naive", ms, lower=True),
+                Row("naive", "naive (every position x candle), ms", fmt=ms),
+                Row("enqueue", "walk + Engine.on_recovered, ms", "naive", ms, lower=True),
+                Row("commit", "commit of the closes (SQLite), ms", fmt=ms),
+                Row("fetch", "candles fetched (simulator, loopback REST), ms", fmt=ms),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

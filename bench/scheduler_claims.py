@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import Row, Runs, add_repeat, machine, rounds
+from _setup import Row, Runs, add_repeat, on_machine, rounds
 
 from cogmora.domain.agent import AgentConfig
 from cogmora.domain.paths import agent_config_path
@@ -107,7 +107,11 @@ async def run_backend(name: str, make: Callable[[], Opener], args: argparse.Name
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"machine at start: {machine()}")
+    with on_machine():
+        await both_backends(args)
+
+
+async def both_backends(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
 
         def sqlite_opener() -> Opener:
@@ -146,7 +150,6 @@ async def main(args: argparse.Namespace) -> None:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 for schema in schemas:
                     conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":

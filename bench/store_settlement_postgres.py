@@ -31,7 +31,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _setup import FEES, Row, Runs, add_repeat, fill_closing, machine, rounds
+from _setup import FEES, Row, Runs, add_repeat, fill_closing, on_machine, rounds
 
 from cogmora.services.clock import SystemClock
 from cogmora.services.settlement import CLOSING, Settler
@@ -74,32 +74,32 @@ async def main() -> None:
     n = args.positions
     with psycopg.connect(SERVER) as conn:
         version = conn.execute("SHOW server_version").fetchone()
-    print(f"machine at start: {machine()}; PostgreSQL {version[0] if version else '?'} on loopback")
-    runs = Runs()
-    for _ in rounds(args.repeat):
-        one_s, _ = await measure(n, 1, args.batch)
-        runs.add("1 replica", n / one_s)
-        four_s, retries = await measure(n, 4, args.batch)
-        runs.add("4 replicas", n / four_s)
-        runs.add("retries", retries)
-        naive_s, _ = await measure(args.naive, 1, 1)
-        runs.add("naive", args.naive / naive_s)
-    print(f"{n:,} closing positions a run (naive: {args.naive:,}), batches of {args.batch}")
-    print(
-        runs.table(
-            [
-                Row("1 replica", "1 replica, settle_all, positions/s", "naive"),
-                Row(
-                    "4 replicas",
-                    "4 replicas racing, each position settled once, positions/s",
-                    "naive",
-                ),
-                Row("retries", "4 replicas: serialization retries a run"),
-                Row("naive", "naive, one transaction per position, positions/s"),
-            ]
+    with on_machine():
+        print(f"PostgreSQL {version[0] if version else '?'} on loopback")
+        runs = Runs()
+        for _ in rounds(args.repeat):
+            one_s, _ = await measure(n, 1, args.batch)
+            runs.add("1 replica", n / one_s)
+            four_s, retries = await measure(n, 4, args.batch)
+            runs.add("4 replicas", n / four_s)
+            runs.add("retries", retries)
+            naive_s, _ = await measure(args.naive, 1, 1)
+            runs.add("naive", args.naive / naive_s)
+        print(f"{n:,} closing positions a run (naive: {args.naive:,}), batches of {args.batch}")
+        print(
+            runs.table(
+                [
+                    Row("1 replica", "1 replica, settle_all, positions/s", "naive"),
+                    Row(
+                        "4 replicas",
+                        "4 replicas racing, each position settled once, positions/s",
+                        "naive",
+                    ),
+                    Row("retries", "4 replicas: serialization retries a run"),
+                    Row("naive", "naive, one transaction per position, positions/s"),
+                ]
+            )
         )
-    )
-    print(f"machine at end: {machine()}")
 
 
 if __name__ == "__main__":
