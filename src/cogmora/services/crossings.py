@@ -167,13 +167,18 @@ def _close_groups(
     groups: dict[
         tuple[CloseReason, Decimal, Decimal | None, bool, TrailingStop | None], list[PositionHit]
     ] = {}
-    keys = list(map(_GROUP_KEY, hits))
-    if keys and keys.count(keys[0]) == len(keys) and keys[0][0] is not CloseReason.TRAILING_STOP:
-        groups[(*keys[0], None)] = list(hits)  # a storm: one level, one price (C-level passes)
+    first = _GROUP_KEY(hits[0]) if hits else None
+    if (
+        first is not None
+        and first[0] is not CloseReason.TRAILING_STOP
+        and all(map(first.__eq__, map(_GROUP_KEY, hits)))
+    ):  # a storm: one level, one price; C-level passes whose keys are freed at once
+        groups[(*first, None)] = list(hits)
     else:
-        for hit, key in zip(hits, keys, strict=True):
+        for hit in hits:
             trailing = hit.trailing if hit.reason is CloseReason.TRAILING_STOP else None
-            groups.setdefault((*key, trailing), []).append(hit)
+            key = (hit.reason, hit.price, hit.level, hit.recovered, trailing)
+            groups.setdefault(key, []).append(hit)
     taken_hits: list[PositionHit] = []
     missed: list[PositionHit] = []
     for (reason, price, level, recovered, trailing), group in groups.items():

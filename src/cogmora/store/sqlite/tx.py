@@ -57,10 +57,6 @@ _UID_SQL = (
 )
 
 
-def _second(row: tuple[Any, ...]) -> Any:
-    return row[1]
-
-
 def _feed_uid_sql(group: str, parents: set[str]) -> str:
     """`_UID_SQL` for rows of `group` under `parents`, cheaper where Python can tell: a
     user's own subcollection (`users/{uid}`, the compare-and-set's usual paths) is
@@ -210,14 +206,16 @@ class SqliteTx:
         self._rules.check_cas()
         if not paths:
             return []
-        split_paths = list(map(_split, paths))
-        groups = set(map(_second, split_paths))
+        # (parent, group) of each path, kept per distinct pair only: a storm's 100,000
+        # tuples held in a list set off the cyclic GC over everything the writer holds.
+        places = {_split(p)[:2] for p in paths}
+        groups = {g for _, g in places}
         if len(groups) != 1:
             raise ValueError("compare_and_set takes paths of one collection group")
         group = groups.pop()
         if not self._has(group):
             return []
-        uid_sql = _feed_uid_sql(group, set(map(_first, split_paths)))
+        uid_sql = _feed_uid_sql(group, {parent for parent, _ in places})
         typed = set(fields_for(group))
         # A string parameter is stored as a JSON string; anything else goes through json()
         # so that true, 1 and null keep their JSON types.
