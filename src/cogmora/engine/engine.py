@@ -100,13 +100,8 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-# A position crossing's PositionHit, as its arguments (`Crossings.materialize`), or for a
-# plain level crossing (no trigger, no trailing stop) as `(uid, key, hit, price, kind,
-# recovered)`, whose reason and level are read off the Hit when the part is built.
+# A position crossing's PositionHit, as its arguments (`Crossings.materialize`).
 _PositionArgs = tuple[Any, ...]
-_PLAIN = 6  # the length of the plain form
-_KEY_OF = operator.attrgetter("key")
-_TRAIL_OF = operator.attrgetter("_trail")
 
 
 @dataclass(slots=True)
@@ -143,14 +138,8 @@ class Crossings:
         if not self._raw:
             return
         raw, self._raw = self._raw, []
-        reasons = _CLOSE_REASONS
         with _gc_paused():
-            self._positions += [
-                PositionHit(a[0], a[1], reasons[a[2].reason], a[3], a[2].level(), a[4], a[5])
-                if len(a) == _PLAIN
-                else PositionHit(*a)
-                for a in raw
-            ]
+            self._positions += [PositionHit(*args) for args in raw]
 
     def __len__(self) -> int:
         return len(self._positions) + len(self._raw) + len(self.triggers)
@@ -387,8 +376,6 @@ class Engine:
     def _record(
         self, found: Crossings, tick: Tick, hits: list[Hit], at: datetime, recovered: bool = False
     ) -> None:
-        if self._record_plain(found, tick, hits, recovered):
-            return
         owners = self.index.owners
         add, taken = found.add_position, found.hits
         price, kind = tick.price, tick.kind
@@ -441,28 +428,6 @@ class Engine:
                         )
                     )
             taken.append(hit)
-
-    def _record_plain(self, found: Crossings, tick: Tick, hits: list[Hit], recovered: bool) -> bool:
-        """A storm's shape: every hit a position's plain level (no trigger, no trailing stop)
-        with a known owner. Recorded in C-level passes, each hit as its owner, key and Hit:
-        the reason and level are read off the Hit when its part is built (`materialize`),
-        while the part before it is in the store's hands, not inside the tick's call. A
-        plain level is an int the book held since the key was set (`book._level` of it is
-        exact and cannot fail); whatever can fail (a trailing peak) stays on `_record`'s
-        per-hit path. Returns False, having recorded nothing, for any other shape."""
-        if len(hits) < 2:
-            return False
-        if any(map(_TRAIL_OF, hits)) or Reason.TRIGGER in map(_REASON_OF, hits):
-            return False
-        keys = list(map(_KEY_OF, hits))
-        uids = list(map(self.index.owners.get, keys))
-        if None in uids:
-            return False
-        found._raw += zip(
-            uids, keys, hits, repeat(tick.price), repeat(tick.kind), repeat(recovered)
-        )
-        found.hits += hits
-        return True
 
     def _predict(self, trigger_id: str, tick: Tick, at: datetime, found: Crossings) -> str | None:
         """Put the position this fire will open into the book now; returns its id, or None

@@ -23,7 +23,6 @@ trigger goes `failed` with the reason and no money moves.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,16 +55,11 @@ LEVEL_FIELDS = {
 }
 
 
-@dataclass(slots=True, unsafe_hash=True)
+@dataclass(frozen=True, slots=True)
 class PositionHit:
     """A position to close at `price` for `reason`. `level` is the crossed level as the book
     held it; the write commits only while that level is still stored (None: status only).
-    `kind` is the tick's price kind, for judging the crossing again.
-
-    Read-only by convention, not frozen (as `book.Hit`): a storm builds 100,000 of them
-    beside the store's writes, and a frozen dataclass's `__init__` (one `object.__setattr__`
-    a field) took 3.8 us against 0.74 us, Python that holds the GIL the writer thread
-    needs between two statements. Equal and hashed by value, as it was frozen."""
+    `kind` is the tick's price kind, for judging the crossing again."""
 
     uid: str
     position_id: str
@@ -93,9 +87,6 @@ class TriggerHit:
     level: Decimal | None = None
     kind: PriceKind = PriceKind.TRADE
     recovered: bool = False  # found in a gap's candles: the trigger and its position say so
-
-
-_GROUP_KEY = operator.attrgetter("reason", "price", "level", "recovered")
 
 
 @dataclass(slots=True)
@@ -167,34 +158,22 @@ def _close_groups(
     groups: dict[
         tuple[CloseReason, Decimal, Decimal | None, bool, TrailingStop | None], list[PositionHit]
     ] = {}
-    first = _GROUP_KEY(hits[0]) if hits else None
-    if (
-        first is not None
-        and first[0] is not CloseReason.TRAILING_STOP
-        and all(map(first.__eq__, map(_GROUP_KEY, hits)))
-    ):  # a storm: one level, one price; C-level passes whose keys are freed at once
-        groups[(*first, None)] = list(hits)
-    else:
-        for hit in hits:
-            trailing = hit.trailing if hit.reason is CloseReason.TRAILING_STOP else None
-            key = (hit.reason, hit.price, hit.level, hit.recovered, trailing)
-            groups.setdefault(key, []).append(hit)
+    for hit in hits:
+        trailing = hit.trailing if hit.reason is CloseReason.TRAILING_STOP else None
+        key = (hit.reason, hit.price, hit.level, hit.recovered, trailing)
+        groups.setdefault(key, []).append(hit)
     taken_hits: list[PositionHit] = []
     missed: list[PositionHit] = []
     for (reason, price, level, recovered, trailing), group in groups.items():
-        paths = [position_path(h.uid, h.position_id) for h in group]
         taken = set(
             tx.compare_and_set(
-                paths,
+                [position_path(h.uid, h.position_id) for h in group],
                 expected(reason, level, trailing),
                 closing_fields(reason, price, now, recovered),
             )
         )
-        if len(taken) == len(group):  # a storm: every one took (paths are distinct)
-            taken_hits += group
-            continue
-        for h, path in zip(group, paths, strict=True):
-            (taken_hits if path in taken else missed).append(h)
+        for h in group:
+            (taken_hits if position_path(h.uid, h.position_id) in taken else missed).append(h)
     return taken_hits, missed
 
 

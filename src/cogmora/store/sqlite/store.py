@@ -35,12 +35,7 @@ _CHANGES_DDL = (
     "CREATE TABLE IF NOT EXISTS _changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
     "grp TEXT NOT NULL, uid TEXT, path TEXT NOT NULL, doc TEXT)",
     "CREATE INDEX IF NOT EXISTS ix_changes_uid ON _changes (uid, seq)",
-    # No (grp, seq) index: a group filter reads the feed in seq order from the cursor and
-    # skips other groups' rows, which costs a caught-up follower only the rows since its
-    # last read; the index cost every change a B-tree insert (6% of a storm's SQL work),
-    # and for two groups (the engine's) the planner merged its two ranges through a sort
-    # of every matching row after the cursor before the LIMIT.
-    "DROP INDEX IF EXISTS ix_changes_grp",
+    "CREATE INDEX IF NOT EXISTS ix_changes_grp ON _changes (grp, seq)",
     # The newest seq pruned away (one row, absent until the first prune): a reader whose
     # cursor is below it has missed changes and gets FeedResync.
     "CREATE TABLE IF NOT EXISTS _feed_floor (id INTEGER PRIMARY KEY CHECK (id = 0), "

@@ -57,19 +57,6 @@ _UID_SQL = (
     "ELSE instr(substr(parent, 7), '/') - 1 END) END"
 )
 
-
-def _feed_uid_sql(group: str, parents: set[str]) -> str:
-    """`_UID_SQL` for rows of `group` under `parents`, cheaper where Python can tell: a
-    user's own subcollection (`users/{uid}`, the compare-and-set's usual paths) is
-    `substr(parent, 7)`, the same value `_uid` gives, without the general CASE's LIKE
-    and string search per row (3% of a storm's SQL work)."""
-    if group != "users" and all(
-        p.startswith("users/") and p.count("/") == 1 and len(p) > 6 for p in parents
-    ):
-        return "substr(parent, 7)"
-    return _UID_SQL
-
-
 _SET, _CREATE, _DELETE = 0, 1, 2
 _Op = tuple[int, str, str, str, str, Doc | None]  # (op, group, parent, id, path, doc)
 _PLAIN = frozenset({str, int, float, type(None)})  # typed values stored as they are
@@ -238,16 +225,12 @@ class SqliteTx:
         self._rules.check_cas()
         if not paths:
             return []
-        # (parent, group) of each path, kept per distinct pair only: a storm's 100,000
-        # tuples held in a list set off the cyclic GC over everything the writer holds.
-        places = {_split(p)[:2] for p in paths}
-        groups = {g for _, g in places}
+        groups = {_split(p)[1] for p in paths}
         if len(groups) != 1:
             raise ValueError("compare_and_set takes paths of one collection group")
         group = groups.pop()
         if not self._has(group):
             return []
-        uid_sql = _feed_uid_sql(group, {parent for parent, _ in places})
         typed = set(fields_for(group))
         # A string parameter is stored as a JSON string; anything else goes through json()
         # so that true, 1 and null keep their JSON types.
@@ -297,9 +280,9 @@ class SqliteTx:
                 # rowid, one B-tree descent a row where the path is two (its index, then
                 # the table).
                 self._conn.execute(
-                    f"INSERT INTO _changes (grp, uid, path, doc) SELECT ?, {uid_sql}, path, doc "
+                    f"INSERT INTO _changes (grp, uid, path, doc) SELECT ?, {_UID_SQL}, path, doc "
                     f'FROM "{group}" WHERE rowid IN ({",".join("?" * len(rows))})',
-                    [group, *([group] if uid_sql is _UID_SQL else []), *(r[0] for r in rows)],
+                    [group, group, *(r[0] for r in rows)],
                 )
             if self._stored:  # its stored columns changed: a later set() upserts it
                 for path in taken:
