@@ -35,8 +35,7 @@ import gc
 import operator
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import repeat
@@ -61,6 +60,7 @@ from cogmora.engine.metrics import EngineMetrics
 from cogmora.engine.prefilter import HotPath, Regions
 from cogmora.engine.trail_writes import TrailingWriter
 from cogmora.errors import FeedResync, Rejected, Temporary
+from cogmora.gcpause import gc_paused as _gc_paused
 from cogmora.services.clock import Clock
 from cogmora.services.crossings import (
     BurstOutcome,
@@ -81,23 +81,6 @@ _REJUDGE_ROUNDS = 3
 _REASON_OF = operator.attrgetter("reason")
 _POSITION_ID = operator.attrgetter("position_id")
 _CLOSE_REASONS = {r: close_reason(r) for r in Reason if r is not Reason.TRIGGER}
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic collection while a storm's objects are made: a burst makes 100,000 Hits,
-    and its parts 100,000 PositionHits, that all live until their commit, and the
-    collector would walk them hundreds of times as they are made (0.1-0.5 s of a
-    100,000-position storm). Reference counting frees them either way; synchronous
-    sections only, so the collector is never held off across an await."""
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 # A position crossing's PositionHit, as its arguments (`Crossings.materialize`).
