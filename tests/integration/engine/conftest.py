@@ -14,9 +14,11 @@ from prometheus_client import CollectorRegistry
 
 from cogmora.cli.compose import System, build_system
 from cogmora.domain.book import TriggerBook
-from cogmora.domain.enums import Market
+from cogmora.domain.enums import Market, Side
 from cogmora.domain.models import PriceQuote
+from cogmora.domain.orders import OpenRequest
 from cogmora.domain.ticks import PriceKind, Tick
+from cogmora.domain.trailing import TrailingStop
 from cogmora.engine.book_sync import WATCHED_GROUPS, BookIndex, fill, load_all
 from cogmora.engine.engine import Engine
 from cogmora.engine.faults import FaultHook
@@ -77,6 +79,20 @@ async def make_rig(path: Path, faults: FaultHook | None = None, store: Store | N
     await engine.load()
     tasks = [asyncio.create_task(engine.run_commits()), asyncio.create_task(engine.follow())]
     return Rig(system, engine, tasks)
+
+
+async def trailed_long(rig: Rig) -> str:
+    """User u's BTC-USDT long at 60000, stop loss 59000, trailing 5% (the store's peak
+    60000, stop 57000), in the engine's book: the lost-crossing scenarios start here."""
+    await rig.system.accounts.create_user("u", Decimal("100000"))
+    rig.price("BTC-USDT", "60000")
+    request = OpenRequest(
+        "BTC-USDT", Market.SPOT, Side.LONG, qty=Decimal("0.1"), stop_loss=Decimal("59000"),
+        trailing_stop=TrailingStop(Decimal("0.05")),
+    )
+    pid = str((await rig.system.positions.open("u", request))["id"])
+    await rig.synced()
+    return pid
 
 
 async def book_matches_store(rig: Rig) -> None:

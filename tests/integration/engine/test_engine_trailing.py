@@ -13,7 +13,7 @@ from cogmora.domain.orders import OpenRequest
 from cogmora.domain.trailing import TrailingStop
 from conditions import until
 
-from .conftest import Rig, pause, restart
+from .conftest import Rig, pause, restart, trailed_long
 
 COMMITS, FEED = 0, 1
 
@@ -125,14 +125,7 @@ async def test_a_crossing_lost_to_a_patch_keeps_the_books_peak(rig: Rig, feed_fi
     stop loss, but a PATCH clearing it committed first; judged again, the position stays
     open, trailing from 62000 (stop 58900), not from the stored 60000 (stop 57000): 58900
     closes it, and the store holds 62000 by the writer's next round at the latest."""
-    await rig.system.accounts.create_user("u", D("100000"))
-    rig.price("BTC-USDT", "60000")
-    request = OpenRequest(
-        "BTC-USDT", Market.SPOT, Side.LONG, qty=D("0.1"), stop_loss=D("59000"),
-        trailing_stop=TrailingStop(D("0.05")),
-    )
-    pid = str((await rig.system.positions.open("u", request))["id"])
-    await rig.synced()
+    pid = await trailed_long(rig)
     rig.ticks("BTC-USDT", "62000")
     await pause(rig, COMMITS)
     if not feed_first:

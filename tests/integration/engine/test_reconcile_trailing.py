@@ -6,12 +6,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
-from cogmora.domain.orders import OpenRequest
-from cogmora.domain.trailing import TrailingStop
+from cogmora.domain.enums import CloseReason, PositionStatus
 from cogmora.engine.faults import Step
 
-from .conftest import close_rig, make_rig, pause, restart
+from .conftest import close_rig, make_rig, pause, restart, trailed_long
 from .test_engine_faults import FailOnce
 
 COMMITS, FEED = 0, 1
@@ -25,14 +23,7 @@ async def test_a_failed_judging_again_keeps_the_books_further_peak(tmp_path: Pat
     hook = FailOnce(Step.REJUDGE, RuntimeError("injected"))
     rig = await make_rig(tmp_path / "reconcile.db", faults=hook)
     try:
-        await rig.system.accounts.create_user("u", D("100000"))
-        rig.price("BTC-USDT", "60000")
-        request = OpenRequest(
-            "BTC-USDT", Market.SPOT, Side.LONG, qty=D("0.1"), stop_loss=D("59000"),
-            trailing_stop=TrailingStop(D("0.05")),
-        )
-        pid = str((await rig.system.positions.open("u", request))["id"])
-        await rig.synced()
+        pid = await trailed_long(rig)
         rig.ticks("BTC-USDT", "62000")
         await pause(rig, COMMITS)
         await pause(rig, FEED)  # the PATCH reaches the book by the re-read, not the feed
