@@ -27,7 +27,9 @@ so every run sees the same levels. Printed: min / median / max of the rate.
   the book's float edges and the price filter's float regions, a Tick only for a frame
   near a level or a band edge, into the same gap replay -> filter -> `Engine.on_ticks`;
   its quiet test in C where `cogmora.engine._quiet` is built (printed at start: which loop
-  the HotPath modes measure), and the same chain with the Python loop for the ratio;
+  the HotPath modes measure), reading the raw frames in C (`HotPath.on_raw`), and the
+  same chain with the Python loop for the ratio, and with C judging frames msgspec has
+  parsed into `LeanFrame` first (`HotPath.on_parsed`, the C loop before the raw reader);
 - naive, the seed's: decode, then `symbol == S and status == open` (indexed) and a scan of
   every returned document (bench/_naive.py);
 - `--breakdown`: instead of the above, where a quiet frame's CPU time goes, step by step;
@@ -312,7 +314,9 @@ def main() -> None:
         crossed["hot path"] = put_back()
         return elapsed
 
-    def worker_chain(name: str, prefiltered: bool, native: bool = NATIVE) -> Callable[[], float]:
+    def worker_chain(
+        name: str, prefiltered: bool, native: bool = NATIVE, parsed: bool = False
+    ) -> Callable[[], float]:
         def run() -> float:
             now = time.time_ns
             plausible = PriceFilter(catalog, engine.on_ticks)
@@ -320,7 +324,12 @@ def main() -> None:
             hot = engine.hot_path(gaps.on_ticks, plausible.regions, lambda: gaps.held)
             hot.native = native
             started = time.perf_counter()
-            if prefiltered:
+            if parsed:
+                lean, on_parsed = msgspec.json.Decoder(LeanFrame).decode, hot.on_parsed
+                for burst in bursts:
+                    received = now()
+                    on_parsed([lean(raw) for raw in burst], [received] * len(burst))
+            elif prefiltered:
                 on_frames = hot.on_frames
                 for burst in bursts:
                     on_frames(burst, now())
@@ -366,8 +375,10 @@ def main() -> None:
         chain_exact: worker_chain("worker exact", False),
         chain_hot: worker_chain("worker prefiltered", True),
     }
+    chain_parsed = chain_hot.replace(", C loop", ", C loop over LeanFrames parsed first")
     if NATIVE:
         modes[chain_python] = worker_chain("worker prefiltered, Python loop", True, False)
+        modes[chain_parsed] = worker_chain("worker prefiltered, parsed", True, True, True)
     times: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.repeat):
         for name, run in modes.items():
@@ -399,10 +410,12 @@ def main() -> None:
     line = f"worker chain prefiltered ({loop}): {parse_rate / worker_hot:.2f}x the parse's time"
     if NATIVE:
         python_rate = n / median(times[chain_python])
+        parsed_rate = n / median(times[chain_parsed])
         line += (
             f"; C loop vs Python loop (medians): {worker_hot / python_rate:.2f}x "
             f"({python_rate:,.0f} frames/s with the Python loop, "
-            f"{parse_rate / python_rate:.2f}x the parse's time)"
+            f"{parse_rate / python_rate:.2f}x the parse's time); raw frames read in C vs "
+            f"LeanFrames parsed first: {worker_hot / parsed_rate:.2f}x ({parsed_rate:,.0f})"
         )
     print(line)
 

@@ -196,6 +196,140 @@ is_held(PyObject *held, PyObject *symbol)
     return -1;
 }
 
+/* What one burst's judgment reads and writes, as `run` and `scan` are given them. */
+typedef struct {
+    PyObject *cache, *held, *edges_map, *no_levels, *texts, *trades, *entry_value;
+} Burst;
+
+/* Judge one frame by its topic and price text (`s`, `len`; `text` its str, or NULL to make
+   one only if the frame is quiet), as `HotPath._span` does. 1: quiet, the stores made;
+   0: not quiet or unsure (Python judges it); -1: an error is set. */
+static int
+judge(Burst *b, PyObject *topic, const char *s, Py_ssize_t len, PyObject *text)
+{
+    /* The text tests first (they need no float): at least one character, the first "0"
+       or above (so no sign, point or space), no minus sign (an exponent). */
+    if (len == 0 || s[0] < '0' || memchr(s, '-', (size_t)len) != NULL) {
+        return 0;
+    }
+    PyObject *entry = PyDict_GetItemWithError(b->cache, topic);
+    if (entry == NULL) {
+        return PyErr_Occurred() ? -1 : 0; /* not cached yet: Python looks the topic up */
+    }
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
+        return 0;
+    }
+    PyObject *symbol = PyTuple_GET_ITEM(entry, 0);
+    PyObject *region = PyTuple_GET_ITEM(entry, 1);
+    PyObject *edges = PyTuple_GET_ITEM(entry, 2);
+    if (!PyUnicode_CheckExact(symbol)) {
+        return 0; /* its hash or equality could be Python code */
+    }
+    /* float(text) for an ASCII text with no space and no underscore is
+       PyOS_string_to_double on the whole text; anything it does not read to the end,
+       Python reads. */
+    double price;
+    if (!text_to_double(s, len, &price)) {
+        return 0;
+    }
+    Layout *rl = layout_of(&REGION, Py_TYPE(region));
+    if (rl == NULL) {
+        return 0;
+    }
+    double rflo, rfhi, pivot;
+    if (!float_of(SLOT(region, rl, 0), &rflo) || !float_of(SLOT(region, rl, 1), &rfhi) ||
+        !(rflo < price && price < rfhi)) {
+        return 0;
+    }
+    PyObject *limit_obj = SLOT(region, rl, 2);
+    if (limit_obj == NULL || !PyLong_CheckExact(limit_obj) ||
+        !float_of(SLOT(region, rl, 3), &pivot)) {
+        return 0;
+    }
+    int overflow = 0;
+    long long limit = PyLong_AsLongLongAndOverflow(limit_obj, &overflow);
+    if (overflow || (limit == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    /* len(text) <= limit + (price > pivot), without overflow */
+    if ((long long)len - (price > pivot) > limit) {
+        return 0;
+    }
+    Layout *el = layout_of(&EDGES, Py_TYPE(edges));
+    if (el == NULL) {
+        return 0;
+    }
+    PyObject *count = SLOT(edges, el, 2);
+    if (count == NULL || !PyLong_CheckExact(count)) {
+        return 0;
+    }
+    int levels = PyObject_IsTrue(count);
+    if (levels < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (!levels) {
+        /* No level (or no longer the book's): quiet by these edges only while they are
+           still what the book maps the symbol to; else Python caches the new ones. */
+        PyObject *now = PyDict_GetItemWithError(b->edges_map, symbol);
+        if (now == NULL) {
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+            now = b->no_levels;
+        }
+        if (now != edges) {
+            return 0;
+        }
+    }
+    double eflo, efhi;
+    if (!float_of(SLOT(edges, el, 0), &eflo) || !float_of(SLOT(edges, el, 1), &efhi) ||
+        !(eflo < price && price < efhi)) {
+        return 0;
+    }
+    if (is_held(b->held, symbol) != 0) {
+        return 0;
+    }
+    /* Quiet: the filter's band reference and the live price, as the Python loop. */
+    if (text == NULL) {
+        text = PyUnicode_New(len, 127);
+        if (text == NULL) {
+            return -1;
+        }
+        memcpy(PyUnicode_DATA(text), s, (size_t)len);
+    }
+    else {
+        Py_INCREF(text);
+    }
+    Py_INCREF(entry);
+    PyObject **slot = &SLOT(region, rl, 4);
+    PyObject *old = *slot;
+    Py_INCREF(text);
+    *slot = text;
+    Py_XDECREF(old);
+    int failed = PyDict_SetItem(b->texts, symbol, text) < 0 ||
+                 PyDict_SetItem(b->trades, symbol, b->entry_value) < 0;
+    Py_DECREF(text);
+    Py_DECREF(entry);
+    return failed ? -1 : 1;
+}
+
+/* The burst's shared arguments (args[2:9]), checked; 0 when Python must judge instead. */
+static int
+burst_of(Burst *b, PyObject *const *args)
+{
+    b->cache = args[2];
+    b->held = args[3];
+    b->edges_map = args[4];
+    b->no_levels = args[5];
+    b->texts = args[6];
+    b->trades = args[7];
+    b->entry_value = args[8];
+    return PyDict_CheckExact(b->cache) && PyDict_CheckExact(b->edges_map) &&
+           PyDict_CheckExact(b->texts) && PyDict_CheckExact(b->trades);
+}
+
 PyDoc_STRVAR(run_doc,
 "run(frames, start, cache, held, edges, no_levels, texts, trades, entry) -> int\n\n"
 "Judge frames[start:] as HotPath's Python loop does, making the quiet stores\n"
@@ -214,11 +348,8 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (i == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    PyObject *cache = args[2], *held = args[3], *edges_map = args[4], *no_levels = args[5];
-    PyObject *texts = args[6], *trades = args[7], *entry_value = args[8];
-    if (!PyList_CheckExact(frames) || !PyDict_CheckExact(cache) ||
-        !PyDict_CheckExact(edges_map) || !PyDict_CheckExact(texts) ||
-        !PyDict_CheckExact(trades) || i < 0) {
+    Burst b;
+    if (!PyList_CheckExact(frames) || !burst_of(&b, args) || i < 0) {
         return PyLong_FromSsize_t(i < 0 ? 0 : i); /* nothing judged here: Python does it */
     }
     /* Nothing below runs Python code (str keys, exact sets, ints and floats only), so
@@ -244,112 +375,413 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (text == NULL || !PyUnicode_CheckExact(text) || !PyUnicode_IS_COMPACT_ASCII(text)) {
             break;
         }
-        /* The text tests first (they need no float): at least one character, the first
-           "0" or above (so no sign, point or space), no minus sign (an exponent). */
-        Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-        const char *s = (const char *)PyUnicode_DATA(text);
-        if (len == 0 || s[0] < '0' || memchr(s, '-', (size_t)len) != NULL) {
+        int quiet = judge(&b, topic, (const char *)PyUnicode_DATA(text),
+                          PyUnicode_GET_LENGTH(text), text);
+        if (quiet < 0) {
+            return NULL;
+        }
+        if (!quiet) {
             break;
         }
-        PyObject *entry = PyDict_GetItemWithError(cache, topic);
-        if (entry == NULL) {
-            if (PyErr_Occurred()) {
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+/* ---- Raw frames: a strict reader of the canonical ticker message ----
+
+   `scan` reads a raw frame itself, without building any Python object, but only a frame
+   whose every byte it understands the way msgspec's `LeanFrame` decoder does: one JSON
+   object, no whitespace before or after it, every string plain printable ASCII (no
+   backslash, so no escape: what it reads is what the decoder decodes), `type` the string
+   "message", `data` an object whose `price` is a string and whose `time`/`Time`, if
+   present, are plain non-negative integers of at most 18 digits, `topic` and `subject`
+   strings, no key of these read twice, any other member a JSON value (numbers without an
+   exponent and of at most 20 digits, nesting at most 8 deep). Anything else -- valid JSON
+   or not -- is left to Python, which decodes it exactly (or counts it malformed). So what
+   `scan` reads is what the decoder reads, and it never accepts a frame the decoder
+   refuses: `read_frame` exposes the reader to the tests that prove it. */
+
+typedef struct {
+    const char *topic, *price;
+    Py_ssize_t topic_len, price_len;
+    long long time, Time;
+} RawFields;
+
+#define MAX_DEPTH 8
+
+static inline int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline const char *
+skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+    return p;
+}
+
+/* A plain string at p (p at its opening quote): its content in [*s, *s + *n), and the
+   pointer past the closing quote; NULL for an escape, a control or non-ASCII byte, or no
+   closing quote. */
+static inline const char *
+plain_string(const char *p, const char *end, const char **s, Py_ssize_t *n)
+{
+    const char *b = ++p;
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *s = b;
+            *n = p - b;
+            return p + 1;
+        }
+        if (c == '\\' || c < 0x20 || c >= 0x80) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A JSON number with no exponent and at most 20 digits, or NULL. */
+static const char *
+skip_number(const char *p, const char *end)
+{
+    int digits = 0;
+    if (p < end && *p == '-') {
+        p++;
+    }
+    if (p >= end) {
+        return NULL;
+    }
+    if (*p == '0') {
+        p++;
+        digits++;
+    }
+    else if (*p >= '1' && *p <= '9') {
+        for (; p < end && is_digit(*p); p++) {
+            digits++;
+        }
+    }
+    else {
+        return NULL;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !is_digit(*p)) {
+            return NULL;
+        }
+        for (; p < end && is_digit(*p); p++) {
+            digits++;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        return NULL;
+    }
+    return digits <= 20 ? p : NULL;
+}
+
+static const char *skip_value(const char *p, const char *end, int depth);
+
+/* An object's or array's members (p just past its opening bracket), or NULL. */
+static const char *
+skip_container(const char *p, const char *end, int depth, char close)
+{
+    if (depth > MAX_DEPTH) {
+        return NULL;
+    }
+    p = skip_ws(p, end);
+    if (p < end && *p == close) {
+        return p + 1;
+    }
+    for (;;) {
+        if (close == '}') {
+            const char *s;
+            Py_ssize_t n;
+            if (p >= end || *p != '"' || (p = plain_string(p, end, &s, &n)) == NULL) {
                 return NULL;
             }
-            break; /* not cached yet: Python looks the topic up */
-        }
-        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
-            break;
-        }
-        PyObject *symbol = PyTuple_GET_ITEM(entry, 0);
-        PyObject *region = PyTuple_GET_ITEM(entry, 1);
-        PyObject *edges = PyTuple_GET_ITEM(entry, 2);
-        if (!PyUnicode_CheckExact(symbol)) {
-            break; /* its hash or equality could be Python code */
-        }
-        /* float(text) for an ASCII text with no space and no underscore is
-           PyOS_string_to_double on the whole text; anything it does not read to the end,
-           Python reads. */
-        double price;
-        if (!text_to_double(s, len, &price)) {
-            break;
-        }
-        Layout *rl = layout_of(&REGION, Py_TYPE(region));
-        if (rl == NULL) {
-            break;
-        }
-        double rflo, rfhi, pivot;
-        if (!float_of(SLOT(region, rl, 0), &rflo) || !float_of(SLOT(region, rl, 1), &rfhi) ||
-            !(rflo < price && price < rfhi)) {
-            break;
-        }
-        PyObject *limit_obj = SLOT(region, rl, 2);
-        if (limit_obj == NULL || !PyLong_CheckExact(limit_obj) ||
-            !float_of(SLOT(region, rl, 3), &pivot)) {
-            break;
-        }
-        int overflow = 0;
-        long long limit = PyLong_AsLongLongAndOverflow(limit_obj, &overflow);
-        if (overflow || (limit == -1 && PyErr_Occurred())) {
-            PyErr_Clear();
-            break;
-        }
-        /* len(text) <= limit + (price > pivot), without overflow */
-        if ((long long)len - (price > pivot) > limit) {
-            break;
-        }
-        Layout *el = layout_of(&EDGES, Py_TYPE(edges));
-        if (el == NULL) {
-            break;
-        }
-        PyObject *count = SLOT(edges, el, 2);
-        if (count == NULL || !PyLong_CheckExact(count)) {
-            break;
-        }
-        int levels = PyObject_IsTrue(count);
-        if (levels < 0) {
-            PyErr_Clear();
-            break;
-        }
-        if (!levels) {
-            /* No level (or no longer the book's): quiet by these edges only while they
-               are still what the book maps the symbol to; else Python caches the new. */
-            PyObject *now = PyDict_GetItemWithError(edges_map, symbol);
-            if (now == NULL) {
-                if (PyErr_Occurred()) {
-                    return NULL;
-                }
-                now = no_levels;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ':') {
+                return NULL;
             }
-            if (now != edges) {
-                break;
-            }
+            p = skip_ws(p + 1, end);
         }
-        double eflo, efhi;
-        if (!float_of(SLOT(edges, el, 0), &eflo) || !float_of(SLOT(edges, el, 1), &efhi) ||
-            !(eflo < price && price < efhi)) {
+        if ((p = skip_value(p, end, depth)) == NULL) {
+            return NULL;
+        }
+        p = skip_ws(p, end);
+        if (p >= end) {
+            return NULL;
+        }
+        if (*p == close) {
+            return p + 1;
+        }
+        if (*p != ',') {
+            return NULL;
+        }
+        p = skip_ws(p + 1, end);
+    }
+}
+
+static const char *
+skip_value(const char *p, const char *end, int depth)
+{
+    if (p >= end) {
+        return NULL;
+    }
+    const char *s;
+    Py_ssize_t n;
+    switch (*p) {
+    case '"':
+        return plain_string(p, end, &s, &n);
+    case '{':
+        return skip_container(p + 1, end, depth + 1, '}');
+    case '[':
+        return skip_container(p + 1, end, depth + 1, ']');
+    case 't':
+        return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        return skip_number(p, end);
+    }
+}
+
+/* A plain non-negative integer of at most 18 digits (no leading zero but "0"), or NULL. */
+static inline const char *
+read_int(const char *p, const char *end, long long *out)
+{
+    const char *b = p;
+    long long v = 0;
+    for (; p < end && is_digit(*p); p++) {
+        v = v * 10 + (*p - '0');
+    }
+    Py_ssize_t n = p - b;
+    if (n == 0 || n > 18 || (n > 1 && *b == '0')) {
+        return NULL;
+    }
+    *out = v;
+    return p;
+}
+
+static inline int
+key_is(const char *s, Py_ssize_t n, const char *name, Py_ssize_t len)
+{
+    return n == len && memcmp(s, name, (size_t)len) == 0;
+}
+
+/* One member of the frame (`data` when in_data), p at its key; the next position (past
+   the value), or NULL when the frame is not one `scan` reads. */
+static const char *
+member(const char *p, const char *end, RawFields *f, unsigned *seen, int in_data);
+
+/* An object's members (p just past its '{'), each through `member`, or NULL. */
+static const char *
+members(const char *p, const char *end, RawFields *f, unsigned *seen, int in_data)
+{
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') {
+        return p + 1;
+    }
+    for (;;) {
+        if ((p = member(p, end, f, seen, in_data)) == NULL) {
+            return NULL;
+        }
+        p = skip_ws(p, end);
+        if (p >= end) {
+            return NULL;
+        }
+        if (*p == '}') {
+            return p + 1;
+        }
+        if (*p != ',') {
+            return NULL;
+        }
+        p = skip_ws(p + 1, end);
+    }
+}
+
+enum { F_TYPE = 1, F_TOPIC = 2, F_SUBJECT = 4, F_DATA = 8, F_PRICE = 16, F_TIME = 32, F_TIME_CAP = 64 };
+
+static const char *
+member(const char *p, const char *end, RawFields *f, unsigned *seen, int in_data)
+{
+    const char *k, *s;
+    Py_ssize_t kn, n;
+    if (p >= end || *p != '"' || (p = plain_string(p, end, &k, &kn)) == NULL) {
+        return NULL;
+    }
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') {
+        return NULL;
+    }
+    p = skip_ws(p + 1, end);
+    if (p >= end) {
+        return NULL;
+    }
+    unsigned field = 0;
+    if (in_data) {
+        field = key_is(k, kn, "price", 5) ? F_PRICE
+              : key_is(k, kn, "time", 4)  ? F_TIME
+              : key_is(k, kn, "Time", 4)  ? F_TIME_CAP
+                                          : 0;
+    }
+    else {
+        field = key_is(k, kn, "type", 4)      ? F_TYPE
+              : key_is(k, kn, "topic", 5)     ? F_TOPIC
+              : key_is(k, kn, "subject", 7)   ? F_SUBJECT
+              : key_is(k, kn, "data", 4)      ? F_DATA
+                                              : 0;
+    }
+    if (field == 0) {
+        return skip_value(p, end, in_data ? 2 : 1);
+    }
+    if (*seen & field) {
+        return NULL; /* read twice: the decoder keeps the last, this reader does not try */
+    }
+    *seen |= field;
+    switch (field) {
+    case F_TYPE:
+        if (*p != '"' || (p = plain_string(p, end, &s, &n)) == NULL ||
+            !key_is(s, n, "message", 7)) {
+            return NULL;
+        }
+        return p;
+    case F_TOPIC:
+        if (*p != '"') {
+            return NULL;
+        }
+        return plain_string(p, end, &f->topic, &f->topic_len);
+    case F_SUBJECT:
+        if (*p != '"') {
+            return NULL;
+        }
+        return plain_string(p, end, &s, &n);
+    case F_DATA:
+        if (*p != '{') {
+            return NULL;
+        }
+        return members(p + 1, end, f, seen, 1);
+    case F_PRICE:
+        if (*p != '"') {
+            return NULL;
+        }
+        return plain_string(p, end, &f->price, &f->price_len);
+    case F_TIME:
+        return read_int(p, end, &f->time);
+    default:
+        return read_int(p, end, &f->Time);
+    }
+}
+
+/* The frame's topic, price text and times, when it is a frame `scan` reads; else 0. */
+static int
+read_fields(const char *p, Py_ssize_t len, RawFields *f)
+{
+    const char *end = p + len;
+    unsigned seen = 0;
+    f->time = f->Time = 0;
+    if (len == 0 || *p != '{') {
+        return 0;
+    }
+    p = members(p + 1, end, f, &seen, 0);
+    return p == end && (seen & (F_TYPE | F_TOPIC | F_DATA | F_PRICE)) == (F_TYPE | F_TOPIC | F_DATA | F_PRICE);
+}
+
+/* The bytes of a raw frame (bytes, or a compact ASCII str); 0 for anything else. */
+static inline int
+raw_bytes(PyObject *raw, const char **p, Py_ssize_t *len)
+{
+    if (PyBytes_CheckExact(raw)) {
+        *p = PyBytes_AS_STRING(raw);
+        *len = PyBytes_GET_SIZE(raw);
+        return 1;
+    }
+    if (PyUnicode_CheckExact(raw) && PyUnicode_IS_COMPACT_ASCII(raw)) {
+        *p = (const char *)PyUnicode_DATA(raw);
+        *len = PyUnicode_GET_LENGTH(raw);
+        return 1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(scan_doc,
+"scan(frames, start, cache, held, edges, no_levels, texts, trades, entry, out) -> int\n\n"
+"`run` over raw frames (bytes or str): each frame is read in C where it is a\n"
+"canonical ticker message (see `read_frame`), judged and stored as `run` does, up to\n"
+"the first frame it does not read or does not call quiet: that frame's index. When any\n"
+"frame was quiet, out[0] is the last quiet frame's `time or Time`.");
+
+static PyObject *
+scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 10 arguments");
+        return NULL;
+    }
+    PyObject *frames = args[0], *out = args[9];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Burst b;
+    if (!PyList_CheckExact(frames) || !PyList_CheckExact(out) || PyList_GET_SIZE(out) < 1 ||
+        !burst_of(&b, args) || i < 0) {
+        return PyLong_FromSsize_t(i < 0 ? 0 : i);
+    }
+    long long last = -1;
+    for (; i < PyList_GET_SIZE(frames); i++) {
+        const char *p;
+        Py_ssize_t len;
+        RawFields f;
+        if (!raw_bytes(PyList_GET_ITEM(frames, i), &p, &len) || !read_fields(p, len, &f)) {
             break;
         }
-        if (is_held(held, symbol) != 0) {
+        PyObject *topic = PyUnicode_New(f.topic_len, 127);
+        if (topic == NULL) {
+            return NULL;
+        }
+        memcpy(PyUnicode_DATA(topic), f.topic, (size_t)f.topic_len);
+        int quiet = judge(&b, topic, f.price, f.price_len, NULL);
+        Py_DECREF(topic);
+        if (quiet < 0) {
+            return NULL;
+        }
+        if (!quiet) {
             break;
         }
-        /* Quiet: the filter's band reference and the live price, as the Python loop. */
-        Py_INCREF(entry);
-        Py_INCREF(text);
-        PyObject **slot = &SLOT(region, rl, 4);
-        PyObject *old = *slot;
-        Py_INCREF(text);
-        *slot = text;
-        Py_XDECREF(old);
-        int failed = PyDict_SetItem(texts, symbol, text) < 0 ||
-                     PyDict_SetItem(trades, symbol, entry_value) < 0;
-        Py_DECREF(text);
-        Py_DECREF(entry);
-        if (failed) {
+        last = f.time ? f.time : f.Time;
+    }
+    if (last >= 0) {
+        PyObject *ms = PyLong_FromLongLong(last);
+        if (ms == NULL || PyList_SetItem(out, 0, ms) < 0) {
             return NULL;
         }
     }
     return PyLong_FromSsize_t(i);
+}
+
+PyDoc_STRVAR(read_frame_doc,
+"read_frame(raw) -> (topic, price, time, Time) | None\n\n"
+"What `scan` reads of a raw frame (bytes or str), or None where it leaves the frame to\n"
+"Python. For tests: where it reads a frame, msgspec's LeanFrame decoder must read the\n"
+"same.");
+
+static PyObject *
+read_frame(PyObject *module, PyObject *raw)
+{
+    const char *p;
+    Py_ssize_t len;
+    RawFields f;
+    if (!raw_bytes(raw, &p, &len) || !read_fields(p, len, &f)) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(s#s#LL)", f.topic, f.topic_len, f.price, f.price_len, f.time, f.Time);
 }
 
 PyDoc_STRVAR(to_float_doc,
@@ -395,6 +827,8 @@ configure(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL, run_doc},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL, scan_doc},
+    {"read_frame", read_frame, METH_O, read_frame_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
     {"to_float", to_float, METH_O, to_float_doc},
     {NULL, NULL, 0, NULL},

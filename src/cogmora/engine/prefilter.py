@@ -45,6 +45,13 @@ judges frames until the first one it does not call quiet and returns its index; 
 frame is judged by the Python loop (`_span`, the reference), through the sink if it is not
 quiet, before C goes on from the next one. C only ever says "quiet" where the Python loop
 would, so the two give the same results (both loops run the equivalence tests).
+
+With C, the burst's raw frames are not parsed at all where C can read them (`on_raw`,
+what the feed's connection hands over): C reads the topic, the price text and the times
+straight from the bytes of a frame in the canonical ticker shape, and leaves any frame it
+does not read exactly as msgspec's `LeanFrame` decoder would (an escape, a duplicate key,
+an exponent: see `_quiet.c`) to the Python loop, which parses it. Building the lean
+struct and freeing it were most of a quiet frame's cost once the test was in C.
 """
 
 from __future__ import annotations
@@ -152,9 +159,11 @@ class HotPath:
         "_live",
         "_names",
         "_now",
+        "_out",
         "_quiet",
         "_regions",
         "_run",
+        "_scan",
         "_sink",
         "control",
         "deferred",
@@ -198,28 +207,47 @@ class HotPath:
         self.exact = 0  # frames that went the exact way (the others were quiet)
         self.deferred = 0  # frames the C loop left to the Python loop (not all exact)
         self._run = _quiet.run if NATIVE else None
+        self._scan = _quiet.scan if NATIVE else None
+        self._out: list[int] = [0]  # where `scan` leaves the last quiet frame's exchange ms
         # The last tick of the last burst that had one (the feed's lag and silence).
         self.last_received_ns = 0
         self.last_exchange_ns = 0
 
     def on_frames(self, frames: Sequence[bytes | str], received_ns: int = 0) -> int:
-        """Parse and judge one burst of raw frames, as the feed's connection does in two
-        steps (`parse` as each frame arrives, `on_parsed` for the burst)."""
-        lean = self._lean
-        try:  # the common burst: every frame a spot ticker message
-            parsed: list[LeanFrame | Decoded] = [lean(raw) for raw in frames]
-        except msgspec.DecodeError:
-            parsed = []
-            for raw in frames:
-                item = self.parse(raw, received_ns)
-                if item is not None:
-                    parsed.append(item)
-        return self.on_parsed(parsed, [received_ns] * len(parsed))
+        """Judge one burst of raw frames that all arrived at `received_ns`."""
+        return self.on_raw(frames, [received_ns] * len(frames))
 
-    def parse(self, raw: bytes | str, received_ns: int) -> LeanFrame | Decoded | None:
+    def on_raw(
+        self,
+        frames: Sequence[bytes | str | Decoded],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None = None,
+        on_control: Callable[[bytes | str], None] | None = None,
+    ) -> int:
+        """Judge one burst of raw frames (or the `Decoded` Tick of a frame the reader
+        decoded already; `arrivals[i]` is frame i's time.time_ns()), as `on_parsed` judges
+        them once parsed: in frame order, a frame that carries no price to `on_control`
+        and one that is malformed to `on_malformed` (defaults: the ones given at
+        construction) when its turn comes. Returns how many frames were ticks."""
+        if self._scan is None:
+            parsed, at = self._parse_all(frames, arrivals, on_malformed, on_control)
+            return self.on_parsed(parsed, at, on_malformed)
+        regions, held, trades, burst, texts = self._begin()
+        quiet, ticks, made, last, exchange_ms = self._scanned(
+            frames, arrivals, on_malformed, on_control, regions, held, trades, burst, texts
+        )
+        return self._end(quiet, ticks, made, last, arrivals, exchange_ms)
+
+    def parse(
+        self,
+        raw: bytes | str,
+        received_ns: int,
+        on_malformed: Callable[[MalformedFrame], None] | None = None,
+        on_control: Callable[[bytes | str], None] | None = None,
+    ) -> LeanFrame | Decoded | None:
         """A spot message frame as `LeanFrame`; any other frame decoded in full: its Tick
         (as `Decoded`), or None after passing it to `on_control` or counting it
-        malformed."""
+        malformed (defaults: the ones given at construction)."""
         try:
             return self._lean(raw)
         except msgspec.DecodeError:
@@ -227,13 +255,42 @@ class HotPath:
         try:
             tick = self._full(raw, received_ns)
         except MalformedFrame as exc:
-            self._bad(exc)
+            if on_malformed is None:
+                self._bad(exc)
+            else:
+                self.malformed += 1
+                on_malformed(exc)
             return None
         if tick is None:
-            if self.control is not None:
-                self.control(raw)
+            control = on_control or self.control
+            if control is not None:
+                control(raw)
             return None
         return Decoded(tick)
+
+    def _parse_all(
+        self,
+        frames: Sequence[bytes | str | Decoded],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None,
+        on_control: Callable[[bytes | str], None] | None,
+    ) -> tuple[list[LeanFrame | Decoded], list[int]]:
+        """The burst parsed for the Python loop, with the arrivals of the frames kept."""
+        lean = self._lean
+        try:  # the common burst: every frame a spot ticker message
+            return [lean(raw) for raw in frames], list(arrivals)  # type: ignore[arg-type]
+        except (msgspec.DecodeError, TypeError):
+            pass
+        parsed: list[LeanFrame | Decoded] = []
+        at: list[int] = []
+        for raw, arrival in zip(frames, arrivals, strict=True):
+            item = (
+                raw if type(raw) is Decoded else self.parse(raw, arrival, on_malformed, on_control)  # type: ignore[arg-type]
+            )
+            if item is not None:
+                parsed.append(item)
+                at.append(arrival)
+        return parsed, at
 
     def on_parsed(
         self,
@@ -245,12 +302,7 @@ class HotPath:
         ticks that may matter, one by one and in order; the others only note their price.
         Returns how many frames were ticks (quiet or not); a frame whose price the exact
         decoder refuses goes to `on_malformed` (default: the one given at construction)."""
-        regions = self._regions()
-        if regions is not self._cached_for:
-            self._cache.clear()
-            self._cached_for = regions
-        held = self._held()
-        trades, burst, texts = self._live.quiet_burst(self._now())
+        regions, held, trades, burst, texts = self._begin()
         if self._run is None:
             quiet, ticks, made, last = self._span(
                 frames, arrivals, on_malformed, regions, held, trades, burst, texts
@@ -259,14 +311,41 @@ class HotPath:
             quiet, ticks, made, last = self._native(
                 frames, arrivals, on_malformed, regions, held, trades, burst, texts
             )
+        exchange_ms = 0
+        if quiet and last > made:
+            data = frames[last].data  # type: ignore[union-attr]  # quiet: a LeanFrame
+            exchange_ms = data.time or data.Time
+        return self._end(quiet, ticks, made, last, arrivals, exchange_ms)
+
+    def _begin(
+        self,
+    ) -> tuple[Regions, Collection[str], dict[str, TradeEntry], TradeEntry, dict[str, str]]:
+        """A burst's filter regions (the cache cleared when they are a new map), held
+        symbols and live-price maps."""
+        regions = self._regions()
+        if regions is not self._cached_for:
+            self._cache.clear()
+            self._cached_for = regions
+        trades, burst, texts = self._live.quiet_burst(self._now())
+        return regions, self._held(), trades, burst, texts
+
+    def _end(
+        self,
+        quiet: int,
+        ticks: int,
+        made: int,
+        last: int,
+        arrivals: Sequence[int],
+        exchange_ms: int,
+    ) -> int:
+        """Count the burst's quiet frames; when the last tick was quiet, it is the last."""
         if not quiet:
             return ticks
         if self._quiet is not None:
             self._quiet(quiet)
         if last > made:
-            data = frames[last].data  # type: ignore[union-attr]  # quiet: a LeanFrame
             self.last_received_ns = arrivals[last]
-            self.last_exchange_ns = (data.time or data.Time) * 1_000_000
+            self.last_exchange_ns = exchange_ms * 1_000_000
         return quiet + ticks
 
     @property
@@ -280,6 +359,66 @@ class HotPath:
         if on and _quiet is None:
             raise RuntimeError("cogmora.engine._quiet is not built (no C compiler at install)")
         self._run = _quiet.run if on else None
+        self._scan = _quiet.scan if on else None
+
+    def _scanned(
+        self,
+        frames: Sequence[bytes | str | Decoded],
+        arrivals: Sequence[int],
+        on_malformed: Callable[[MalformedFrame], None] | None,
+        on_control: Callable[[bytes | str], None] | None,
+        regions: Regions,
+        held: Collection[str],
+        trades: dict[str, TradeEntry],
+        burst: TradeEntry,
+        texts: dict[str, str],
+    ) -> tuple[int, int, int, int, int]:
+        """`_native` over raw frames: C reads and judges the frames it can, and each frame
+        it stops at is parsed and judged by `_span` alone, in frame order. Also returns
+        the last quiet frame's exchange time (ms)."""
+        scan, cache, edges, out = self._scan, self._cache, self._edges, self._out
+        assert scan is not None
+        if type(frames) is not list:
+            frames = list(frames)
+        n = len(frames)
+        quiet = ticks = exchange_ms = 0
+        made = last = -1
+        start = 0
+        while True:
+            stop = scan(frames, start, cache, held, edges, _NO_LEVELS, texts, trades, burst, out)
+            if stop > start:
+                quiet += stop - start
+                last = stop - 1
+                exchange_ms = out[0]
+            if stop >= n:
+                return quiet, ticks, made, last, exchange_ms
+            self.deferred += 1
+            raw = frames[stop]
+            item = (
+                raw
+                if type(raw) is Decoded
+                else self.parse(raw, arrivals[stop], on_malformed, on_control)
+            )
+            if item is not None:
+                one, tick, _, _ = self._span(
+                    [item],
+                    arrivals[stop : stop + 1],
+                    on_malformed,
+                    regions,
+                    held,
+                    trades,
+                    burst,
+                    texts,
+                )
+                if one:
+                    quiet += 1
+                    last = stop
+                    data = item.data  # type: ignore[union-attr]  # quiet: a LeanFrame
+                    exchange_ms = data.time or data.Time
+                elif tick:
+                    ticks += 1
+                    made = stop
+            start = stop + 1
 
     def _native(
         self,

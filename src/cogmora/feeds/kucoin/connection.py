@@ -6,9 +6,10 @@ yield to the event loop while frames are already buffered (aiohttp's queue retur
 without suspending), so the flush runs only once the socket has been drained: everything
 read in one go reaches `on_ticks` as one list, and the engine commits once per burst.
 
-With a `FrameSink` (the worker's spot feed: `engine.prefilter.HotPath`), a spot message
-frame is only parsed into `LeanFrame` as it arrives (its price stays text) and the burst
-goes to `on_parsed`, which builds Ticks only for the frames that need one. Control frames
+With a `FrameSink` (the worker's spot feed: `engine.prefilter.HotPath`), a message frame
+is not even parsed as it arrives: the burst's raw frames go to `on_raw`, which reads them
+(in C where it is built) and builds Ticks only for the frames that need one. A frame that
+does not spell `"message"` is no data message and is decoded at once, so control frames
 are still handled as they arrive, in both modes: a subscription's ack resolves its waiter
 before the ticks read after it are flushed.
 """
@@ -34,7 +35,7 @@ from cogmora.errors import Temporary
 from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame
 from cogmora.feeds.kucoin.metrics import MarketFeedMetrics
 from cogmora.feeds.kucoin.rest import KucoinRest
-from cogmora.feeds.kucoin.schemas import ControlFrame, LeanFrame, PingRequest, SubscribeRequest
+from cogmora.feeds.kucoin.schemas import ControlFrame, PingRequest, SubscribeRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +43,28 @@ log = logging.getLogger(__name__)
 RawWebSocket = aiohttp.ClientWebSocketResponse[Literal[False]]
 
 _control = msgspec.json.Decoder(ControlFrame)
-_lean = msgspec.json.Decoder(LeanFrame).decode
+# What every data message spells (`"type":"message"`) and no control frame does: a frame
+# without it is decoded as it arrives.
+_MESSAGE = '"message"'
+_MESSAGE_BYTES = b'"message"'
 _encode = msgspec.json.Encoder().encode
 
 
 class FrameSink(Protocol):
-    """Bursts of parsed spot frames (`LeanFrame`, or the Tick of a frame that did not fit
-    it as `Decoded`), with each frame's arrival; returns how many were ticks. After a
+    """Bursts of raw spot message frames (or the Tick of a frame the reader decoded, as
+    `Decoded`), with each frame's arrival; returns how many were ticks. Malformed frames
+    go to `on_malformed`, frames with no price to `on_control`, in frame order. After a
     burst with ticks, `last_received_ns`/`last_exchange_ns` are its last tick's."""
 
     last_received_ns: int
     last_exchange_ns: int
 
-    def on_parsed(
+    def on_raw(
         self,
-        frames: Sequence[LeanFrame | Decoded],
+        frames: Sequence[bytes | str | Decoded],
         arrivals: Sequence[int],
         on_malformed: Callable[[MalformedFrame], None] | None = None,
+        on_control: Callable[[bytes | str], None] | None = None,
     ) -> int: ...
 
 
@@ -120,7 +126,7 @@ class KucoinConnection:
         self._ids = itertools.count(1)
         self._pending: list[Tick] = []
         self._hot = frames
-        self._parsed: list[LeanFrame | Decoded] = []
+        self._parsed: list[bytes | str | Decoded] = []
         self._arrivals: list[int] = []
         self._frames = 0
         self._malformed_unreported = 0
@@ -204,9 +210,7 @@ class KucoinConnection:
             if max_age_s is not None:
                 tg.create_task(self._expire(max_age_s, reader, pinger))
 
-    async def _expire(
-        self, after_s: float, *tasks: asyncio.Task[None]
-    ) -> None:
+    async def _expire(self, after_s: float, *tasks: asyncio.Task[None]) -> None:
         await asyncio.sleep(after_s)
         self.closed_reason = "recycled"
         for task in tasks:
@@ -244,14 +248,12 @@ class KucoinConnection:
     async def _read_hot(self) -> None:
         ws = self.ws
         full = self._decoder.full
-        lean = _lean
         parsed, arrivals = self._parsed, self._arrivals
         loop = asyncio.get_running_loop()
         flush = self._flush
         now = time.time_ns
         text = aiohttp.WSMsgType.TEXT
         binary = aiohttp.WSMsgType.BINARY
-        decode_error = msgspec.DecodeError
         while True:
             msg = await ws.receive()
             kind = msg.type
@@ -259,10 +261,10 @@ class KucoinConnection:
                 self._frames += 1
                 raw = msg.data
                 at = now()
-                item: LeanFrame | Decoded
-                try:
-                    item = lean(raw)  # a spot ticker message, or it raises
-                except decode_error:
+                item: bytes | str | Decoded
+                if (_MESSAGE if raw.__class__ is str else _MESSAGE_BYTES) in raw:
+                    item = raw  # a message, read with its burst
+                else:
                     try:
                         tick = full(raw, at)
                     except MalformedFrame as exc:
@@ -309,7 +311,7 @@ class KucoinConnection:
         ticks = 0
         if batch:
             try:
-                ticks = hot.on_parsed(batch, arrivals, self._malformed)
+                ticks = hot.on_raw(batch, arrivals, self._malformed, self._control)
             except Exception:
                 m.error("on_ticks")
                 log.exception("the tick consumer failed on a burst of %d frames", len(batch))
