@@ -21,6 +21,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <float.h>
+#include <stdint.h>
 #include <string.h>
 #include "structmember.h"
 
@@ -431,6 +432,25 @@ static inline const char *
 plain_string(const char *p, const char *end, const char **s, Py_ssize_t *n)
 {
     const char *b = ++p;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight bytes at a time to the first byte that may end the plain run (a quote, a
+       backslash, a control or non-ASCII byte): the lowest byte these tests flag is always
+       one of them (a borrow only runs upwards from a flagged byte), and the loop below
+       judges it. */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+        uint64_t flagged = (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+                            ((bs - ones) & ~bs)) & highs;
+        if (flagged) {
+            p += __builtin_ctzll(flagged) >> 3;
+            break;
+        }
+        p += 8;
+    }
+#endif
     for (; p < end; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
@@ -693,6 +713,50 @@ read_fields(const char *p, Py_ssize_t len, RawFields *f)
     return p == end && (seen & (F_TYPE | F_TOPIC | F_DATA | F_PRICE)) == (F_TYPE | F_TOPIC | F_DATA | F_PRICE);
 }
 
+/* The topic of a raw frame as a str, from a small table of the topics seen (by their
+   bytes): the same str object each time, so its hash is computed once and a dict lookup
+   by it costs no string building, hashing or freeing per frame. A slot holds the last
+   topic that hashed to it; a new reference, or NULL with an error set. */
+#define TOPIC_SLOTS 4096
+#define TOPIC_MAX 64
+
+typedef struct {
+    PyObject *str;
+    Py_ssize_t len;
+    char bytes[TOPIC_MAX];
+} TopicSlot;
+
+static TopicSlot topics[TOPIC_SLOTS];
+
+static inline PyObject *
+topic_str(const char *s, Py_ssize_t len)
+{
+    TopicSlot *slot = NULL;
+    if (len <= TOPIC_MAX) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (Py_ssize_t i = 0; i < len; i++) {
+            h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+        }
+        slot = &topics[h & (TOPIC_SLOTS - 1)];
+        if (slot->str != NULL && slot->len == len && memcmp(slot->bytes, s, (size_t)len) == 0) {
+            Py_INCREF(slot->str);
+            return slot->str;
+        }
+    }
+    PyObject *str = PyUnicode_New(len, 127);
+    if (str == NULL) {
+        return NULL;
+    }
+    memcpy(PyUnicode_DATA(str), s, (size_t)len);
+    if (slot != NULL) {
+        Py_INCREF(str);
+        Py_XSETREF(slot->str, str);
+        slot->len = len;
+        memcpy(slot->bytes, s, (size_t)len);
+    }
+    return str;
+}
+
 /* The bytes of a raw frame (bytes, or a compact ASCII str); 0 for anything else. */
 static inline int
 raw_bytes(PyObject *raw, const char **p, Py_ssize_t *len)
@@ -742,11 +806,10 @@ scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!raw_bytes(PyList_GET_ITEM(frames, i), &p, &len) || !read_fields(p, len, &f)) {
             break;
         }
-        PyObject *topic = PyUnicode_New(f.topic_len, 127);
+        PyObject *topic = topic_str(f.topic, f.topic_len);
         if (topic == NULL) {
             return NULL;
         }
-        memcpy(PyUnicode_DATA(topic), f.topic, (size_t)f.topic_len);
         int quiet = judge(&b, topic, f.price, f.price_len, NULL);
         Py_DECREF(topic);
         if (quiet < 0) {
