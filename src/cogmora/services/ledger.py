@@ -169,7 +169,7 @@ class LedgerPage:
 
 
 def _query(uid: str, f: LedgerFilter, limit: int | None) -> q.Query:
-    query = q.Query("ledger", parent=f"users/{uid}")
+    query = q.Query("ledger", parent=user_path(uid))
     if f.kind is not None:
         query = query.where("kind", "==", f.kind.value)
     if f.by_time:

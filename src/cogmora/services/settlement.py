@@ -17,7 +17,7 @@ import structlog
 
 from cogmora.domain.enums import CloseReason, Market, PositionStatus, Side
 from cogmora.domain.fees import FeeSchedule
-from cogmora.domain.models import Doc, settled_doc
+from cogmora.domain.models import UNREADABLE, Doc, settled_doc
 from cogmora.domain.money import in_money_context, to_str
 from cogmora.domain.paths import history_path, user_path
 from cogmora.domain.positions import close_amounts, close_ledger
@@ -90,7 +90,7 @@ def _settle(
             closed = settled_doc(doc, closed_at, to_str(fee_close), to_str(pnl), to_str(payout))
             uid = doc["uid"]
             book.post_in_context(uid, close_ledger(liquidation, credit, fee_close), now, pid)
-        except (KeyError, TypeError, ValueError, ArithmeticError, NotFound) as exc:
+        except (*UNREADABLE, NotFound) as exc:
             # One unreadable document must not stop everyone else's settlement: it stays
             # `closing`, for an operator, and the rest of the batch goes through.
             log.error("cannot settle position; skipped", path=path, error=repr(exc))

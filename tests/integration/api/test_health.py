@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ from cogmora.cli.processes import start_components
 from cogmora.cli.serve import api_server
 from cogmora.cli.stores import open_store
 from cogmora.cli.worker import start_worker
+from cogmora.emulators import EmulatorUnavailable, FirestoreOnPort
 from cogmora.feeds.kucoin.client import FeedOptions
 from cogmora.settings import Settings
 from cogmora.simulator import KucoinSimulator, SimulatorConfig
@@ -341,75 +338,29 @@ async def test_an_unreachable_postgresql_makes_healthz_503_naming_it_until_it_is
     assert s.livez and set(s.livez) == {200}
 
 
-EMULATOR_JAR = Path(
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
-)
-
-
-class OwnEmulator:
-    """A Firestore emulator of this test's own on a fixed free port (never the shared one),
-    stopped and started again on the same port (as tests/faults/test_firestore_restart.py)."""
-
-    def __init__(self, workdir: Path) -> None:
-        from cogmora.emulators import free_port
-
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self.log = workdir / "emulator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ["java", "-Duser.language=en", "-cp", str(EMULATOR_JAR),
-                "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
-                "--host=127.0.0.1", f"--port={self.port}"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    async def up(self) -> None:
-        def answers() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return True
-            except OSError:
-                return False
-
-        deadline = asyncio.get_running_loop().time() + 180
-        while not await asyncio.to_thread(answers):
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"the emulator exited: {self.log.read_text()[-2000:]}")
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("the emulator did not answer in time")
-            await asyncio.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-
 @pytest.fixture
-def own_emulator(tmp_path: Path) -> Iterator[OwnEmulator]:
-    if not EMULATOR_JAR.exists() or shutil.which("java") is None:
-        pytest.skip(f"needs Java and the Firestore emulator's jar at {EMULATOR_JAR}")
-    emu = OwnEmulator(tmp_path)
+def own_emulator(tmp_path: Path) -> Iterator[FirestoreOnPort]:
+    """A Firestore emulator of this test's own on a fixed free port (never the shared one),
+    killed and started again on the same port."""
+    try:
+        emu = FirestoreOnPort(tmp_path)
+    except EmulatorUnavailable as exc:
+        pytest.skip(str(exc))
     try:
         yield emu
     finally:
-        emu.stop()
+        emu.kill()
 
 
 async def test_a_stopped_firestore_emulator_makes_healthz_503_naming_it_until_it_is_back(
-    own_emulator: OwnEmulator,
+    own_emulator: FirestoreOnPort,
 ) -> None:
     """Firestore (the emulator killed, then started again on the same port): 503 naming
     the store, then 200; /livez 200 throughout."""
     from cogmora.store.firestore import FirestoreStore
 
     emu = own_emulator
-    emu.start()
-    await emu.up()
+    await asyncio.to_thread(emu.start)
     project = f"demo-health-{uuid.uuid4().hex[:8]}"
     saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
     os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host  # read once, when the client is made
@@ -425,13 +376,12 @@ async def test_a_stopped_firestore_emulator_makes_healthz_503_naming_it_until_it
         async with asyncio.timeout(600), serving(store, f"firestore://{project}") as s:
             await s.until(store_reachable, within=180)
 
-            await asyncio.to_thread(emu.stop)
+            await asyncio.to_thread(emu.kill)
             down = await s.until(reason(f"store {store.name}"), within=180)
             assert down["storeProbe"]["reachable"] is False
             assert f"{STORE_DOWN} 1.0" in await s.metrics()
 
-            emu.start()
-            await emu.up()
+            await asyncio.to_thread(emu.start)
             back = await s.until(store_reachable, within=240)
             assert back["status"] == "ok"
             assert f"{STORE_DOWN} 0.0" in await s.metrics()
