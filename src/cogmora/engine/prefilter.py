@@ -400,15 +400,8 @@ class HotPath:
                 else self.parse(raw, arrivals[stop], on_malformed, on_control)
             )
             if item is not None:
-                one, tick, _, _ = self._span(
-                    [item],
-                    arrivals[stop : stop + 1],
-                    on_malformed,
-                    regions,
-                    held,
-                    trades,
-                    burst,
-                    texts,
+                one, tick = self._deferred(
+                    item, arrivals, stop, on_malformed, regions, held, trades, burst, texts
                 )
                 if one:
                     quiet += 1
@@ -419,6 +412,25 @@ class HotPath:
                     ticks += 1
                     made = stop
             start = stop + 1
+
+    def _deferred(
+        self,
+        item: LeanFrame | Decoded,
+        arrivals: Sequence[int],
+        at: int,
+        on_malformed: Callable[[MalformedFrame], None] | None,
+        regions: Regions,
+        held: Collection[str],
+        trades: dict[str, TradeEntry],
+        burst: TradeEntry,
+        texts: dict[str, str],
+    ) -> tuple[bool, bool]:
+        """A frame C stopped at (frame `at` of the burst), judged by `_span` alone: whether
+        it was quiet, and whether it became a Tick."""
+        one, tick, _, _ = self._span(
+            [item], arrivals[at : at + 1], on_malformed, regions, held, trades, burst, texts
+        )
+        return bool(one), bool(tick)
 
     def _native(
         self,
@@ -449,15 +461,8 @@ class HotPath:
             if stop >= n:
                 return quiet, ticks, made, last
             self.deferred += 1
-            one, tick, _, _ = self._span(
-                frames[stop : stop + 1],
-                arrivals[stop : stop + 1],
-                on_malformed,
-                regions,
-                held,
-                trades,
-                burst,
-                texts,
+            one, tick = self._deferred(
+                frames[stop], arrivals, stop, on_malformed, regions, held, trades, burst, texts
             )
             if one:
                 quiet += 1

@@ -41,6 +41,8 @@ _REASONS = {r.value: r for r in CloseReason}
 _CLOSING = PositionStatus.CLOSING.value
 _LIQUIDATION = CloseReason.LIQUIDATION.value
 _Settled = tuple[str, str, str, Doc]
+# A position document it cannot read, or whose owner is gone: skipped, left `closing`.
+_UNSETTLEABLE: tuple[type[Exception], ...] = (*UNREADABLE, NotFound)
 
 
 def settle_in(tx: Tx, rows: Sequence[tuple[str, Doc]], fees: FeeSchedule, clock: Clock) -> int:
@@ -90,7 +92,7 @@ def _settle(
             closed = settled_doc(doc, closed_at, to_str(fee_close), to_str(pnl), to_str(payout))
             uid = doc["uid"]
             book.post_in_context(uid, close_ledger(liquidation, credit, fee_close), now, pid)
-        except (*UNREADABLE, NotFound) as exc:
+        except _UNSETTLEABLE as exc:
             # One unreadable document must not stop everyone else's settlement: it stays
             # `closing`, for an operator, and the rest of the batch goes through.
             log.error("cannot settle position; skipped", path=path, error=repr(exc))
