@@ -179,20 +179,30 @@ function pnlOf(p, price) {
 const distance = (price, level) =>
   price === null || price === undefined || level === null ? "-" : `${fmt(((level - price) / price) * 100)}%`;
 
+// What the user has typed into a level but not saved (`id/field` -> text): a row can be
+// rebuilt by a live update at any moment, and the rebuilt input starts from this.
+const drafts = new Map();
+
 function levelField(p, name) {
   const current = p.details[name];
+  const stored = current === null || current === undefined ? "" : trim(current);
+  const key = `${p.id}/${name}`;
   const error = el("span", { class: "error field-error" });
   const input = el("input", {
-    name, value: current === null || current === undefined ? "" : trim(current), inputmode: "decimal",
+    name, value: drafts.get(key) ?? stored, inputmode: "decimal",
     "aria-label": `${name} of ${p.symbol}`,
+  });
+  input.addEventListener("input", () => {
+    if (input.value === stored) drafts.delete(key); else drafts.set(key, input.value);
   });
   const save = async () => {
     const value = input.value.trim();
-    if (value === (current === null || current === undefined ? "" : trim(current))) return;
+    if (value === stored) return;
     error.textContent = "";
     input.removeAttribute("aria-invalid");
     try {
       await api("PATCH", `/v1/positions/${p.id}`, { [name]: value === "" ? null : value });
+      drafts.delete(key);
       onChange();
     } catch (err) {
       error.textContent = err.message;
