@@ -8,12 +8,16 @@ transaction) and the real settler. Two other ways, for comparison, on the same d
   then one compare-and-set transaction per position (slow: measured on fewer positions);
 - the best a database can do: ONE batched `UPDATE ... WHERE symbol = ? AND status = 'open'
   AND stopLoss >= price` in one transaction, straight in SQL (no book, no documents
-  through Python): the floor any store-side approach pays for the same writes.
+  through Python, no change feed): the floor any store-side approach pays for the same
+  writes;
+- two floors under that one, to say what a 1 s storm would have to give up: the same
+  UPDATE of the status column alone (the document untouched), and one narrow row per
+  crossed position inserted into a table of its own (a "lighter status row").
 
 Each way runs `--repeat` times (fresh database each time); printed: min / median / max,
 and each ratio from the medians, beside the absolute figures, with the CPU and the load;
-also the process CPU seconds of the engine's storm and of the batched UPDATE, which a
-busy shared machine disturbs less than their wall time.
+also the process CPU seconds of each, which a busy shared machine disturbs less than
+their wall time.
 
 Run: .venv/bin/python bench/storm.py [--positions 100000] [--repeat 5]
 """
@@ -111,20 +115,44 @@ async def naive_storm(path: Path, n: int) -> float:
     return elapsed
 
 
-def batched_update_storm(path: Path, price: Decimal) -> tuple[float, int, float]:
-    """One SQL statement marks every crossed position closing (the fairer naive)."""
+_CROSSED = (
+    f"WHERE {column('symbol')} = :symbol AND {column('details.status')} = 'open' "
+    "AND CAST(json_extract(doc, '$.details.stopLoss') AS REAL) >= :level"
+)
+# Three ways straight in SQL, each ONE statement over the crossed rows in one transaction:
+# what the engine does minus the book and the change feed (the fairer naive), and two
+# floors under it that say what a 1 s storm would have to give up.
+SQL_WAYS = {
+    # the same rows and fields the engine writes
+    "batched UPDATE": (
+        f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing', "
+        "doc = json_set(doc, '$.details.status', 'closing', '$.details.closeReason', "
+        f"'stop_loss', '$.details.closePrice', :price) {_CROSSED}"
+    ),
+    # the status column alone, the document untouched: no reader would see `closing`
+    "status column only": (
+        f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing' {_CROSSED}"
+    ),
+    # a narrow row per crossed position in a table of its own (a "lighter status row")
+    "narrow row insert": (
+        "INSERT INTO _closing_bound (path, reason, price) "
+        f"SELECT path, 'stop_loss', :price FROM \"openPositions\" {_CROSSED}"
+    ),
+}
+
+
+def sql_storm(path: Path, price: Decimal, sql: str) -> tuple[float, int, float]:
+    """One of SQL_WAYS over a fresh copy of the storm's rows: (seconds, rows, CPU seconds)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    status = column("details.status")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _closing_bound (path TEXT PRIMARY KEY, reason TEXT, "
+        "price TEXT) WITHOUT ROWID"
+    )
     t0 = time.perf_counter()
     c0 = time.process_time()
     conn.execute("BEGIN IMMEDIATE")
     cur = conn.execute(
-        f"UPDATE \"openPositions\" SET {status} = 'closing', doc = json_set(doc, "
-        "'$.details.status', 'closing', '$.details.closeReason', 'stop_loss', "
-        "'$.details.closePrice', ?) "
-        f"WHERE {column('symbol')} = ? AND {status} = 'open' "
-        "AND CAST(json_extract(doc, '$.details.stopLoss') AS REAL) >= ?",
-        (format(price, "f"), "BTC-USDT", float(price)),
+        sql, {"price": format(price, "f"), "symbol": "BTC-USDT", "level": float(price)}
     )
     changed = cur.rowcount
     conn.execute("COMMIT")
@@ -141,6 +169,14 @@ async def prepared(path: Path, n: int) -> None:
     await store.close()
 
 
+def copy_of(source: Path, target: Path) -> Path:
+    """A byte-for-byte copy of a prepared database (SQLite's backup API), so each SQL way
+    starts from the same rows without writing them again."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--positions", type=int, default=100_000)
@@ -149,28 +185,31 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"machine at start: {machine()}")
     n = args.positions
-    loads, closings, settles, naives, batched = [], [], [], [], []
-    closing_cpus, batched_cpus = [], []
+    price = Decimal("58999")
+    loads, closings, settles, naives, closing_cpus = [], [], [], [], []
+    ways: dict[str, list[float]] = {name: [] for name in SQL_WAYS}
+    way_cpus: dict[str, list[float]] = {name: [] for name in SQL_WAYS}
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as d:
             load_s, closing_s, settle_s, closing_cpu = await engine_storm(Path(d) / "storm.db", n)
             naive_s = await naive_storm(Path(d) / "naive.db", args.naive_positions)
-            await prepared(Path(d) / "batched.db", n)
-            batched_s, batched_n, batched_cpu = batched_update_storm(
-                Path(d) / "batched.db", Decimal("58999")
-            )
-            assert batched_n == n, batched_n
+            await prepared(Path(d) / "rows.db", n)
+            figures = []
+            for name, sql in SQL_WAYS.items():
+                copy = copy_of(Path(d) / "rows.db", Path(d) / f"{len(figures)}.db")
+                way_s, way_n, way_cpu = sql_storm(copy, price, sql)
+                assert way_n == n, (name, way_n)
+                ways[name].append(way_s)
+                way_cpus[name].append(way_cpu)
+                figures.append(f"{name} {way_s:.3f} s")
         loads.append(load_s)
         closings.append(closing_s)
         settles.append(settle_s)
         naives.append(naive_s)
-        batched.append(batched_s)
         closing_cpus.append(closing_cpu)
-        batched_cpus.append(batched_cpu)
         print(
-            f"  run {i + 1}: closing {closing_s:.3f} s, settled {settle_s:.2f} s, "
-            f"seed's naive {naive_s:.2f} s, batched UPDATE {batched_s:.3f} s "
-            f"(process CPU: closing {closing_cpu:.3f} s, batched {batched_cpu:.3f} s)"
+            f"  run {i + 1}: closing {closing_s:.3f} s (CPU {closing_cpu:.3f} s), settled "
+            f"{settle_s:.2f} s, seed's naive {naive_s:.2f} s, {', '.join(figures)}"
         )
     closing = median(closings)
     naive_rate = args.naive_positions / median(naives)
@@ -186,15 +225,15 @@ async def main() -> None:
         f"{args.naive_positions:,} positions: {spread(naives)} s, median "
         f"{naive_rate:,.0f} positions/s; engine / this: {(n / closing) / naive_rate:.1f}x"
     )
+    for name, times in ways.items():
+        print(
+            f"one SQL statement, {name}, {n:,} rows: {spread(times)} s, median "
+            f"{n / median(times):,.0f} rows/s; engine / this: {median(times) / closing:.2f}x; "
+            f"process CPU {spread(way_cpus[name])} s"
+        )
     print(
-        f"naive, one batched SQL UPDATE, {n:,} positions: {spread(batched)} s, median "
-        f"{n / median(batched):,.0f} positions/s; engine / this: "
-        f"{median(batched) / closing:.2f}x"
-    )
-    print(
-        f"process CPU seconds (both threads; steadier than wall time on a shared machine): "
-        f"engine tick -> closing {spread(closing_cpus)}, batched UPDATE {spread(batched_cpus)}; "
-        f"engine / this: {median(batched_cpus) / median(closing_cpus):.2f}x"
+        f"process CPU seconds of the engine's tick -> closing (both threads; steadier than "
+        f"wall time on a shared machine): {spread(closing_cpus)}"
     )
     print(f"machine at end: {machine()}")
 
