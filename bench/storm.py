@@ -9,7 +9,8 @@ transaction) and the real settler. Two other ways, for comparison, on the same d
 - the best a database can do: ONE batched `UPDATE ... WHERE symbol = ? AND status = 'open'
   AND stopLoss >= price` in one transaction, straight in SQL (no book, no documents
   through Python, no change feed): the floor any store-side approach pays for the same
-  writes;
+  writes; and the same UPDATE followed by one INSERT ... SELECT that copies each changed
+  document to the change feed, as the engine's store must;
 - two floors under that one, to say what a 1 s storm would have to give up: the same
   UPDATE of the status column alone (the document untouched), and one narrow row per
   crossed position inserted into a table of its own (a "lighter status row").
@@ -119,42 +120,51 @@ _CROSSED = (
     f"WHERE {column('symbol')} = :symbol AND {column('details.status')} = 'open' "
     "AND CAST(json_extract(doc, '$.details.stopLoss') AS REAL) >= :level"
 )
-# Three ways straight in SQL, each ONE statement over the crossed rows in one transaction:
-# what the engine does minus the book and the change feed (the fairer naive), and two
-# floors under it that say what a 1 s storm would have to give up.
-SQL_WAYS = {
-    # the same rows and fields the engine writes
-    "batched UPDATE": (
-        f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing', "
-        "doc = json_set(doc, '$.details.status', 'closing', '$.details.closeReason', "
-        f"'stop_loss', '$.details.closePrice', :price) {_CROSSED}"
-    ),
+_FEED_COPY = (
+    "INSERT INTO _changes (grp, uid, path, doc) SELECT 'openPositions', "
+    f'{column("uid")}, path, doc FROM "openPositions" '
+    f"WHERE {column('symbol')} = :symbol AND {column('details.status')} = 'closing'"
+)
+_MARK_CLOSING = (
+    f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing', "
+    "doc = json_set(doc, '$.details.status', 'closing', '$.details.closeReason', "
+    f"'stop_loss', '$.details.closePrice', :price) {_CROSSED}"
+)
+# Ways straight in SQL over the crossed rows, in one transaction each: what the engine
+# writes with and without its change-feed copy, and two floors under them that say what a
+# 1 s storm would have to give up.
+SQL_WAYS: dict[str, tuple[str, ...]] = {
+    # the same rows and fields the engine writes, and the feed's copy of each document
+    "UPDATE + feed copy": (_MARK_CLOSING, _FEED_COPY),
+    # the fairer naive of issue 11: the same UPDATE, no feed
+    "batched UPDATE": (_MARK_CLOSING,),
     # the status column alone, the document untouched: no reader would see `closing`
     "status column only": (
-        f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing' {_CROSSED}"
+        f"UPDATE \"openPositions\" SET {column('details.status')} = 'closing' {_CROSSED}",
     ),
     # a narrow row per crossed position in a table of its own (a "lighter status row")
     "narrow row insert": (
         "INSERT INTO _closing_bound (path, reason, price) "
-        f"SELECT path, 'stop_loss', :price FROM \"openPositions\" {_CROSSED}"
+        f"SELECT path, 'stop_loss', :price FROM \"openPositions\" {_CROSSED}",
     ),
 }
 
 
-def sql_storm(path: Path, price: Decimal, sql: str) -> tuple[float, int, float]:
-    """One of SQL_WAYS over a fresh copy of the storm's rows: (seconds, rows, CPU seconds)."""
+def sql_storm(path: Path, price: Decimal, statements: tuple[str, ...]) -> tuple[float, int, float]:
+    """One of SQL_WAYS over a fresh copy of the storm's rows: (seconds, rows its first
+    statement changed, CPU seconds)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _closing_bound (path TEXT PRIMARY KEY, reason TEXT, "
         "price TEXT) WITHOUT ROWID"
     )
+    params = {"price": format(price, "f"), "symbol": "BTC-USDT", "level": float(price)}
     t0 = time.perf_counter()
     c0 = time.process_time()
     conn.execute("BEGIN IMMEDIATE")
-    cur = conn.execute(
-        sql, {"price": format(price, "f"), "symbol": "BTC-USDT", "level": float(price)}
-    )
-    changed = cur.rowcount
+    changed = conn.execute(statements[0], params).rowcount
+    for sql in statements[1:]:
+        conn.execute(sql, {k: v for k, v in params.items() if f":{k}" in sql})
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     cpu = time.process_time() - c0
@@ -227,7 +237,7 @@ async def main() -> None:
     )
     for name, times in ways.items():
         print(
-            f"one SQL statement, {name}, {n:,} rows: {spread(times)} s, median "
+            f"straight SQL, {name}, {n:,} rows: {spread(times)} s, median "
             f"{n / median(times):,.0f} rows/s; engine / this: {median(times) / closing:.2f}x; "
             f"process CPU {spread(way_cpus[name])} s"
         )
