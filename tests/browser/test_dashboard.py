@@ -122,6 +122,35 @@ async def test_a_validation_error_appears_at_its_field(live: Live, browser: Any)
     await page.screenshot(path=shot("amend-error"), full_page=True)
 
 
+async def test_a_refused_level_keeps_its_text_and_error_when_a_live_update_redraws_the_row(
+    live: Live, browser: Any
+) -> None:
+    """A stop the API refused stays typed, with its error, after another position arrives."""
+    token = await token_of(live, "alice")
+    auth = {"Authorization": f"Bearer {token}"}
+    page = await page_of(browser)
+    await sign_in(page, live, token)
+    await live.sim.set_price("BTC-USDT", "60000")
+    body = {"symbol": "BTC-USDT", "market": "spot", "side": "long", "qty": "0.05"}
+    first = await live.http.post("/v1/positions", json=body, headers=auth)
+    assert first.status_code == 201, first.text
+    row = page.locator(f"#position-rows tr[data-id='{first.json()['id']}']")
+    cell = row.locator("td[data-field=stopLoss]")
+    stop = cell.locator("input")
+    await expect(stop).to_have_count(1, timeout=WAIT)
+    await stop.fill("61000")
+    await stop.press("Enter")
+    await expect(cell.locator(".field-error")).to_contain_text("stop", timeout=WAIT)
+    await page.locator("#balance").click()  # the cursor leaves the row: it may be redrawn
+
+    second = await live.http.post("/v1/positions", json=body, headers=auth)
+    assert second.status_code == 201, second.text
+    await expect(page.locator("#position-rows tr")).to_have_count(2, timeout=WAIT)
+    await expect(stop).to_have_value("61000", timeout=WAIT)
+    await expect(cell.locator(".field-error")).to_contain_text("stop", timeout=WAIT)
+    await expect(stop).to_have_attribute("aria-invalid", "true")
+
+
 async def test_the_page_works_390_px_wide(live: Live, browser: Any) -> None:
     """At 390 px the page signs in, shows the account, and no page scrolls sideways."""
     token = await token_of(live, "alice")

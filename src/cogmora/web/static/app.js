@@ -224,11 +224,11 @@ async function follow() {
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       liveState("connected");
-      if (!banner.hidden) {
-        banner.hidden = true;
-        // Catch up on whatever committed while the stream was down.
-        refresh(); refreshWatchlist(); refreshAgent();
-      }
+      banner.hidden = true;
+      // The server set this stream's cursor before it answered; catch up on whatever
+      // committed before that: while the stream was down, or, the first time, between the
+      // page's first load (enter) and now, which no event will ever announce.
+      refresh(); refreshWatchlist(); refreshAgent();
       delay = 500;
       let buffer = "";
       for (;;) {

@@ -179,21 +179,23 @@ function pnlOf(p, price) {
 const distance = (price, level) =>
   price === null || price === undefined || level === null ? "-" : `${fmt(((level - price) / price) * 100)}%`;
 
-// What the user has typed into a level but not saved (`id/field` -> text): a row can be
-// rebuilt by a live update at any moment, and the rebuilt input starts from this.
+// What the user has typed into a level and not saved (`id/field` -> {text, error}): a row
+// can be rebuilt by a live update at any moment (a price, another position), and the
+// rebuilt input starts from its draft, with the API's refusal of it if there was one.
 const drafts = new Map();
 
 function levelField(p, name) {
   const current = p.details[name];
   const stored = current === null || current === undefined ? "" : trim(current);
   const key = `${p.id}/${name}`;
-  const error = el("span", { class: "error field-error" });
+  const draft = drafts.get(key);
+  const error = el("span", { class: "error field-error" }, draft?.error ?? "");
   const input = el("input", {
-    name, value: drafts.get(key) ?? stored, inputmode: "decimal",
-    "aria-label": `${name} of ${p.symbol}`,
+    name, value: draft?.text ?? stored, inputmode: "decimal",
+    "aria-label": `${name} of ${p.symbol}`, "aria-invalid": draft?.error ? "true" : undefined,
   });
   input.addEventListener("input", () => {
-    if (input.value === stored) drafts.delete(key); else drafts.set(key, input.value);
+    if (input.value === stored) drafts.delete(key); else drafts.set(key, { text: input.value });
   });
   const save = async () => {
     const value = input.value.trim();
@@ -205,6 +207,7 @@ function levelField(p, name) {
       drafts.delete(key);
       onChange();
     } catch (err) {
+      drafts.set(key, { text: input.value, error: err.message });
       error.textContent = err.message;
       input.setAttribute("aria-invalid", "true");
     }
