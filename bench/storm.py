@@ -154,6 +154,10 @@ def sql_storm(path: Path, price: Decimal, statements: tuple[str, ...]) -> tuple[
     """One of SQL_WAYS over a fresh copy of the storm's rows: (seconds, rows its first
     statement changed, CPU seconds)."""
     conn = sqlite3.connect(path, isolation_level=None)
+    # As the store's own connection (store/sqlite/store.py): no fsync at commit in WAL mode,
+    # the same page cache, so a way differs from the engine only in what it writes.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _closing_bound (path TEXT PRIMARY KEY, reason TEXT, "
         "price TEXT) WITHOUT ROWID"
