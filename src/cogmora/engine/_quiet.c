@@ -37,7 +37,8 @@ typedef struct {
 
 typedef struct {
     const char *spelled[MAX_NAMES + 1]; /* NULL-terminated */
-    int stores_last;                    /* the last name is written to (needs a generic setattr) */
+    int stores;                         /* how many of the last names are written to (a
+                                           generic setattr, no read-only member) */
     int n;
     int next;
     PyObject *names[MAX_NAMES];
@@ -49,8 +50,9 @@ static PyTypeObject *frame_type = NULL, *data_type = NULL;
 
 static Role FRAME = {.spelled = {"topic", "data", NULL}};
 static Role DATA = {.spelled = {"price", NULL}};
-static Role REGION = {.spelled = {"flo", "fhi", "limit", "pivot", "text", NULL}, .stores_last = 1};
+static Role REGION = {.spelled = {"flo", "fhi", "limit", "pivot", "text", NULL}, .stores = 1};
 static Role EDGES = {.spelled = {"flo", "fhi", "count", NULL}};
+static Role LIVE = {.spelled = {"text", "trade", NULL}, .stores = 2}; /* LivePrices' LiveSlot */
 
 static void
 fill(Role *role, Layout *l, PyTypeObject *type)
@@ -64,7 +66,7 @@ fill(Role *role, Layout *l, PyTypeObject *type)
     if (type->tp_getattro != PyObject_GenericGetAttr) {
         goto done;
     }
-    if (role->stores_last && type->tp_setattro != PyObject_GenericSetAttr) {
+    if (role->stores && type->tp_setattro != PyObject_GenericSetAttr) {
         goto done;
     }
     for (int i = 0; i < role->n; i++) {
@@ -78,7 +80,7 @@ fill(Role *role, Layout *l, PyTypeObject *type)
         if (m->type != T_OBJECT_EX && m->type != T_OBJECT) {
             goto done;
         }
-        if (role->stores_last && i == role->n - 1 && (m->flags & READONLY)) {
+        if (i >= role->n - role->stores && (m->flags & READONLY)) {
             goto done;
         }
         l->off[i] = m->offset;
@@ -197,9 +199,19 @@ is_held(PyObject *held, PyObject *symbol)
     return -1;
 }
 
+/* A slot's new value (a reference the caller gives up) in place of its old one, as a
+   member descriptor's set does. */
+static inline void
+store(PyObject **slot, PyObject *value)
+{
+    PyObject *old = *slot;
+    *slot = value;
+    Py_XDECREF(old);
+}
+
 /* What one burst's judgment reads and writes, as `run` and `scan` are given them. */
 typedef struct {
-    PyObject *cache, *held, *edges_map, *no_levels, *texts, *trades, *entry_value;
+    PyObject *cache, *held, *edges_map, *no_levels, *entry_value;
 } Burst;
 
 /* Judge one frame by its topic and price text (`s`, `len`; `text` its str, or NULL to make
@@ -217,12 +229,13 @@ judge(Burst *b, PyObject *topic, const char *s, Py_ssize_t len, PyObject *text)
     if (entry == NULL) {
         return PyErr_Occurred() ? -1 : 0; /* not cached yet: Python looks the topic up */
     }
-    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3) {
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
         return 0;
     }
     PyObject *symbol = PyTuple_GET_ITEM(entry, 0);
     PyObject *region = PyTuple_GET_ITEM(entry, 1);
     PyObject *edges = PyTuple_GET_ITEM(entry, 2);
+    PyObject *live = PyTuple_GET_ITEM(entry, 3);
     if (!PyUnicode_CheckExact(symbol)) {
         return 0; /* its hash or equality could be Python code */
     }
@@ -292,7 +305,13 @@ judge(Burst *b, PyObject *topic, const char *s, Py_ssize_t len, PyObject *text)
     if (is_held(b->held, symbol) != 0) {
         return 0;
     }
-    /* Quiet: the filter's band reference and the live price, as the Python loop. */
+    Layout *ll = layout_of(&LIVE, Py_TYPE(live));
+    if (ll == NULL) {
+        return 0;
+    }
+    /* Quiet: the filter's band reference and the live price, as the Python loop. No
+       Python code runs from here on (the old values freed are str and tuples), so the
+       slots written are the ones looked up. */
     if (text == NULL) {
         text = PyUnicode_New(len, 127);
         if (text == NULL) {
@@ -304,19 +323,18 @@ judge(Burst *b, PyObject *topic, const char *s, Py_ssize_t len, PyObject *text)
         Py_INCREF(text);
     }
     Py_INCREF(entry);
-    PyObject **slot = &SLOT(region, rl, 4);
-    PyObject *old = *slot;
     Py_INCREF(text);
-    *slot = text;
-    Py_XDECREF(old);
-    int failed = PyDict_SetItem(b->texts, symbol, text) < 0 ||
-                 PyDict_SetItem(b->trades, symbol, b->entry_value) < 0;
+    store(&SLOT(region, rl, 4), text);
+    Py_INCREF(text);
+    store(&SLOT(live, ll, 0), text);
+    Py_INCREF(b->entry_value);
+    store(&SLOT(live, ll, 1), b->entry_value);
     Py_DECREF(text);
     Py_DECREF(entry);
-    return failed ? -1 : 1;
+    return 1;
 }
 
-/* The burst's shared arguments (args[2:9]), checked; 0 when Python must judge instead. */
+/* The burst's shared arguments (args[2:7]), checked; 0 when Python must judge instead. */
 static int
 burst_of(Burst *b, PyObject *const *args)
 {
@@ -324,24 +342,21 @@ burst_of(Burst *b, PyObject *const *args)
     b->held = args[3];
     b->edges_map = args[4];
     b->no_levels = args[5];
-    b->texts = args[6];
-    b->trades = args[7];
-    b->entry_value = args[8];
-    return PyDict_CheckExact(b->cache) && PyDict_CheckExact(b->edges_map) &&
-           PyDict_CheckExact(b->texts) && PyDict_CheckExact(b->trades);
+    b->entry_value = args[6];
+    return PyDict_CheckExact(b->cache) && PyDict_CheckExact(b->edges_map);
 }
 
 PyDoc_STRVAR(run_doc,
-"run(frames, start, cache, held, edges, no_levels, texts, trades, entry) -> int\n\n"
+"run(frames, start, cache, held, edges, no_levels, entry) -> int\n\n"
 "Judge frames[start:] as HotPath's Python loop does, making the quiet stores\n"
-"(region.text, texts[symbol], trades[symbol] = entry) for each quiet frame, up to the\n"
+"(region.text = slot.text = text, slot.trade = entry) for each quiet frame, up to the\n"
 "first frame it does not call quiet: that frame's index (len(frames) if none).");
 
 static PyObject *
 run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "run() takes 9 arguments");
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "run() takes 7 arguments");
         return NULL;
     }
     PyObject *frames = args[0];
@@ -775,7 +790,7 @@ raw_bytes(PyObject *raw, const char **p, Py_ssize_t *len)
 }
 
 PyDoc_STRVAR(scan_doc,
-"scan(frames, start, cache, held, edges, no_levels, texts, trades, entry, out) -> int\n\n"
+"scan(frames, start, cache, held, edges, no_levels, entry, out) -> int\n\n"
 "`run` over raw frames (bytes or str): each frame is read in C where it is a\n"
 "canonical ticker message (see `read_frame`), judged and stored as `run` does, up to\n"
 "the first frame it does not read or does not call quiet: that frame's index. When any\n"
@@ -784,11 +799,11 @@ PyDoc_STRVAR(scan_doc,
 static PyObject *
 scan(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes 10 arguments");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 8 arguments");
         return NULL;
     }
-    PyObject *frames = args[0], *out = args[9];
+    PyObject *frames = args[0], *out = args[7];
     Py_ssize_t i = PyLong_AsSsize_t(args[1]);
     if (i == -1 && PyErr_Occurred()) {
         return NULL;
@@ -926,7 +941,8 @@ intern(Role *role)
 PyMODINIT_FUNC
 PyInit__quiet(void)
 {
-    if (intern(&FRAME) < 0 || intern(&DATA) < 0 || intern(&REGION) < 0 || intern(&EDGES) < 0) {
+    if (intern(&FRAME) < 0 || intern(&DATA) < 0 || intern(&REGION) < 0 || intern(&EDGES) < 0 ||
+        intern(&LIVE) < 0) {
         return NULL;
     }
     return PyModule_Create(&module);

@@ -16,8 +16,9 @@ it with two float regions kept next to exact ones:
 Both conversions (Decimal to float for the edges, text to float for the price) round
 correctly, hence monotonically, so a float strictly inside implies the exact price
 strictly inside. Such a frame is *quiet*: it is noted as the filter's last accepted price
-(its text) and at once as the symbol's live price (`LivePrices.quiet_burst`: the text,
-made a Decimal when read), and counted as an evaluated tick; nothing else observes it,
+(its text) and at once as the symbol's live price (its `LiveSlot`: the text, made a
+Decimal when read, and the burst's `LivePrices.quiet_burst` entry), and counted as an
+evaluated tick; nothing else observes it,
 because it changes nothing else. A symbol whose live ticks the gap replay holds is never
 quiet (its ticks must wait in order).
 
@@ -29,11 +30,12 @@ book (a predicted position) is seen by the very next frame, and the live price i
 tick-by-tick evaluation leaves whether the exact tick is accepted, dropped or held.
 
 What a quiet frame costs is CPython's per-operation price, so the loop does as little as
-it can: one dict lookup by topic gives the symbol, its filter region and its book edges
-(cached; the region while the filter's map is the same object, the edges while they hold
-a level: `TriggerBook` drops a symbol's edges from its map only once they hold none, and
-never changes them after that); `float()` of the text; two chained float comparisons, the
-text's length and two character tests; three stores.
+it can: one dict lookup by topic gives the symbol, its filter region, its book edges and
+its live-price slot (cached; the region while the filter's map is the same object, the
+edges while they hold a level: `TriggerBook` drops a symbol's edges from its map only once
+they hold none, and never changes them after that; the slot for good); `float()` of the
+text; two chained float comparisons, the text's length and two character tests; three
+attribute stores, no dict written.
 
 The result is what decoding every frame and passing each burst through the same chain
 gives: the same crossings in the same order, drops per symbol and reason, live prices,
@@ -67,7 +69,7 @@ from cogmora.domain.enums import Market
 from cogmora.domain.ticks import Tick
 from cogmora.feeds.kucoin.decode import Decoded, FrameDecoder, MalformedFrame, spot_tick
 from cogmora.feeds.kucoin.schemas import LeanData, LeanFrame
-from cogmora.services.prices import LivePrices, TradeEntry
+from cogmora.services.prices import LivePrices, LiveSlot, TradeEntry
 
 try:
     from cogmora.engine import _quiet  # type: ignore[attr-defined]
@@ -137,7 +139,8 @@ class _NoLevels:
 
 
 _NO_LEVELS = _NoLevels()
-Entry = tuple[str, Region, Edges]  # a topic's symbol, filter region and book edges
+# A topic's symbol, filter region, book edges and live-price slot.
+Entry = tuple[str, Region, Edges, LiveSlot]
 
 
 class HotPath:
@@ -232,9 +235,9 @@ class HotPath:
         if self._scan is None:
             parsed, at = self._parse_all(frames, arrivals, on_malformed, on_control)
             return self.on_parsed(parsed, at, on_malformed)
-        regions, held, trades, burst, texts = self._begin()
+        regions, held, burst = self._begin()
         quiet, ticks, made, last, exchange_ms = self._scanned(
-            frames, arrivals, on_malformed, on_control, regions, held, trades, burst, texts
+            frames, arrivals, on_malformed, on_control, regions, held, burst
         )
         return self._end(quiet, ticks, made, last, arrivals, exchange_ms)
 
@@ -302,14 +305,14 @@ class HotPath:
         ticks that may matter, one by one and in order; the others only note their price.
         Returns how many frames were ticks (quiet or not); a frame whose price the exact
         decoder refuses goes to `on_malformed` (default: the one given at construction)."""
-        regions, held, trades, burst, texts = self._begin()
+        regions, held, burst = self._begin()
         if self._run is None:
             quiet, ticks, made, last = self._span(
-                frames, arrivals, on_malformed, regions, held, trades, burst, texts
+                frames, arrivals, on_malformed, regions, held, burst
             )
         else:
             quiet, ticks, made, last = self._native(
-                frames, arrivals, on_malformed, regions, held, trades, burst, texts
+                frames, arrivals, on_malformed, regions, held, burst
             )
         exchange_ms = 0
         if quiet and last > made:
@@ -317,17 +320,14 @@ class HotPath:
             exchange_ms = data.time or data.Time
         return self._end(quiet, ticks, made, last, arrivals, exchange_ms)
 
-    def _begin(
-        self,
-    ) -> tuple[Regions, Collection[str], dict[str, TradeEntry], TradeEntry, dict[str, str]]:
+    def _begin(self) -> tuple[Regions, Collection[str], TradeEntry]:
         """A burst's filter regions (the cache cleared when they are a new map), held
-        symbols and live-price maps."""
+        symbols and live-price entry."""
         regions = self._regions()
         if regions is not self._cached_for:
             self._cache.clear()
             self._cached_for = regions
-        trades, burst, texts = self._live.quiet_burst(self._now())
-        return regions, self._held(), trades, burst, texts
+        return regions, self._held(), self._live.quiet_burst(self._now())
 
     def _end(
         self,
@@ -369,9 +369,7 @@ class HotPath:
         on_control: Callable[[bytes | str], None] | None,
         regions: Regions,
         held: Collection[str],
-        trades: dict[str, TradeEntry],
         burst: TradeEntry,
-        texts: dict[str, str],
     ) -> tuple[int, int, int, int, int]:
         """`_native` over raw frames: C reads and judges the frames it can, and each frame
         it stops at is parsed and judged by `_span` alone, in frame order. Also returns
@@ -385,7 +383,7 @@ class HotPath:
         made = last = -1
         start = 0
         while True:
-            stop = scan(frames, start, cache, held, edges, _NO_LEVELS, texts, trades, burst, out)
+            stop = scan(frames, start, cache, held, edges, _NO_LEVELS, burst, out)
             if stop > start:
                 quiet += stop - start
                 last = stop - 1
@@ -401,7 +399,7 @@ class HotPath:
             )
             if item is not None:
                 one, tick = self._deferred(
-                    item, arrivals, stop, on_malformed, regions, held, trades, burst, texts
+                    item, arrivals, stop, on_malformed, regions, held, burst
                 )
                 if one:
                     quiet += 1
@@ -421,14 +419,12 @@ class HotPath:
         on_malformed: Callable[[MalformedFrame], None] | None,
         regions: Regions,
         held: Collection[str],
-        trades: dict[str, TradeEntry],
         burst: TradeEntry,
-        texts: dict[str, str],
     ) -> tuple[bool, bool]:
         """A frame C stopped at (frame `at` of the burst), judged by `_span` alone: whether
         it was quiet, and whether it became a Tick."""
         one, tick, _, _ = self._span(
-            [item], arrivals[at : at + 1], on_malformed, regions, held, trades, burst, texts
+            [item], arrivals[at : at + 1], on_malformed, regions, held, burst
         )
         return bool(one), bool(tick)
 
@@ -439,9 +435,7 @@ class HotPath:
         on_malformed: Callable[[MalformedFrame], None] | None,
         regions: Regions,
         held: Collection[str],
-        trades: dict[str, TradeEntry],
         burst: TradeEntry,
-        texts: dict[str, str],
     ) -> tuple[int, int, int, int]:
         """`_span`'s result, the quiet frames judged in C and every other frame by `_span`
         alone, in frame order (`run` returns at the first frame it does not call quiet)."""
@@ -454,7 +448,7 @@ class HotPath:
         made = last = -1
         start = 0
         while True:
-            stop = run(frames, start, cache, held, edges, _NO_LEVELS, texts, trades, burst)
+            stop = run(frames, start, cache, held, edges, _NO_LEVELS, burst)
             if stop > start:
                 quiet += stop - start
                 last = stop - 1
@@ -462,7 +456,7 @@ class HotPath:
                 return quiet, ticks, made, last
             self.deferred += 1
             one, tick = self._deferred(
-                frames[stop], arrivals, stop, on_malformed, regions, held, trades, burst, texts
+                frames[stop], arrivals, stop, on_malformed, regions, held, burst
             )
             if one:
                 quiet += 1
@@ -479,9 +473,7 @@ class HotPath:
         on_malformed: Callable[[MalformedFrame], None] | None,
         regions: Regions,
         held: Collection[str],
-        trades: dict[str, TradeEntry],
         burst: TradeEntry,
-        texts: dict[str, str],
     ) -> tuple[int, int, int, int]:
         """The reference loop: judge `frames` in order; returns how many were quiet and how
         many became ticks, and the indices of the last tick made and the last quiet frame
@@ -494,7 +486,7 @@ class HotPath:
         for frame in frames:
             entry = cache.get(frame.topic)
             if entry is not None or (entry := self._entry(frame.topic, regions)) is not None:
-                symbol, region, edges = entry
+                symbol, region, edges, live = entry
                 text = frame.data.price  # type: ignore[union-attr]  # a Decoded has no entry
                 try:
                     price = to_float(text)
@@ -509,9 +501,8 @@ class HotPath:
                     if not edges.count:  # no level, or no longer the book's: look again
                         edges = self._edges_of(frame.topic, entry)
                     if edges.flo < price < edges.fhi and (not held or symbol not in held):
-                        region.text = text
-                        texts[symbol] = text
-                        trades[symbol] = burst
+                        region.text = live.text = text
+                        live.trade = burst
                         quiet += 1
                         continue
             index = quiet + len(others)
@@ -539,14 +530,15 @@ class HotPath:
             return None
         if len(self._cache) >= _MAX_TOPICS:
             self._cache.clear()
-        entry = self._cache[topic] = (symbol, region, self._edges.get(symbol, _NO_LEVELS))
+        edges = self._edges.get(symbol, _NO_LEVELS)
+        entry = self._cache[topic] = (symbol, region, edges, self._live.slot(symbol))
         return entry
 
     def _edges_of(self, topic: str, entry: Entry) -> Edges:
         """The book's edges of the entry's symbol now, cached again when they changed."""
         edges = self._edges.get(entry[0], _NO_LEVELS)
         if edges is not entry[2]:
-            self._cache[topic] = (entry[0], entry[1], edges)
+            self._cache[topic] = (entry[0], entry[1], edges, entry[3])
         return edges
 
     def _exact(

@@ -8,7 +8,7 @@ stale price is a fill the user could never have had.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -23,12 +23,27 @@ from cogmora.services.clock import Clock
 from cogmora.store.port import Store, Tx
 
 T = TypeVar("T")
-# A symbol's trade price, or the texts of the burst that carried it; when; its write number.
-TradeEntry = tuple[Decimal | Mapping[str, str], datetime, int]
+# A symbol's trade price (None: the slot's `text`, not read yet); when; its write number.
+TradeEntry = tuple[Decimal | None, datetime, int]
 
 
 class PriceSource(Protocol):
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None: ...
+
+
+class LiveSlot:
+    """One symbol's latest trade price, written in place.
+
+    The hot path keeps a symbol's slot beside its other per-symbol state and writes a
+    quiet frame's price as two attribute stores (`text`, then `trade` = the burst's
+    entry), with no dict lookup by symbol per frame; `LivePrices` reads the text as a
+    Decimal the first time someone asks. `trade` is None until the first write."""
+
+    __slots__ = ("text", "trade")
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.trade: TradeEntry | None = None
 
 
 class LivePrices:
@@ -41,46 +56,48 @@ class LivePrices:
     def __init__(self) -> None:
         # A price may be held as its exact decimal text (`quiet_burst`), made a Decimal
         # when first read: the hot path builds no Decimal for a tick that crosses nothing.
-        # Such an entry is the burst's own (texts, at, write) triple, shared by its symbols.
-        # The third item is the write's number (`version`): each write of a trade price
-        # draws a new one, so "has a newer price arrived since?" is one int compare.
-        self._trades: dict[str, TradeEntry] = {}
+        # The third item of an entry is the write's number (`version`): each write of a
+        # trade price draws a new one, so "has a newer price arrived since?" is one int
+        # compare.
+        self._slots: dict[str, LiveSlot] = {}
         self._marks: dict[str, Decimal] = {}
-        self._texts: dict[str, str] = {}  # `quiet_burst`'s: the latest text per symbol
         self._writes = count(1)
+
+    def slot(self, symbol: str) -> LiveSlot:
+        """The symbol's slot, made empty the first time; the same object ever after."""
+        slot = self._slots.get(symbol)
+        if slot is None:
+            slot = self._slots[symbol] = LiveSlot()
+        return slot
 
     def update(self, tick: Tick, at: datetime) -> None:
         if tick.kind is PriceKind.MARK:
             self._marks[tick.symbol] = tick.price
         else:
-            self._trades[tick.symbol] = (tick.price, at, next(self._writes))
+            slot = self._slots.get(tick.symbol) or self.slot(tick.symbol)
+            slot.trade = (tick.price, at, next(self._writes))
 
-    def quiet_burst(
-        self, at: datetime
-    ) -> tuple[dict[str, TradeEntry], TradeEntry, dict[str, str]]:
+    def quiet_burst(self, at: datetime) -> TradeEntry:
         """For a hot path that writes a burst's prices itself, one frame at a time and in
-        frame order: `(trades, entry, texts)`; a price is noted with
-        `texts[symbol] = text; trades[symbol] = entry` (no Decimal, and no per-burst dict
-        to build and merge). Every symbol written so shares
-        the burst's time and write number. A tick written meanwhile (`update`) draws a
-        later number, and a quiet price after it in the same burst puts the burst's back;
-        the next burst draws a later one than both, so between bursts (when a caller can
-        look) a symbol's `version` still changes with every write."""
-        # One texts map for every burst: a symbol's text and its trades entry are written
-        # together, so an entry that points at the map finds its own burst's text there.
-        texts = self._texts
-        return self._trades, (texts, at, next(self._writes)), texts
+        frame order: the burst's entry; a price is noted with
+        `slot.text = text; slot.trade = entry` (no Decimal, no dict by symbol). Every
+        symbol written so shares the burst's time and write number. A tick written
+        meanwhile (`update`) draws a later number, and a quiet price after it in the same
+        burst puts the burst's back; the next burst draws a later one than both, so
+        between bursts (when a caller can look) a symbol's `version` still changes with
+        every write."""
+        return (None, at, next(self._writes))
 
     def put(self, quote: PriceQuote) -> None:
-        self._trades[quote.symbol] = (quote.price, quote.at, next(self._writes))
+        self.slot(quote.symbol).trade = (quote.price, quote.at, next(self._writes))
         if quote.mark_price is not None:
             self._marks[quote.symbol] = quote.mark_price
 
     def version(self, symbol: str) -> int:
         """Changes whenever a trade price of `symbol` is written (0: none yet); reading
         it never changes it."""
-        trade = self._trades.get(symbol)
-        return 0 if trade is None else trade[2]
+        slot = self._slots.get(symbol)
+        return 0 if slot is None or slot.trade is None else slot.trade[2]
 
     async def put_rest(
         self,
@@ -99,17 +116,18 @@ class LivePrices:
         return quote
 
     def get(self, symbol: str) -> PriceQuote | None:
-        trade = self._trades.get(symbol)
-        if trade is None:
+        slot = self._slots.get(symbol)
+        if slot is None or slot.trade is None:
             return None
-        price, at, version = trade
-        if not isinstance(price, Decimal):
-            price = Decimal(price[symbol])
-            self._trades[symbol] = (price, at, version)
+        price, at, version = slot.trade
+        if price is None:  # a quiet burst's: the text it left
+            assert slot.text is not None
+            price = Decimal(slot.text)
+            slot.trade = (price, at, version)
         return PriceQuote(symbol, price, at, self._marks.get(symbol))
 
     def snapshot(self) -> dict[str, PriceQuote]:
-        return {s: q for s in self._trades if (q := self.get(s)) is not None}
+        return {s: q for s in self._slots if (q := self.get(s)) is not None}
 
     async def latest(self, symbol: str, market: Market) -> PriceQuote | None:
         return self.get(symbol)
