@@ -122,21 +122,24 @@ def frames(draw: st.DrawFn) -> bytes | str:
         gap,
         ascii_only,
     )
-    if draw(st.integers(0, 5)) == 0:  # a byte changed, added, dropped, or the frame cut
-        i = draw(st.integers(0, len(text)))
-        c = draw(
-            st.sampled_from(['"', "\\", "{", "}", ",", ":", " ", "0", "e", "-", "\x00", "\u00e9"])
-        )
-        how = draw(st.sampled_from(["replace", "insert", "delete", "cut"]))
-        text = {
-            "replace": text[:i] + c + text[i + 1 :],
-            "insert": text[:i] + c + text[i:],
-            "delete": text[:i] + text[i + 1 :],
-            "cut": text[:i],
-        }[how]
+    if draw(st.integers(0, 5)) == 0:
+        text = damaged(draw, text)
     if draw(st.booleans()):
         return text.encode()
     return text
+
+
+def damaged(draw: st.DrawFn, text: str) -> str:
+    """The text with a byte changed, added or dropped, or cut short."""
+    i = draw(st.integers(0, len(text)))
+    c = draw(st.sampled_from(['"', "\\", "{", "}", ",", ":", " ", "0", "e", "-", "\x00", "\u00e9"]))
+    how = draw(st.sampled_from(["replace", "insert", "delete", "cut"]))
+    return {
+        "replace": text[:i] + c + text[i + 1 :],
+        "insert": text[:i] + c + text[i:],
+        "delete": text[:i] + text[i + 1 :],
+        "cut": text[:i],
+    }[how]
 
 
 def decoded(raw: bytes | str) -> tuple[str, str, int, int] | None:
@@ -177,21 +180,10 @@ def canonical_frames(draw: st.DrawFn) -> bytes | str:
     topic = value(USUAL_TOPICS, TOPICS)
     subject = value(st.just("trade.ticker"), JSON_VALUES)
     text = (
-        f'{{"type":"message","topic":{topic},"subject":{subject},'
-        f'"data":{{{data},"time":{time}}}}}'
+        f'{{"type":"message","topic":{topic},"subject":{subject},"data":{{{data},"time":{time}}}}}'
     )
     if draw(st.integers(0, 2)) == 0:
-        i = draw(st.integers(0, len(text)))
-        c = draw(
-            st.sampled_from(['"', "\\", "{", "}", ",", ":", " ", "0", "e", "-", "\x00", "\u00e9"])
-        )
-        how = draw(st.sampled_from(["replace", "insert", "delete", "cut"]))
-        text = {
-            "replace": text[:i] + c + text[i + 1 :],
-            "insert": text[:i] + c + text[i:],
-            "delete": text[:i] + text[i + 1 :],
-            "cut": text[:i],
-        }[how]
+        text = damaged(draw, text)
     return text.encode() if draw(st.booleans()) else text
 
 
