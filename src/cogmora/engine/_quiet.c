@@ -415,7 +415,9 @@ run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
    exponent and of at most 20 digits, nesting at most 8 deep). Anything else -- valid JSON
    or not -- is left to Python, which decodes it exactly (or counts it malformed). So what
    `scan` reads is what the decoder reads, and it never accepts a frame the decoder
-   refuses: `read_frame` exposes the reader to the tests that prove it. */
+   refuses: `read_frame` exposes the reader to the tests that prove it. The documented
+   shape itself is tried first as one run of literals and values (`read_canonical`), which
+   applies the same tests to each value; any other frame is walked member by member. */
 
 typedef struct {
     const char *topic, *price;
